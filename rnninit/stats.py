@@ -1,0 +1,68 @@
+"""Per-timestep and per-parameter statistics (DESIGN section 3), vectorised over T.
+
+Variances are population variances (ddof = 0) over the batch and the hidden units together.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+TIMESTEP_COLUMNS = ("preact_var", "act_mean", "act_var", "grad_var", "grad_norm", "saturation")
+THEORY_COLUMNS = ("theory_preact_var", "theory_act_var", "theory_chi")
+PARAM_COLUMNS = ("weight_mean", "weight_var", "grad_var", "grad_norm")
+
+
+def _var_over_steps(X: np.ndarray) -> np.ndarray:
+    """Var over all axes but the first of a (T, ...) array, ddof = 0, accumulated in float64."""
+    flat = X.reshape(X.shape[0], -1)
+    return flat.var(axis=1, dtype=np.float64)
+
+
+def timestep_stats(A, Hs, dH, nonlinearity: str) -> dict[str, np.ndarray]:
+    """Statistics of each timestep t = 1..T.
+
+    A: (T, B, H) pre-activations a_t; Hs: (T, B, H) activations h_t; dH: (T, B, H) the total
+    gradient dL/dh_t (from o_t and from a_{t+1}). Returns a dict of (T,) float64 arrays.
+    """
+    T = A.shape[0]
+    hflat = Hs.reshape(T, -1)
+    if nonlinearity == "tanh":
+        saturation = (np.abs(hflat) > 0.99).mean(axis=1)
+    elif nonlinearity == "relu":
+        saturation = (hflat == 0).mean(axis=1)
+    else:
+        saturation = np.zeros(T)
+    dflat = dH.reshape(T, -1)
+    return {
+        "preact_var": _var_over_steps(A),
+        "act_mean": hflat.mean(axis=1, dtype=np.float64),
+        "act_var": _var_over_steps(Hs),
+        "grad_var": _var_over_steps(dH),
+        "grad_norm": np.sqrt(np.einsum("ij,ij->i", dflat, dflat, dtype=np.float64)),
+        "saturation": saturation.astype(np.float64),
+    }
+
+
+def param_stats(params: dict, grads: dict | None) -> dict[str, dict[str, float]]:
+    """Per parameter: weight mean and variance, gradient variance and norm (NaN without grads)."""
+    rows = {}
+    for name, W in params.items():
+        g = None if grads is None else grads[name]
+        rows[name] = {
+            "weight_mean": float(W.mean(dtype=np.float64)),
+            "weight_var": float(W.var(dtype=np.float64)),
+            "grad_var": float("nan") if g is None else float(g.var(dtype=np.float64)),
+            "grad_norm": float("nan") if g is None else float(np.linalg.norm(g.astype(np.float64))),
+        }
+    return rows
+
+
+def spectral(Whh: np.ndarray) -> dict[str, float]:
+    """Spectral radius (largest |eigenvalue|) and largest singular value of the recurrent matrix."""
+    W = Whh.astype(np.float64)
+    if not np.all(np.isfinite(W)):
+        return {"spectral_radius": float("nan"), "max_singular": float("nan")}
+    return {
+        "spectral_radius": float(np.max(np.abs(np.linalg.eigvals(W)))),
+        "max_singular": float(np.linalg.norm(W, 2)),
+    }
