@@ -1,0 +1,352 @@
+"""Plots of a run and of a comparison (DESIGN sections 3 and 7), written as PNG files.
+
+Inputs are plain data (CSV rows already parsed, or arrays), never paths to read, so the train loop
+can draw at the end of a run and `show` can draw again from the run folder. Every figure is a
+`matplotlib.figure.Figure` on its own Agg canvas: no pyplot, no global backend switch, nothing left
+open, safe in threads and worker processes. matplotlib is imported inside the functions, so
+`import rnninit.plots` stays light. Values that a log axis cannot show (NaN, inf, zero, negative)
+are dropped and counted on the figure, so a diverged run still plots what it has; an input with
+nothing to show gives a figure that says so.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import secrets
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+FIGSIZE_PAIR = (10.0, 4.0)  # inches: two panels side by side
+FIGSIZE_ONE = (8.0, 4.5)  # inches: one panel with the legend outside on the right
+DPI = 110
+MAX_LEGEND = 8  # checkpoints named in a legend; the colours still show every one
+
+YLABELS = {
+    "preact_var": "Var(a_t)",
+    "act_var": "Var(h_t)",
+    "grad_var": "Var(dL/dh_t)",
+    "grad_norm": "||dL/dh_t||",
+    "act_mean": "Mean(h_t)",
+    "saturation": "saturation",
+}
+
+
+# ---- public API ---------------------------------------------------------------------------------
+
+
+def variance_by_timestep(rows: Sequence[Mapping], path: str | os.PathLike, title: str = "") -> None:
+    """Var(h_t) and Var(dL/dh_t) against t, one line per statistics checkpoint.
+
+    Args:
+        rows: timesteps.csv rows as dicts with at least `step`, `t`, `act_var`, `grad_var`;
+            `theory_act_var` may be missing, None or NaN.
+        path: the PNG to write (atomically; the folder is created if missing).
+        title: figure title, e.g. the run id.
+
+    Left panel Var(h_t), right panel Var(dL/dh_t), both on a log y axis; checkpoints are coloured
+    along a sequential colormap from the first step (dark) to the last (light). At step 0 the
+    mean-field prediction `theory_act_var` is drawn dashed black where present.
+    """
+    from matplotlib import colormaps
+    from matplotlib.lines import Line2D
+
+    by_step: dict[float, list[tuple[float, float, float, float]]] = {}
+    for r in rows:
+        step, t = _num(r.get("step")), _num(r.get("t"))
+        if math.isfinite(step) and math.isfinite(t):
+            cells = (
+                t,
+                _num(r.get("act_var")),
+                _num(r.get("grad_var")),
+                _num(r.get("theory_act_var")),
+            )
+            by_step.setdefault(step, []).append(cells)
+    if not by_step:
+        _write_message(path, "no per-timestep statistics to plot", title)
+        return
+
+    steps = sorted(by_step)
+    fig, (ax_act, ax_grad) = _figure(FIGSIZE_PAIR, ncols=2)
+    cmap = colormaps["viridis"]
+    named = set(_spread(len(steps), MAX_LEGEND))
+    dropped = {ax_act: [0, 0], ax_grad: [0, 0]}  # axes -> [dropped, total]
+    handles = []
+    for i, step in enumerate(steps):
+        cells = np.array(sorted(by_step[step]), dtype=float)  # (T, 4): t, act, grad, theory
+        colour = cmap(0.9 * i / max(len(steps) - 1, 1))
+        label = f"step {_fmt_step(step)}"
+        for ax, col in ((ax_act, 1), (ax_grad, 2)):
+            line, n_drop = _log_line(ax, cells[:, 0], cells[:, col], color=colour, lw=1.4)
+            dropped[ax][0] += n_drop
+            dropped[ax][1] += len(cells)
+            if ax is ax_act and i in named:
+                handles.append(Line2D([], [], color=colour, lw=1.4, label=label))
+        if step == 0 and np.isfinite(cells[:, 3]).any():
+            _log_line(ax_act, cells[:, 0], cells[:, 3], color="black", ls="--", lw=1.2)
+            handles.append(Line2D([], [], color="black", ls="--", lw=1.2, label="theory (step 0)"))
+
+    ax_act.set(title="forward: Var(h_t)", xlabel="timestep t", ylabel=YLABELS["act_var"])
+    ax_grad.set(title="backward: Var(dL/dh_t)", xlabel="timestep t", ylabel=YLABELS["grad_var"])
+    for ax, (n_drop, n_all) in dropped.items():
+        _note_dropped(ax, n_drop, n_all)
+    _finish(fig, path, title or "variance by timestep", handles)
+
+
+def loss_curve(
+    rows: Sequence[Mapping],
+    path: str | os.PathLike,
+    chance: float | None = None,
+    target: float | None = None,
+    title: str = "",
+) -> None:
+    """Training loss against step, validation loss as markers, chance and target as dotted lines.
+
+    Args:
+        rows: metrics.csv rows as dicts with `step`, `loss` and `val_loss` (None or NaN where
+            not evaluated).
+        path: the PNG to write (atomically; the folder is created if missing).
+        chance: the task's chance baseline (DESIGN section 5), drawn if given and finite.
+        target: the target loss, drawn if given and finite.
+        title: figure title, e.g. the run id.
+
+    The y axis turns logarithmic when every plotted value is positive and they span more than
+    a factor of 100 (a loss that blew up before it diverged); non-finite values are dropped.
+    """
+    step = np.array([_num(r.get("step")) for r in rows], dtype=float)
+    loss = np.array([_num(r.get("loss")) for r in rows], dtype=float)
+    val = np.array([_num(r.get("val_loss")) for r in rows], dtype=float)
+    # an empty val_loss means "not evaluated at this step", so only the train loss counts as dropped
+    curves = {
+        "train": (step, loss, {"count": True}),
+        "validation": (step, val, {"count": False, "marker": "o", "ms": 4}),
+    }
+    _loss_figure(curves, path, chance, target, title or "loss", "no finite loss values to plot")
+
+
+def compare_timesteps(
+    curves: Mapping[str, Mapping], column: str, path: str | os.PathLike, title: str = ""
+) -> None:
+    """One per-timestep statistic for several inits on one log axis.
+
+    Args:
+        curves: init label -> {"t": array, "value": array, optional "theory": array}, e.g. the
+            act_var column at step 0 of each init's run.
+        column: the statistic's column name (act_var, grad_var, ...), used for the y label.
+        path: the PNG to write (atomically; the folder is created if missing).
+        title: figure title.
+
+    Each init gets its own colour; its theory, when given and not all NaN, is dashed in the same
+    colour. Non-positive and non-finite values are dropped and counted.
+    """
+    from matplotlib.lines import Line2D
+
+    if not curves:
+        _write_message(path, f"no {column} curves to plot", title)
+        return
+    fig, (ax,) = _figure(FIGSIZE_ONE, ncols=1)
+    handles, n_drop, n_all, any_theory = [], 0, 0, False
+    for label, c in curves.items():
+        t, value = _xy(c.get("t"), c.get("value"))
+        line, dropped = _log_line(ax, t, value, lw=1.6)
+        colour = line.get_color()
+        n_drop, n_all = n_drop + dropped, n_all + len(value)
+        shown = str(label) if dropped < len(value) else f"{label} (nothing to show)"
+        handles.append(Line2D([], [], color=colour, lw=1.6, label=shown))
+        t_th, theory = _xy(c.get("t"), c.get("theory"))
+        if np.isfinite(theory).any():
+            _log_line(ax, t_th, theory, color=colour, ls="--", lw=1.2)
+            any_theory = True
+    if any_theory:
+        handles.append(Line2D([], [], color="grey", ls="--", lw=1.2, label="theory (dashed)"))
+    ax.set(xlabel="timestep t", ylabel=YLABELS.get(column, column))
+    _note_dropped(ax, n_drop, n_all)
+    _finish(fig, path, title or f"{column} by timestep", handles)
+
+
+def compare_loss(
+    curves: Mapping[str, Mapping],
+    path: str | os.PathLike,
+    chance: float | None = None,
+    target: float | None = None,
+    title: str = "",
+) -> None:
+    """Loss against step for several inits: the mean over seeds with a shaded mean ± std band.
+
+    Args:
+        curves: init label -> {"step": array, "mean": array, "std": array}; std may be all 0
+            (one seed), missing or NaN (no band there).
+        path: the PNG to write (atomically; the folder is created if missing).
+        chance: the task's chance baseline, drawn dotted if given and finite.
+        target: the target loss, drawn dotted if given and finite.
+        title: figure title.
+    """
+    data = {}
+    for label, c in curves.items():
+        step, mean = _xy(c.get("step"), c.get("mean"))
+        std = _floats(c.get("std"))
+        std = np.resize(std, len(mean)) if len(std) else np.zeros(len(mean))
+        data[str(label)] = (
+            step,
+            mean,
+            {"count": True, "std": np.where(np.isfinite(std), std, 0.0)},
+        )
+    _loss_figure(data, path, chance, target, title or "loss", "no finite loss values to plot")
+
+
+# ---- drawing helpers ----------------------------------------------------------------------------
+
+
+def _loss_figure(curves, path, chance, target, title, empty_text) -> None:
+    """Shared body of loss_curve and compare_loss: curves = label -> (step, y, style)."""
+    from matplotlib.lines import Line2D
+
+    # per curve: label, finite mask, step, y, style (with "count" and optional "std" taken out)
+    parts = []
+    for label, (step, y, style) in curves.items():
+        style = dict(style)
+        count, std = style.pop("count", False), style.pop("std", None)
+        parts.append((label, np.isfinite(step) & np.isfinite(y), step, y, std, count, style))
+    if not any(ok.any() for _, ok, *_ in parts):
+        _write_message(path, empty_text, title)
+        return
+    fig, (ax,) = _figure(FIGSIZE_ONE, ncols=1)
+    handles, plotted, n_drop, n_all = [], [], 0, 0
+    for label, ok, step, y, std, count, style in parts:
+        if count:  # steps that were logged but whose loss is NaN or inf (a diverged run)
+            n_all += int(np.isfinite(step).sum())
+            n_drop += int(np.isfinite(step).sum() - ok.sum())
+        if not ok.any():  # say so in the legend rather than leave the curve out silently
+            handles.append(Line2D([], [], ls="none", label=f"{label} (no finite values)"))
+            continue
+        order = np.argsort(step[ok], kind="stable")
+        s, m = step[ok][order], y[ok][order]
+        plotted.append(m)
+        (line,) = ax.plot(s, m, lw=1.6, label=label, **style)
+        if std is not None:
+            sd = std[ok][order]
+            ax.fill_between(s, m - sd, m + sd, color=line.get_color(), alpha=0.2, lw=0)
+        handles.append(line)
+    # greys, so that the reference lines never share a colour with an init's curve
+    for name, value, colour in (("chance", chance, "0.2"), ("target", target, "0.55")):
+        v = _num(value)
+        if math.isfinite(v):
+            ax.axhline(v, color=colour, ls=":", lw=1.6)
+            ax.text(0.005, v, f" {name}", transform=ax.get_yaxis_transform(), color=colour,
+                    ha="left", va="bottom", fontsize=8)  # fmt: skip
+            handles.append(Line2D([], [], color=colour, ls=":", lw=1.6, label=f"{name} {v:.3g}"))
+    plotted = np.concatenate(plotted)
+    if (plotted > 0).all() and plotted.max() > 100 * plotted.min():
+        ax.set_yscale("log")  # a loss that blew up before it diverged would flatten the rest
+    ax.set(xlabel="training step", ylabel="loss")
+    _note_dropped(ax, n_drop, n_all, "NaN or inf")
+    _finish(fig, path, title, handles)
+
+
+def _log_line(ax, x, y, **style):
+    """Plot the positive finite part of y against x; return (line, how many points were dropped)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    ok = np.isfinite(x) & np.isfinite(y) & (y > 0)
+    if ok.sum() == 1:
+        style.setdefault("marker", "o")
+    (line,) = ax.plot(x[ok], y[ok], **style)
+    ax.set_yscale("log")
+    return line, int(len(y) - ok.sum())
+
+
+def _note_dropped(ax, n_drop: int, n_all: int, why: str = "NaN, inf or <= 0") -> None:
+    """Say on the panel how many values are not shown, and say so loudly if none are."""
+    if n_all and n_drop == n_all:
+        ax.text(0.5, 0.5, f"no values to show ({why})", transform=ax.transAxes,
+                ha="center", va="center", color="tab:red")  # fmt: skip
+    elif n_drop:  # under the x label, so that it never hides a curve
+        ax.annotate(f"{n_drop} of {n_all} values not shown ({why})", xy=(0.0, 0.0),
+                    xycoords="axes fraction", xytext=(0, -30), textcoords="offset points",
+                    ha="left", va="top", fontsize=8, color="tab:red")  # fmt: skip
+
+
+def _figure(figsize, ncols: int):
+    """A Figure on its own Agg canvas (no pyplot, no global state) and its axes."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, ncols, squeeze=False)[0]
+    for ax in axes:
+        ax.grid(True, which="major", alpha=0.3)
+    return fig, tuple(axes)
+
+
+def _finish(fig, path, title: str, handles) -> None:
+    """Title, legend outside on the right, save atomically, release the figure."""
+    if title:
+        fig.suptitle(title)
+    if handles:
+        fig.legend(handles=handles, loc="outside right upper", fontsize=8, frameon=False)
+    _save(fig, path)
+
+
+def _write_message(path, text: str, title: str) -> None:
+    """A figure that says why there is nothing to plot, so the PNG still exists."""
+    fig, (ax,) = _figure(FIGSIZE_ONE, ncols=1)
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=12, transform=ax.transAxes)
+    _finish(fig, path, title, [])
+
+
+def _save(fig, path) -> None:
+    """Write fig as PNG to a temp file beside path, rename it over path, clear the figure."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # a fresh name per call (concurrent writers never share a temp file); open() keeps the umask
+    tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp.png")
+    try:
+        with open(tmp, "xb") as f:
+            fig.savefig(f, format="png", dpi=DPI)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        fig.clear()
+
+
+# ---- plain-data helpers -------------------------------------------------------------------------
+
+
+def _num(value) -> float:
+    """A CSV cell as a float; None, empty and non-numeric text become NaN."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _floats(values) -> np.ndarray:
+    """Any 1-D sequence (list with None, array, missing) as a float array, NaN where not a number."""
+    if values is None:
+        return np.zeros(0)
+    return np.array([_num(v) for v in np.ravel(np.asarray(values, dtype=object))], dtype=float)
+
+
+def _xy(x, y) -> tuple[np.ndarray, np.ndarray]:
+    """Two float arrays cut to their common length."""
+    x, y = _floats(x), _floats(y)
+    n = min(len(x), len(y))
+    return x[:n], y[:n]
+
+
+def _spread(n: int, k: int) -> list[int]:
+    """Up to k indices spread evenly over range(n), always the first and the last."""
+    if n <= k:
+        return list(range(n))
+    return sorted({int(round(i)) for i in np.linspace(0, n - 1, k)})
+
+
+def _fmt_step(step: float) -> str:
+    return str(int(step)) if float(step).is_integer() else f"{step:g}"
