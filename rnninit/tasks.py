@@ -137,8 +137,9 @@ class CharTask(Task):
                 f"task.val_fraction: expected a number between 0 and 1 (exclusive), got {val_fraction}"
             )
         self.seq_len = seq_len
-        # Code points sort like Python strings, so np.unique gives sorted(set(text)).
-        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+        # Code points sort like Python strings, so np.unique gives sorted(set(text));
+        # surrogatepass keeps a str with lone surrogates (never from a UTF-8 file) encodable.
+        codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
         uniq, ids = np.unique(codes, return_inverse=True)
         self.vocab = "".join(map(chr, uniq.tolist()))
         self.ids = ids.astype(np.int64).reshape(-1)  # (N,)
@@ -348,12 +349,16 @@ def make_task(
         The ``Task``.
 
     Raises:
-        RnnInitError: unknown name, a bad ``seq_len``, or a text too short for one sequence.
+        RnnInitError: unknown name, a bad ``seq_len`` or ``seed``, or a text too short for one
+            sequence.
     """
     if name not in TASKS:
         raise RnnInitError(f"task.name: expected one of {', '.join(TASKS)}, got {name!r}")
     if isinstance(seq_len, bool) or not isinstance(seq_len, (int, np.integer)) or seq_len < 1:
         raise RnnInitError(f"task.seq_len: expected a positive integer, got {seq_len!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        # SeedSequence refuses negative seeds; say so before any work starts
+        raise RnnInitError(f"seed: expected a non-negative integer, got {seed!r}")
     return TASKS[name].builder(
-        seq_len=int(seq_len), seed=seed, text=text, val_fraction=val_fraction
+        seq_len=int(seq_len), seed=int(seed), text=text, val_fraction=val_fraction
     )

@@ -1,194 +1,193 @@
 """Mean-field theory of a vanilla RNN at initialisation (DESIGN sections 2-3).
 
 The network is ``a_t = x_t Wxh^T + h_{t-1} Whh^T + bh``, ``h_t = phi(a_t)``, ``h_0 = 0``, with
-zero-mean i.i.d. (or orthogonal) weights. At large width each pre-activation is Gaussian with a
-variance q_t that obeys a scalar recursion. With
+zero-mean i.i.d. (or orthogonal) weights. At large width every pre-activation a_t is Gaussian
+with a variance q_t shared by all units, and q_t obeys a scalar recursion. With
 
-    s_w2 = H * Var(Whh entry),   s_u2 = I * Var(Wxh entry),   s_b2 = Var(bh),
-    x_sq_t = ||x_t||^2 / I averaged over the batch    (one-hot inputs: 1 / I),
+    s_w2 = H * Var(Whh entry),   s_u2 = I * Var(Wxh entry),   s_b2 = Var(bh entry),
+    x_sq[t] = batch mean of ||x_t||^2 / I           (one-hot inputs: 1 / I),
 
 and z ~ N(0, 1):
 
-    q_1 = s_u2 * x_sq_1 + s_b2                                              (h_0 = 0)
-    q_t = s_w2 * E[phi(sqrt(q_{t-1}) z)^2] + s_u2 * x_sq_t + s_b2
+    q_1 = s_u2 * x_sq[1] + s_b2                                             (h_0 = 0)
+    q_t = s_w2 * E[phi(sqrt(q_{t-1}) z)^2] + s_u2 * x_sq[t] + s_b2
     preact_var_t = q_t
     act_var_t    = E[phi(sqrt(q_t) z)^2] - E[phi(sqrt(q_t) z)]^2
     chi_t        = s_w2 * E[phi'(sqrt(q_t) z)^2]
 
-chi_t is the factor by which backprop through step t scales the gradient variance,
+Backprop through step t multiplies the gradient variance by chi_t,
 Var(dL/dh_{t-1}) ~= chi_t * Var(dL/dh_t), so chi < 1 is the ordered regime (gradients vanish
-geometrically in time) and chi > 1 the chaotic one (they explode).
+geometrically in time), chi > 1 the chaotic one (they explode) and chi = 1 the critical line.
 
-relu and linear use closed forms; tanh uses quadrature (``gauss_expect``). NumPy only: no I/O.
+relu and linear use closed forms; tanh uses quadrature (``gauss_expect``). NumPy only, no I/O.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
 NONLINEARITIES = ("tanh", "relu", "linear")
 
-_GH_MAX_Q = 0.5  # Gauss-Hermite up to this q; the trapezoid rule above (see gauss_expect)
-_TRAP_HALF_WIDTH = 12.0  # z-range [-12, 12] of the trapezoid rule: N(0,1) mass outside ~ 4e-33
-_TRAP_MAX_POINTS = 2**20 + 1  # caps memory; reached only for q > ~3e7
-_GH_CACHE: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+_GH_MAX_Q = 1.0  # Gauss-Hermite for q <= this; the trapezoid rule in z above it
+_Z_MAX = 10.0  # trapezoid range z in [-10, 10]: the N(0, 1) mass outside is ~1.5e-23
+_TRAP_MAX_POINTS = 2**21 + 1  # memory cap, reached only for q beyond ~4e8
+_GH_RULES: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
 
 def _gh_rule(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Probabilists' Gauss-Hermite nodes and weights normalised to sum to 1 (cached per n)."""
-    if n not in _GH_CACHE:
+    """Probabilists' Gauss-Hermite nodes and weights, weights divided by sqrt(2 pi) (cached)."""
+    if n not in _GH_RULES:
         z, w = np.polynomial.hermite_e.hermegauss(n)
-        _GH_CACHE[n] = (z, w / w.sum())
-    return _GH_CACHE[n]
+        _GH_RULES[n] = (z, w / math.sqrt(2.0 * math.pi))
+    return _GH_RULES[n]
 
 
-def _trapezoid_expect(f: Callable[[np.ndarray], np.ndarray], q: float) -> float:
-    """E_z[f(sqrt(q) z)] by the trapezoid rule in z with step min(1/4, 1/(8 sqrt(q)))."""
-    step = min(0.25, 0.125 / math.sqrt(q))
-    n_half = min(math.ceil(_TRAP_HALF_WIDTH / step), _TRAP_MAX_POINTS // 2)
-    z = np.linspace(-_TRAP_HALF_WIDTH, _TRAP_HALF_WIDTH, 2 * n_half + 1)
-    weights = np.exp(-0.5 * z * z) * ((z[1] - z[0]) / math.sqrt(2.0 * math.pi))
-    return float(np.dot(f(math.sqrt(q) * z), weights))
+def _trapezoid_z(f: Callable[[np.ndarray], np.ndarray], q: float) -> float:
+    """E[f(sqrt(q) z)] by the trapezoid rule in z, step h = min(0.1, 0.2 / sqrt(q))."""
+    s = math.sqrt(q)
+    h = min(0.1, 0.2 / s)
+    n_half = min(math.ceil(_Z_MAX / h), _TRAP_MAX_POINTS // 2)
+    z = np.linspace(-_Z_MAX, _Z_MAX, 2 * n_half + 1)
+    w = np.exp(-0.5 * z * z) * ((z[1] - z[0]) / math.sqrt(2.0 * math.pi))
+    w[0] *= 0.5
+    w[-1] *= 0.5
+    return float(np.dot(f(s * z), w))
 
 
 def gauss_expect(
     f: Callable[[np.ndarray], np.ndarray], q: float | np.ndarray, n: int = 101
 ) -> np.ndarray:
-    """E_z[f(sqrt(q) z)], z ~ N(0, 1), for each variance in q (any shape; result has its shape).
+    """E_z[f(sqrt(q) z)] for z ~ N(0, 1), elementwise over q (scalar or array; same shape out).
 
-    f must be vectorised (array in, array of the same shape out) and smooth.
+    f must be vectorised (array in, same-shape array out). For q <= 1 the rule is n-node
+    Gauss-Hermite for the weight exp(-z^2 / 2) (``numpy.polynomial.hermite_e.hermegauss``, weights
+    normalised by sqrt(2 pi)), exact for polynomials of degree <= 2n - 1:
 
-    For q <= 1/2: Gauss-Hermite with n nodes for the weight exp(-z^2/2) (``hermegauss``), exact
-    for polynomials of degree <= 2n - 1 and within 1e-14 for tanh-like f with n = 101.
-    For larger q the Gaussian is wide compared with the unit scale on which an activation bends,
-    and the Gauss-Hermite nodes (about 0.3 apart near z = 0 for n = 101; ``hermegauss`` gives NaN
-    weights beyond n ~ 280) step over the bend: with 101 nodes E[tanh'(sqrt(q) z)^2] is off by
-    3e-10 at q = 1, 1e-5 at q = 3, 4e-3 at q = 10 and 7e-2 at q = 100. There the trapezoid rule
-    on z in [-12, 12] with step h = min(1/4, 1/(8 sqrt(q))) is used instead: for f analytic in the
-    strip |Im a| < d (tanh: d = pi/2) its error falls like exp(-2 pi d / (h sqrt(q))) <= 1e-30,
-    so rounding dominates. The number of points is capped at 2^20 + 1, so beyond q ~ 3e7 the
-    accuracy degrades gracefully (E[tanh^2] at q = 1e9 is still right to ~2e-9).
-    A kink (relu at 0) limits either rule to algebraic accuracy: prefer closed forms there.
+        E[f(sqrt(q) z)] ~= sum_k w_k f(sqrt(q) z_k) / sqrt(2 pi)
+
+    For q > 1 an activation that bends on the unit scale (tanh) bends between the nodes, whose
+    spacing near 0 is ~0.3 / sqrt(q) in a for n = 101, and Gauss-Hermite loses accuracy (1e-5 at
+    q ~ 3, 1e-2 at q ~ 100 for tanh'^2). There the trapezoid rule in z on [-10, 10] with step
+    h = min(0.1, 0.2 / sqrt(q)) is used: for f analytic in the strip |Im a| < d (tanh: pi / 2) its
+    error decays like exp(-2 pi d / (h sqrt(q))) < 1e-13, plus the 1e-23 Gaussian tail.
+    Functions with a kink (relu) converge only algebraically under either rule: use closed forms.
+
+    Raises:
+        ValueError: q negative or not finite.
     """
     q_arr = np.asarray(q, dtype=np.float64)
-    if np.any(~np.isfinite(q_arr)) or np.any(q_arr < 0):
+    if not np.all(np.isfinite(q_arr)) or np.any(q_arr < 0):
         raise ValueError(f"gauss_expect: q must be finite and >= 0, got {q!r}")
     z, w = _gh_rule(n)
     out = np.empty(q_arr.shape)
-    flat_q, flat_out = q_arr.reshape(-1), out.reshape(-1)
-    for k, qk in enumerate(flat_q):
-        if qk <= _GH_MAX_Q:
-            flat_out[k] = np.dot(f(math.sqrt(qk) * z), w)
-        else:
-            flat_out[k] = _trapezoid_expect(f, float(qk))
+    for idx, qk in np.ndenumerate(q_arr):
+        qk = float(qk)
+        out[idx] = np.dot(f(math.sqrt(qk) * z), w) if qk <= _GH_MAX_Q else _trapezoid_z(f, qk)
     return out
 
 
-def _sech2(a: np.ndarray) -> np.ndarray:
-    """tanh'(a) = 1 - tanh(a)^2 (no overflow for large |a|, unlike 1 / cosh(a)^2)."""
-    return 1.0 - np.tanh(a) ** 2
+# Per nonlinearity, q -> (E[phi^2], Var[phi], E[phi'^2]) for phi(sqrt(q) z). Var[phi] is written
+# in closed form where possible so that q = inf gives inf rather than inf - inf.
 
 
-def _moments_tanh(q: float) -> tuple[float, float, float]:
-    """Quadrature; Var[tanh] = E[tanh^2] since E[tanh] = 0 by symmetry."""
+def _tanh_moments(q: float) -> tuple[float, float, float]:
+    """Quadrature; E[tanh] = 0 by symmetry, so Var[tanh] = E[tanh^2]."""
     e_phi2 = float(gauss_expect(lambda a: np.tanh(a) ** 2, q))
-    e_dphi2 = float(gauss_expect(lambda a: _sech2(a) ** 2, q))
+    e_dphi2 = float(gauss_expect(lambda a: (1.0 - np.tanh(a) ** 2) ** 2, q))  # sech^4, no overflow
     return e_phi2, e_phi2, e_dphi2
 
 
-def _moments_relu(q: float) -> tuple[float, float, float]:
-    """Closed forms (q > 0): E[relu^2] = q/2, E[relu] = sqrt(q/(2 pi)), E[relu'^2] = 1/2."""
-    return q / 2.0, q * (0.5 - 0.5 / math.pi), 0.5
+def _relu_moments(q: float) -> tuple[float, float, float]:
+    """E[relu^2] = q/2, E[relu] = sqrt(q / (2 pi)), so Var = q (1/2 - 1/(2 pi)); E[relu'^2] = 1/2."""
+    return 0.5 * q, q * (0.5 - 0.5 / math.pi), 0.5
 
 
-def _moments_linear(q: float) -> tuple[float, float, float]:
-    """Exact: E[a^2] = Var[a] = q, phi' = 1."""
+def _linear_moments(q: float) -> tuple[float, float, float]:
+    """E[a^2] = Var[a] = q, phi' = 1."""
     return q, q, 1.0
 
 
-# nonlinearity -> q -> (E[phi^2], Var[phi] = E[phi^2] - E[phi]^2, E[phi'^2]) at phi(sqrt(q) z);
-# the variance is returned in closed form so that q = inf gives inf, not inf - inf
 _MOMENTS: dict[str, Callable[[float], tuple[float, float, float]]] = {
-    "tanh": _moments_tanh,
-    "relu": _moments_relu,
-    "linear": _moments_linear,
+    "tanh": _tanh_moments,
+    "relu": _relu_moments,
+    "linear": _linear_moments,
 }
 
 
-def _moments_of(nonlinearity: str) -> Callable[[float], tuple[float, float, float]]:
-    if nonlinearity not in _MOMENTS:
+def _moments(nonlinearity: str) -> Callable[[float], tuple[float, float, float]]:
+    try:
+        return _MOMENTS[nonlinearity]
+    except KeyError:
         raise ValueError(
             f"unknown nonlinearity {nonlinearity!r}; expected one of {', '.join(NONLINEARITIES)}"
-        )
-    return _MOMENTS[nonlinearity]
+        ) from None
 
 
-def _check_variances(**values: float) -> None:
+def _check_var(**values: float) -> None:
     for name, v in values.items():
-        if not (math.isfinite(v) and v >= 0):
+        if not (math.isfinite(v) and v >= 0.0):
             raise ValueError(f"{name} must be a finite variance >= 0, got {v!r}")
 
 
 def mean_field(
     nonlinearity: str, s_w2: float, s_u2: float, s_b2: float, x_sq: np.ndarray
 ) -> dict[str, np.ndarray]:
-    """Predicted per-timestep statistics at init, t = 1..T.
+    """Mean-field prediction of the per-timestep statistics at init, t = 1..T.
+
+        q_1 = s_u2 x_sq[1] + s_b2,   q_t = s_w2 E[phi(sqrt(q_{t-1}) z)^2] + s_u2 x_sq[t] + s_b2
 
     Args:
-        nonlinearity: "tanh", "relu" or "linear".
-        s_w2: H * Var(Whh entry); s_u2: I * Var(Wxh entry); s_b2: Var(bh).
-        x_sq: (T,) per-timestep batch mean of ||x_t||^2 / I (one-hot inputs: 1 / I).
+        nonlinearity: one of NONLINEARITIES.
+        s_w2: H * Var(Whh entry). s_u2: I * Var(Wxh entry). s_b2: Var(bh entry).
+        x_sq: (T,) batch mean of ||x_t||^2 / I.
 
     Returns:
-        {"preact_var": q_t, "act_var": E[phi^2] - E[phi]^2, "chi": s_w2 E[phi'^2]}, each (T,),
-        from the recursion q_t = s_w2 E[phi(sqrt(q_{t-1}) z)^2] + s_u2 x_sq_t + s_b2 with h_0 = 0.
-        A linear or relu network with chi > 1 may overflow q to inf; that is the prediction.
+        {"preact_var": q_t, "act_var": E[phi^2] - E[phi]^2, "chi": s_w2 E[phi'^2]}, each (T,).
+        For linear or relu in the chaotic regime q_t grows geometrically and may reach inf.
+
+    Raises:
+        ValueError: unknown nonlinearity, a negative or non-finite variance or x_sq entry.
     """
-    moments = _moments_of(nonlinearity)
-    _check_variances(s_w2=s_w2, s_u2=s_u2, s_b2=s_b2)
+    moments = _moments(nonlinearity)
+    _check_var(s_w2=s_w2, s_u2=s_u2, s_b2=s_b2)
     x_sq = np.asarray(x_sq, dtype=np.float64).reshape(-1)  # (T,)
-    if np.any(~np.isfinite(x_sq)) or np.any(x_sq < 0):
+    if not np.all(np.isfinite(x_sq)) or np.any(x_sq < 0):
         raise ValueError("x_sq must be finite and >= 0")
     T = x_sq.shape[0]
     preact_var, act_var, chi = np.empty(T), np.empty(T), np.empty(T)
     e_phi2_prev = 0.0  # h_0 = 0
-    for t in range(T):
-        q = s_w2 * e_phi2_prev + s_u2 * float(x_sq[t]) + s_b2
-        e_phi2, var_phi, e_dphi2 = moments(q)
-        preact_var[t], act_var[t], chi[t] = q, var_phi, s_w2 * e_dphi2
-        e_phi2_prev = e_phi2
+    with np.errstate(over="ignore"):
+        for t in range(T):
+            q = s_w2 * e_phi2_prev + s_u2 * float(x_sq[t]) + s_b2
+            e_phi2, var_phi, e_dphi2 = moments(q)
+            preact_var[t], act_var[t], chi[t] = q, var_phi, s_w2 * e_dphi2
+            e_phi2_prev = e_phi2
     return {"preact_var": preact_var, "act_var": act_var, "chi": chi}
 
 
-def _tanh_fixed_point(s_w2: float, c: float, tol: float, max_iter: int) -> float:
-    """Root of G(q) = s_w2 E[tanh(sqrt(q) z)^2] + c - q on q > 0, by bisection.
+def _tanh_root(s_w2: float, c: float, tol: float, max_iter: int) -> float:
+    """Positive root of G(q) = s_w2 E[tanh(sqrt(q) z)^2] + c - q, by bisection.
 
-    E[tanh^2] is increasing and concave in q with slope 1 at q = 0 and bounded by 1, so G has one
-    root in (0, s_w2 + c] when c > 0 or s_w2 > 1 (and G(s_w2 + c) < 0).
+    E[tanh^2](q) is increasing and concave with slope 1 at 0 and bounded by 1, so G has a single
+    positive root, in (0, s_w2 + c], when c > 0 or s_w2 > 1. G(q) > 0 below it, < 0 above.
     """
-    if s_w2 == 0.0:
-        return c
-
     def G(q: float) -> float:
-        return s_w2 * _moments_tanh(q)[0] + c - q
+        return s_w2 * _tanh_moments(q)[0] + c - q
 
     lo, hi = 0.0, s_w2 + c
-    if c == 0.0:  # G(0) = 0: find a lo > 0 below the root, where G > 0 (slope s_w2 - 1 > 0)
-        lo = hi
+    if c == 0.0:  # G(0) = 0 is the unstable root: move lo up to where G > 0
+        lo = 0.5 * (s_w2 - 1.0) / s_w2  # G ~ (s_w2 - 1) q - 2 s_w2 q^2 near 0
         while G(lo) <= 0.0:
-            lo /= 2.0
+            lo *= 0.5
             if lo < 1e-300:
-                return 0.0  # s_w2 so close to 1 that the root is not representable
+                return 0.0  # s_w2 - 1 below what float can resolve
     for _ in range(max_iter):
-        mid = 0.5 * (lo + hi)
-        if hi - lo <= tol * max(1.0, hi) or mid in (lo, hi):
+        if hi - lo <= tol * max(1.0, hi):
             break
+        mid = 0.5 * (lo + hi)
         if G(mid) > 0.0:
             lo = mid
         else:
@@ -204,25 +203,28 @@ def fixed_point(
     tol: float = 1e-12,
     max_iter: int = 10000,
 ) -> tuple[float, float]:
-    """The attracting fixed point q* of q -> s_w2 E[phi(sqrt(q) z)^2] + s_u2_in + s_b2, and chi*.
+    """Fixed point q* of q -> s_w2 E[phi(sqrt(q) z)^2] + s_u2_in + s_b2, and chi* there.
 
-    s_u2_in is the constant input term s_u2 * ||x||^2 / I. chi* = s_w2 E[phi'(sqrt(q*) z)^2].
-    q* is the limit of the recursion from any q > 0 (every map here is increasing and concave):
+    s_u2_in is the constant input term s_u2 * x_sq; chi* = s_w2 E[phi'(sqrt(q*) z)^2]. q* is the
+    limit of the recursion started from h_0 = 0:
 
-    - linear (slope k = s_w2) and relu (k = s_w2 / 2): q* = (s_u2_in + s_b2) / (1 - k) for k < 1;
-      inf for k > 1, or k = 1 with input; with no input and k = 1 every q is fixed and 0 is
-      returned. chi* = k does not depend on q.
-    - tanh: with no input, q* = 0 and chi* = s_w2 for s_w2 <= 1; otherwise the unique positive
-      root of q = s_w2 E[tanh^2] + s_u2_in + s_b2, found by bisection to |dq| <= tol * max(1, q*)
-      (at most max_iter halvings).
+    - linear (slope k = s_w2) and relu (k = s_w2 / 2): E[phi^2] = k q / s_w2, so
+      q* = (s_u2_in + s_b2) / (1 - k) for k < 1. For k > 1, or k = 1 with any input or bias, the
+      recursion diverges and q* = inf; for k = 1 with none, q stays 0. chi* = k for every q.
+    - tanh: with no input or bias and s_w2 <= 1, q* = 0 and chi* = s_w2; otherwise the unique
+      positive root of q = s_w2 E[tanh(sqrt(q) z)^2] + s_u2_in + s_b2 (always finite, since
+      E[tanh^2] < 1), found by bisection to |dq| <= tol * max(1, q*) in at most max_iter halvings.
+
+    Raises:
+        ValueError: unknown nonlinearity, a negative or non-finite variance.
     """
-    moments = _moments_of(nonlinearity)
-    _check_variances(s_w2=s_w2, s_u2_in=s_u2_in, s_b2=s_b2)
+    moments = _moments(nonlinearity)
+    _check_var(s_w2=s_w2, s_u2_in=s_u2_in, s_b2=s_b2)
     c = s_u2_in + s_b2
     if nonlinearity == "tanh":
-        q_star = 0.0 if (c == 0.0 and s_w2 <= 1.0) else _tanh_fixed_point(s_w2, c, tol, max_iter)
+        q_star = 0.0 if (c == 0.0 and s_w2 <= 1.0) else _tanh_root(s_w2, c, tol, max_iter)
         return q_star, s_w2 * moments(q_star)[2]
-    k = s_w2 * moments(1.0)[0]  # E[phi^2] is linear in q: the map's slope is s_w2 E[phi^2](q=1)
+    k = s_w2 * moments(1.0)[0]  # E[phi^2] is proportional to q: slope of the map
     chi_star = s_w2 * moments(1.0)[2]
     if k < 1.0:
         q_star = c / (1.0 - k)
@@ -234,29 +236,36 @@ def fixed_point(
 
 
 def regime(chi: float, tol: float = 1e-3) -> str:
-    """Name the regime of a per-step gradient factor chi (absolute tolerance tol around 1).
+    """Label a per-step gradient factor chi.
 
-    "ordered": chi < 1, gradients vanish geometrically in time; "chaotic": chi > 1, they explode;
-    "critical": |chi - 1| <= tol.
+    "ordered" for chi < 1 - tol (gradients vanish geometrically), "chaotic" for chi > 1 + tol
+    (they explode), "critical" otherwise.
+
+    Raises:
+        ValueError: chi is NaN.
     """
     if math.isnan(chi):
         raise ValueError("regime: chi is NaN")
-    if abs(chi - 1.0) <= tol:
-        return "critical"
-    return "ordered" if chi < 1.0 else "chaotic"
+    if chi < 1.0 - tol:
+        return "ordered"
+    if chi > 1.0 + tol:
+        return "chaotic"
+    return "critical"
 
 
 def grad_var_profile(chi: np.ndarray) -> np.ndarray:
-    """Predicted Var(dL/dh_t) / Var(dL/dh_T) for a loss at the last step only, t = 1..T.
+    """Predicted Var(dL/dh_t) / Var(dL/dh_T), t = 1..T, for a loss at the last step only.
 
-    profile_t = prod_{s=t+1}^{T} chi_s (1 at t = T), from Var(dL/dh_{t-1}) = chi_t Var(dL/dh_t).
-    chi: (T,). Products may overflow to inf or underflow to 0; that is the prediction.
+        profile_t = prod_{s = t+1}^{T} chi_s        (profile_T = 1)
+
+    from Var(dL/dh_{t-1}) = chi_t Var(dL/dh_t). chi: (T,), as from ``mean_field``. Returns (T,);
+    products may overflow to inf or underflow to 0, which is the prediction.
     """
     chi = np.asarray(chi, dtype=np.float64).reshape(-1)  # (T,)
     profile = np.ones_like(chi)
     with np.errstate(over="ignore", under="ignore"):
-        tail = np.cumprod(chi[::-1])[::-1]  # tail[i] = prod(chi[i:])
-    profile[:-1] = tail[1:]
+        suffix = np.cumprod(chi[::-1])[::-1]  # suffix[i] = prod(chi[i:])
+    profile[:-1] = suffix[1:]
     return profile
 
 
@@ -264,17 +273,18 @@ def theory_for_run(
     nonlinearity: str,
     var_Wxh: float | None,
     var_Whh: float | None,
-    var_bh: float | None,
+    var_bh: float,
     I: int,
     H: int,
     x_sq: np.ndarray,
 ) -> dict[str, np.ndarray] | None:
-    """mean_field for a run's init, from per-entry weight variances; None where it does not apply.
+    """``mean_field`` for one run's init, from per-entry variances; None where it does not apply.
 
-    The caller passes None for a variance whose scheme is not zero-mean i.i.d. or orthogonal
-    (uniform, identity, ...). s_w2 = H var_Whh, s_u2 = I var_Wxh, s_b2 = var_bh.
-    x_sq: (T,) batch mean of ||x_t||^2 / I. Returns {"preact_var", "act_var", "chi"}, each (T,).
+    The caller passes None for var_Wxh or var_Whh when that matrix's scheme is not zero-mean
+    i.i.d. or orthogonal (uniform, identity, ...). Otherwise s_w2 = H var_Whh,
+    s_u2 = I var_Wxh, s_b2 = var_bh. x_sq: (T,) batch mean of ||x_t||^2 / I.
+    Returns {"preact_var", "act_var", "chi"}, each (T,), or None.
     """
-    if var_Wxh is None or var_Whh is None or var_bh is None:
+    if var_Wxh is None or var_Whh is None:
         return None
     return mean_field(nonlinearity, H * var_Whh, I * var_Wxh, var_bh, x_sq)

@@ -88,8 +88,11 @@ def test_synthetic_validation_is_fixed_and_seeded(name):
     assert not same(v1[0], v1[1])
     other = build(name, seed=4).validation(4, 3)
     assert not same(v1[0], other[0])
-    # independent of a training generator seeded with the same number
+    # independent of a training generator seeded with the same number, directly or through the
+    # SeedSequence children the experiment layer spawns for its init and data streams
     assert not same(v1[0], task.sample(rng(3), 4))
+    for child in np.random.SeedSequence(3).spawn(4):
+        assert not same(v1[0], task.sample(np.random.default_rng(child), 4))
 
 
 def test_make_task_refuses_unknown_name_and_bad_seq_len():
@@ -101,6 +104,8 @@ def test_make_task_refuses_unknown_name_and_bad_seq_len():
         make_task("adding", seq_len=1)
     with pytest.raises(RnnInitError, match="needs a text"):
         make_task("char", seq_len=10)
+    with pytest.raises(RnnInitError, match="seed.*-1"):
+        make_task("adding", seq_len=10, seed=-1)
 
 
 def test_bits_only_for_char():
@@ -121,20 +126,25 @@ def test_char_vocabulary_and_chance():
 
 
 def test_char_windows_are_shifted_text_from_the_train_split():
-    T = 16
-    task = make_task("char", seq_len=T, text=TEXT, val_fraction=0.25)
-    n_train = len(TEXT) - round(0.25 * len(TEXT))
-    train = TEXT[:n_train]
-    b = task.sample(rng(1), 64)
-    starts = []
-    for j in range(64):
+    T, B = 16, 400
+    # random letters: every window of T + 1 chars occurs once, so its offset is known exactly
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN .,"))
+    text = "".join(np.random.default_rng(11).choice(letters, 3000).tolist())
+    task = make_task("char", seq_len=T, text=text, val_fraction=0.25)
+    split = len(text) - round(0.25 * len(text))
+    b = task.sample(rng(1), B)
+    offsets = []
+    for j in range(B):
         xs = "".join(task.vocab[i] for i in b.x[:, j])
         ys = "".join(task.vocab[i] for i in b.y[:, j])
         window = xs + ys[-1]
-        assert ys == window[1:]
-        assert window in train  # whole window, input and target, inside the training split
-        starts.append(train.find(window))
-    assert len(set(starts)) > 1
+        assert ys == window[1:]  # y is x shifted by one
+        offset = text.find(window)
+        assert offset >= 0 and text.rfind(window) == offset
+        offsets.append(offset)
+    assert max(offsets) + T + 1 <= split  # input and target inside the training split
+    assert min(offsets) < split // 10 and max(offsets) > split - T - 1 - split // 10
+    assert len(set(offsets)) > B // 2
 
 
 def test_char_windows_reach_both_ends_of_the_train_split():

@@ -1,0 +1,525 @@
+"""Time one forward + backward step of the BPTT engine against references in the same process.
+
+    python benchmarks/bench_bptt.py [--quick] [--json FILE] [--dtype float32|float64|both]
+
+Implementations, each computing the loss and every gradient of one step on the same inputs:
+
+    engine        rnninit.bptt(..., stats=False)
+    engine+stats  rnninit.bptt(..., stats=True): the per-timestep statistics too
+    naive         a min-char-rnn style loop written here: every operation (one-hot input,
+                  matmuls, softmax, loss, all gradient accumulations) inside the time loop, but
+                  each matmul over the whole batch (fairer than tests/naive_rnn.py, which also
+                  loops over the batch elements in Python)
+    torch         torch.nn.RNN(I, H, nonlinearity="tanh") + torch.nn.Linear(H, O) + loss, CPU,
+                  same dtype, as many threads as NumPy's BLAS uses (skipped without torch)
+    floor         the matrix products alone that the engine must issue (input gather or
+                  projection, T recurrent products forward, the output product, the output
+                  gradient product, T recurrent products backward, dWxh, dWhh, dWhy), no
+                  elementwise work; for token ids dWxh is the dense product with the one-hot
+                  inputs
+
+Timing is interleaved (round-robin over the implementations, starting at a different one each
+round); each time is the median over the rounds and each ratio the median over the rounds of
+the ratio within a round. Before timing, the engine's loss and gradients are checked once
+against the naive loop and torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+try:
+    import rnninit
+except ImportError:  # run from a checkout without installing: the repo root holds the package
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import rnninit
+from rnninit import model
+
+try:
+    import torch
+except ImportError:
+    torch = None
+
+try:
+    import threadpoolctl
+except ImportError:
+    threadpoolctl = None
+
+# (T, B, I, H, O, inputs, loss): token ids with cross-entropy, or float inputs with mse
+SHAPES = [
+    (25, 1, 65, 100, 65, "tokens", "xent"),  # min-char-rnn's size
+    (100, 32, 65, 128, 65, "tokens", "xent"),
+    (100, 32, 65, 256, 65, "tokens", "xent"),
+    (100, 64, 65, 512, 65, "tokens", "xent"),
+    (200, 128, 1, 128, 1, "floats", "mse"),  # adding-task-like: one input, one output
+]
+PARAM_NAMES = model.PARAM_NAMES
+IMPLS = ("engine", "engine+stats", "naive", "torch", "floor")
+TARGETS = {"engine/torch": 1.0, "engine/floor": 1.5, "stats %": 15.0}
+CHECK_TOL = {"float32": 1e-4, "float64": 1e-10}  # max relative difference accepted
+
+
+# ---------------------------------------------------------------------------------------------
+# Problem: parameters and data, the same for every implementation
+# ---------------------------------------------------------------------------------------------
+def make_problem(shape, dtype, seed=0):
+    T, B, I, H, O, inputs, loss = shape
+    rng = np.random.default_rng(seed)
+
+    def normal(*s, var=1.0):
+        return (rng.standard_normal(s) * math.sqrt(var)).astype(dtype)
+
+    params = {  # N(0, 1/fan_in), small nonzero biases so that their gradients are checked too
+        "Wxh": normal(H, I, var=1.0 / I),
+        "Whh": normal(H, H, var=1.0 / H),
+        "Why": normal(O, H, var=1.0 / H),
+        "bh": normal(H, var=0.01),
+        "by": normal(O, var=0.01),
+    }
+    if inputs == "tokens":
+        x = rng.integers(0, I, size=(T, B))
+        y = rng.integers(0, O, size=(T, B))
+    else:
+        x = normal(T, B, I)
+        y = normal(T, B, O)
+    return params, x, y, loss
+
+
+# ---------------------------------------------------------------------------------------------
+# The naive loop (min-char-rnn style, batched matmuls)
+# ---------------------------------------------------------------------------------------------
+def naive_step(params, x, y, loss):
+    """Loss and gradients with every operation inside the time loop (tanh units)."""
+    Wxh, Whh, Why, bh, by = (params[k] for k in PARAM_NAMES)
+    T, B = y.shape[:2]
+    H, I = Wxh.shape
+    dtype = Whh.dtype
+    eye = np.eye(I, dtype=dtype)
+    rows = np.arange(B)
+    n = T * B  # the loss is the mean over all positions
+    xs, hs, ps = {}, {-1: np.zeros((B, H), dtype=dtype)}, {}
+    L = 0.0
+    for t in range(T):
+        xs[t] = eye[x[t]] if x.ndim == 2 else x[t]  # (B, I) one-hot or float
+        hs[t] = np.tanh(xs[t] @ Wxh.T + hs[t - 1] @ Whh.T + bh)
+        o = hs[t] @ Why.T + by  # (B, O)
+        if loss == "xent":
+            e = np.exp(o - o.max(axis=1, keepdims=True))
+            ps[t] = e / e.sum(axis=1, keepdims=True)
+            L += -np.log(ps[t][rows, y[t]]).sum() / n
+        else:
+            ps[t] = o - y[t]
+            L += (ps[t] ** 2).mean(axis=1).sum() / n
+    grads = {k: np.zeros_like(v) for k, v in params.items()}
+    dhnext = np.zeros((B, H), dtype=dtype)
+    for t in reversed(range(T)):
+        if loss == "xent":
+            do = ps[t].copy()
+            do[rows, y[t]] -= 1  # backprop into the softmax
+            do /= n
+        else:
+            do = ps[t] * (2.0 / (n * ps[t].shape[1]))
+        grads["Why"] += do.T @ hs[t]
+        grads["by"] += do.sum(axis=0)
+        dh = do @ Why + dhnext
+        da = (1 - hs[t] * hs[t]) * dh  # backprop through tanh
+        grads["bh"] += da.sum(axis=0)
+        grads["Wxh"] += da.T @ xs[t]
+        grads["Whh"] += da.T @ hs[t - 1]
+        dhnext = da @ Whh
+    return float(L), grads
+
+
+# ---------------------------------------------------------------------------------------------
+# The matrix-product floor
+# ---------------------------------------------------------------------------------------------
+def make_floor(params, x, y, loss):
+    """The engine's matrix products alone, on realistic values taken from one engine step."""
+    Wxh, Whh, Why = params["Wxh"], params["Whh"], params["Why"]
+    cache = model.forward(params, x)
+    _, dout = model.loss_and_dout(cache.out, y, None, loss)
+    _, dH, _ = model.backward(params, cache, dout)
+    hs = cache.hs  # (T+1, B, H)
+    dA = dH * (1 - hs[1:] ** 2)  # (T, B, H)
+    T, B, H = dA.shape
+    tokens = x.ndim == 2
+    X = np.eye(Wxh.shape[1], dtype=Whh.dtype)[x.reshape(-1)] if tokens else x.reshape(T * B, -1)
+    WxhT = np.ascontiguousarray(Wxh.T)
+    hflat, dAflat, dout2 = hs[1:].reshape(T * B, H), dA.reshape(T * B, H), dout.reshape(T * B, -1)
+
+    def floor():
+        if tokens:
+            A = np.take(WxhT, x, axis=0)  # (T, B, H) input gather
+        else:
+            A = (X @ Wxh.T).reshape(T, B, H)  # input projection
+        for t in range(T):
+            np.matmul(hs[t], Whh.T, out=A[t])  # recurrence forward (values not chained)
+        out = hflat @ Why.T  # all outputs
+        dHo = dout2 @ Why  # output gradient
+        D = np.empty_like(dA)
+        for t in range(T - 1, -1, -1):
+            np.matmul(dA[t], Whh, out=D[t])  # recurrence backward
+        dWhh = dAflat.T @ hs[:-1].reshape(T * B, H)
+        dWhy = dout2.T @ hflat
+        dWxh = dAflat.T @ X
+        return out, dHo, dWhh, dWhy, dWxh
+
+    return floor
+
+
+# ---------------------------------------------------------------------------------------------
+# PyTorch
+# ---------------------------------------------------------------------------------------------
+class TorchStep:
+    """nn.RNN + nn.Linear + loss on the same parameters; call for one forward + backward."""
+
+    def __init__(self, params, x, y, loss):
+        H, I = params["Wxh"].shape
+        O = params["Why"].shape[0]
+        tdtype = {np.float32: torch.float32, np.float64: torch.float64}[params["Whh"].dtype.type]
+        self.rnn = torch.nn.RNN(I, H, nonlinearity="tanh").to(tdtype)
+        self.lin = torch.nn.Linear(H, O).to(tdtype)
+        with torch.no_grad():  # torch has two hidden biases: b_ih carries bh, b_hh stays 0
+            self.rnn.weight_ih_l0.copy_(torch.from_numpy(params["Wxh"]))
+            self.rnn.weight_hh_l0.copy_(torch.from_numpy(params["Whh"]))
+            self.rnn.bias_ih_l0.copy_(torch.from_numpy(params["bh"]))
+            self.rnn.bias_hh_l0.zero_()
+            self.lin.weight.copy_(torch.from_numpy(params["Why"]))
+            self.lin.bias.copy_(torch.from_numpy(params["by"]))
+        if x.ndim == 2:  # nn.RNN takes dense inputs: one-hot once, outside the timed step
+            x = np.eye(I, dtype=params["Whh"].dtype)[x]
+        self.x = torch.from_numpy(x)  # (T, B, I)
+        self.O = O
+        if loss == "xent":
+            self.y = torch.from_numpy(y.reshape(-1))
+            self.loss_fn = lambda o: torch.nn.functional.cross_entropy(o.reshape(-1, O), self.y)
+        else:
+            self.y = torch.from_numpy(y)
+            self.loss_fn = lambda o: torch.nn.functional.mse_loss(o, self.y)
+        self.weights = [*self.rnn.parameters(), *self.lin.parameters()]
+
+    def __call__(self):
+        for p in self.weights:
+            p.grad = None
+        hs, _ = self.rnn(self.x)  # (T, B, H)
+        L = self.loss_fn(self.lin(hs))
+        L.backward()
+        return L
+
+    def result(self):
+        L = float(self().detach())
+        g = {
+            "Wxh": self.rnn.weight_ih_l0.grad,
+            "Whh": self.rnn.weight_hh_l0.grad,
+            "Why": self.lin.weight.grad,
+            "bh": self.rnn.bias_ih_l0.grad,
+            "by": self.lin.bias.grad,
+        }
+        return L, {k: v.numpy() for k, v in g.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Checking and timing
+# ---------------------------------------------------------------------------------------------
+def max_rel_diff(ref, other):
+    """Max over the loss and the gradients of max|a - b| / max|a| (scale of the reference)."""
+    (L0, g0), (L1, g1) = ref, other
+    worst = abs(L1 - L0) / abs(L0)
+    for k in PARAM_NAMES:
+        a, b = g0[k].astype(np.float64), g1[k].astype(np.float64)
+        worst = max(worst, np.max(np.abs(a - b)) / max(np.max(np.abs(a)), 1e-300))
+    return float(worst)
+
+
+def time_interleaved(fns, runtime, budget_s, min_repeats, max_repeats, sample_s, settle_s):
+    """Seconds per call of each fn, timed round-robin; returns ({name: [one sample per round]}).
+
+    Each round times every fn once, starting at a different fn each round. runtime names the
+    thread pool each fn runs on ("numpy" or "torch"): after a call, OpenBLAS's workers spin for
+    about 0.1 s and OpenMP's for a little while, and on 2 cores a spinning pool slows the other
+    one by up to 2x; so before switching pools we wait settle_s and let the spinners sleep.
+    """
+    once = {}
+    for name, fn in fns.items():  # warm up and size each sample (after the check's calls)
+        t0 = time.perf_counter()
+        fn()
+        once[name] = time.perf_counter() - t0
+    inner = {name: max(1, round(sample_s / s)) for name, s in once.items()}
+    switches = 2 if len(set(runtime.values())) > 1 else 0  # into torch and out, each round
+    per_round = sum(inner[n] * once[n] for n in fns) + switches * settle_s
+    repeats = int(min(max_repeats, max(min_repeats, budget_s / per_round)))
+    names = list(fns)
+    samples = {name: [] for name in names}
+    last_runtime = None
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for r in range(repeats):
+            for name in names[r % len(names) :] + names[: r % len(names)]:
+                if last_runtime not in (None, runtime[name]):
+                    _spin(settle_s)
+                last_runtime = runtime[name]
+                fn, n = fns[name], inner[name]
+                t0 = time.perf_counter()
+                for _ in range(n):
+                    fn()
+                samples[name].append((time.perf_counter() - t0) / n)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return samples
+
+
+def _spin(seconds):
+    """Wait without sleeping: on a VM an idle vCPU can take long to wake, which would be timed."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def paired_median(num, den):
+    """Median over rounds of num/den measured in the same round: robust to a machine whose
+    speed drifts (other tenants on a shared host), as both were timed moments apart."""
+    return float(np.median(np.asarray(num) / np.asarray(den)))
+
+
+def bench_shape(shape, dtype, args, use_torch):
+    params, x, y, loss = make_problem(shape, dtype)
+
+    def engine():
+        return model.bptt(params, x, y, loss=loss, stats=False)
+
+    def engine_stats():
+        return model.bptt(params, x, y, loss=loss, stats=True)
+
+    fns = {
+        "engine": engine,
+        "engine+stats": engine_stats,
+        "naive": lambda: naive_step(params, x, y, loss),
+    }
+    ts = TorchStep(params, x, y, loss) if use_torch else None
+    if ts is not None:
+        fns["torch"] = ts
+    fns["floor"] = make_floor(params, x, y, loss)
+
+    res = engine()
+    ref = (res.loss, res.grads)
+    check = {"naive": max_rel_diff(ref, naive_step(params, x, y, loss))}
+    if ts is not None:
+        check["torch"] = max_rel_diff(ref, ts.result())
+
+    budget, lo, hi, sample = (1.0, 3, 15, 0.002) if args.quick else (args.budget, 11, 301, 0.01)
+    if args.repeats:
+        lo = hi = args.repeats
+    runtime = {name: "torch" if name == "torch" else "numpy" for name in fns}
+    samples = time_interleaved(fns, runtime, budget, lo, hi, sample, args.settle)
+    repeats = len(samples["engine"])
+    ms = {k: 1e3 * statistics.median(v) for k, v in samples.items()}
+    spread = {  # interquartile range over median, in %: how stable each median is
+        k: 100 * float(np.subtract(*np.percentile(s, [75, 25])) / np.median(s))
+        for k, s in samples.items()
+    }
+    eng = samples["engine"]
+    ratios = {  # medians of per-round ratios
+        "naive/engine": paired_median(samples["naive"], eng),
+        "engine/torch": paired_median(eng, samples["torch"]) if "torch" in samples else None,
+        "engine/floor": paired_median(eng, samples["floor"]),
+        "stats %": 100 * (paired_median(samples["engine+stats"], eng) - 1),
+    }
+    T, B, I, H, O, inputs, _ = shape
+    return {
+        "dtype": np.dtype(dtype).name,
+        "shape": {"T": T, "B": B, "I": I, "H": H, "O": O, "inputs": inputs, "loss": loss},
+        "loss_value": res.loss,
+        "check_max_rel_diff": check,
+        "repeats": repeats,
+        "ms": ms,
+        "iqr_pct": spread,
+        "ratios": ratios,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------------------------
+def environment(use_torch):
+    blas = None
+    if threadpoolctl is not None:
+        for info in threadpoolctl.threadpool_info():
+            if info.get("user_api") == "blas" and "numpy" in info.get("filepath", ""):
+                blas = info
+                break
+        else:
+            blas = next(
+                (i for i in threadpoolctl.threadpool_info() if i.get("user_api") == "blas"), None
+            )
+    threads = blas["num_threads"] if blas else os.cpu_count()
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "rnninit": rnninit.__version__,
+        "torch": torch.__version__ if use_torch else None,
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "numpy_blas": {
+            "library": blas.get("internal_api") if blas else "unknown (no threadpoolctl)",
+            "version": blas.get("version") if blas else None,
+            "kernel": blas.get("architecture") if blas else None,
+            "threads": threads,
+            "threads_source": "threadpoolctl" if blas else "assumed os.cpu_count()",
+        },
+        "torch_threads": threads if use_torch else None,
+        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+        "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
+    }
+
+
+def print_header(env, use_torch, torch_note):
+    b = env["numpy_blas"]
+    print(
+        f"python {env['python']}, numpy {env['numpy']}, rnninit {env['rnninit']}, "
+        f"{env['machine']}, {env['cpu_count']} CPUs"
+    )
+    print(
+        f"numpy BLAS: {b['library']} {b['version'] or ''} kernel={b['kernel']} "
+        f"threads={b['threads']} ({b['threads_source']})"
+    )
+    print(
+        f"OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE']} OPENBLAS_L2_SIZE={env['OPENBLAS_L2_SIZE']}"
+    )
+    if use_torch:
+        print(
+            f"torch {env['torch']} (CPU), torch.set_num_threads({env['torch_threads']}), "
+            f"intra-op threads now {torch.get_num_threads()}"
+        )
+    else:
+        print(f"torch: {torch_note}; the torch column is skipped")
+    print(
+        "naive = min-char-rnn style loop written in this script: every operation inside the "
+        "time loop, matmuls over the whole batch"
+    )
+    print(
+        "floor = the engine's matrix products alone (no elementwise work); "
+        "token-id dWxh as a dense one-hot product"
+    )
+    print(
+        "one step = forward + loss + all gradients; ms = median over interleaved rounds; "
+        "ratios = median over rounds of the ratio within each round\n"
+    )
+
+
+def fmt(v, spec):
+    return "-" if v is None else format(v, spec)
+
+
+def print_table(dtype, rows):
+    cols = [
+        "T,B,I,H,O",
+        "loss",
+        "engine",
+        "+stats",
+        "naive",
+        "torch",
+        "floor",
+        "naive/eng",
+        "eng/torch",
+        "eng/floor",
+        "stats%",
+        "reps",
+        "max rel diff",
+    ]
+    widths = [17, 5, 8, 8, 9, 8, 8, 9, 9, 9, 7, 5, 22]
+    print(
+        f"{dtype}: ms per step (targets: eng/torch <= {TARGETS['engine/torch']}, "
+        f"eng/floor <= {TARGETS['engine/floor']} at H >= 256, stats% < {TARGETS['stats %']}; "
+        "* = target missed)"
+    )
+    print("  ".join(c.rjust(w) for c, w in zip(cols, widths, strict=True)))
+    for r in rows:
+        s, ms, q = r["shape"], r["ms"], r["ratios"]
+        miss_torch = q["engine/torch"] is not None and q["engine/torch"] > TARGETS["engine/torch"]
+        miss_floor = s["H"] >= 256 and q["engine/floor"] > TARGETS["engine/floor"]
+        miss_stats = q["stats %"] >= TARGETS["stats %"]
+        chk = r["check_max_rel_diff"]
+        cells = [
+            f"{s['T']},{s['B']},{s['I']},{s['H']},{s['O']}",
+            s["loss"],
+            fmt(ms["engine"], ".3f"),
+            fmt(ms["engine+stats"], ".3f"),
+            fmt(ms["naive"], ".3f"),
+            fmt(ms.get("torch"), ".3f"),
+            fmt(ms["floor"], ".3f"),
+            fmt(q["naive/engine"], ".2f") + "x",
+            fmt(q["engine/torch"], ".2f") + ("*" if miss_torch else " "),
+            fmt(q["engine/floor"], ".2f") + ("*" if miss_floor else " "),
+            fmt(q["stats %"], ".1f") + ("*" if miss_stats else " "),
+            str(r["repeats"]),
+            " ".join(f"{k} {v:.0e}" for k, v in chk.items()),
+        ]
+        print("  ".join(c.rjust(w) for c, w in zip(cells, widths, strict=True)))
+    print()
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="few repeats: a smoke run of seconds")
+    p.add_argument("--json", metavar="FILE", help="also write every number to FILE")
+    p.add_argument("--dtype", choices=["float32", "float64", "both"], default="both")
+    p.add_argument("--no-torch", action="store_true", help="skip torch even if importable")
+    p.add_argument("--repeats", type=int, default=0, help="fixed repeats per shape")
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=18.0,
+        help="seconds of timing per shape and dtype (default 18)",
+    )
+    p.add_argument(
+        "--settle",
+        type=float,
+        default=0.15,
+        help="pause in s between numpy and torch samples (default 0.15)",
+    )
+    args = p.parse_args(argv)
+
+    use_torch = torch is not None and not args.no_torch
+    torch_note = "disabled by --no-torch" if torch is not None else "not importable"
+    env = environment(use_torch)
+    if use_torch:
+        torch.set_num_threads(env["torch_threads"])
+    print_header(env, use_torch, torch_note)
+
+    dtypes = ["float32", "float64"] if args.dtype == "both" else [args.dtype]
+    results, failed = [], []
+    t_start = time.perf_counter()
+    for dt in dtypes:
+        rows = []
+        for shape in SHAPES:
+            row = bench_shape(shape, np.dtype(dt).type, args, use_torch)
+            for ref, diff in row["check_max_rel_diff"].items():
+                if not diff <= CHECK_TOL[dt]:
+                    failed.append(f"{dt} {shape[:5]}: engine vs {ref} differ by {diff:.2e}")
+            rows.append(row)
+        print_table(dt, rows)
+        results += rows
+    print(f"total {time.perf_counter() - t_start:.0f} s")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"environment": env, "results": results}, indent=1))
+        print(f"wrote {args.json}")
+    for f in failed:
+        print(f"CHECK FAILED: {f}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

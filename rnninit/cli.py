@@ -1,0 +1,267 @@
+"""The command line: parse, call one library function, render. Nothing here computes.
+
+User mistakes arrive as RnnInitError and leave as one line on stderr with exit code 2;
+interrupts exit 130; anything else is an internal error, exit 1 (traceback with --debug).
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from . import __version__
+from .errors import RnnInitError
+
+app = typer.Typer(
+    help="rnninit: how weight initialisation shapes the forward signal and the backward "
+    "gradient in recurrent networks. A pure-NumPy RNN trained with exact BPTT, with "
+    "per-timestep activation and gradient statistics.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+STATE = {"debug": False}
+
+
+def _stdout() -> Console:
+    """rich's console; off a terminal (logs, pipes) it gets a fixed 140 columns, not 80."""
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=140)
+    return console
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    print(f"rnninit: {message}", file=sys.stderr, flush=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def handled():
+    """Turn library exceptions into one stderr line and the documented exit code."""
+    try:
+        yield
+    except RnnInitError as e:
+        raise _fail(f"error: {e}", 2) from None
+    except KeyboardInterrupt:
+        raise _fail("interrupted", 130) from None
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as e:
+        if STATE["debug"]:
+            traceback.print_exc()
+        first = str(e).splitlines()[0] if str(e) else ""
+        raise _fail(f"internal error: {type(e).__name__}: {first} (rerun with --debug)", 1) from None
+
+
+def _version(value: bool):
+    if value:
+        print(f"rnninit {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main_options(
+    debug: bool = typer.Option(False, "--debug", help="Show a traceback on internal errors."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
+):
+    STATE["debug"] = debug
+
+
+def _config_epilog() -> str:
+    from .config import reference_table
+
+    lines = ["[bold]Config keys[/bold] (defaults; override any with KEY=VALUE):\n\n"]
+    for key, default, allowed, _help in reference_table():
+        lines.append(f"  {key} = {default}  [dim]({allowed})[/dim]\n\n")
+    return "".join(lines)
+
+
+OVERRIDES_HELP = (
+    "Dotted KEY=VALUE overrides applied after the config file, values parsed as YAML scalars, "
+    "e.g. model.hidden_size=512 init.Whh=orthogonal train.steps=1000."
+)
+
+
+@app.command(epilog=_config_epilog())
+def train(
+    overrides: list[str] = typer.Argument(None, metavar="[KEY=VALUE]...", help=OVERRIDES_HELP),
+    config: Path = typer.Option(
+        None, "--config", "-c", help="YAML config; every key has a default, so none is needed."
+    ),
+    tables: bool = typer.Option(
+        True, "--tables/--no-tables", help="Print the per-timestep table at each statistics step."
+    ),
+):
+    """Train one RNN and write one run folder (config.yaml, metrics.csv, timesteps.csv,
+    params.csv, summary.json, plots/).
+
+    Examples:
+
+      rnninit train
+
+      rnninit train --config configs/char_xavier.yaml model.hidden_size=512 init.Whh=orthogonal
+    """
+    from .config import load_config
+    from .render import ConsoleReporter
+    from .train import train as run_train
+
+    with handled():
+        cfg = load_config(config, overrides or [])
+        console = _stdout()
+        reporter = ConsoleReporter(console, cfg["log"]["print_every"], tables=tables)
+        summary = run_train(cfg, reporter=reporter, argv=sys.argv, overrides=overrides or [])
+    if summary["status"] == "interrupted":
+        raise typer.Exit(130)
+
+
+COMPARE_INITS_HELP = (
+    "Inits to compare: scheme names (xavier, uniform, he, orthogonal, identity, ...), presets "
+    "(keras_default, flax_default, torch_default), or per-matrix specs such as "
+    "Whh=orthogonal,Wxh=xavier (add :GAIN, e.g. Whh=orthogonal:1.1, and spectral_radius=R). "
+    "Arguments containing a dot before '=' (model.hidden_size=512) are config overrides."
+)
+
+
+def split_compare_args(args: list[str]) -> tuple[list[str], list[str]]:
+    """Init specs and KEY=VALUE overrides share the positional slots: a token whose part before
+    the first '=' contains a dot (or is a top-level config key) is an override."""
+    inits, overrides = [], []
+    for arg in args:
+        key = arg.split("=", 1)[0]
+        is_override = "=" in arg and ("." in key or key in ("name", "seed", "init"))
+        (overrides if is_override else inits).append(arg)
+    return inits, overrides
+
+
+@app.command(epilog=_config_epilog())
+def compare(
+    args: list[str] = typer.Argument(..., metavar="INIT... [KEY=VALUE]...", help=COMPARE_INITS_HELP),
+    config: Path = typer.Option(None, "--config", "-c", help="YAML config shared by every init."),
+    seeds: int = typer.Option(1, "--seeds", min=1, help="Runs per init (seeds seed, seed+1, ...); mean ± std."),
+):
+    """Train several initialisations on identical data and compare them side by side.
+
+    Every init sees the same batches in the same order; only the weights differ.
+
+    Examples:
+
+      rnninit compare xavier uniform
+
+      rnninit compare xavier uniform he orthogonal --config configs/char_xavier.yaml model.hidden_size=512
+
+      rnninit compare identity xavier --config configs/adding_irnn.yaml --seeds 3
+
+      rnninit compare xavier uniform model.nonlinearity=relu
+    """
+    from .compare import compare as run_compare
+    from .config import load_config
+    from .render_compare import print_report
+    from .train import Reporter
+
+    with handled():
+        inits, overrides = split_compare_args(args)
+        cfg = load_config(config, overrides)
+        console = _stdout()
+        total = len(inits) * seeds
+
+        def done(label, k, summary):
+            n = len(done.seen) + 1
+            done.seen.append(label)
+            status = summary["status"]
+            if status == "diverged":
+                status += f" at step {summary['diverged_at']}"
+            loss = summary.get("final_val_loss")
+            console.print(f"[{n}/{total}] {label} seed {cfg['seed'] + k}: {status}, "
+                          f"val loss {fmt_num(loss)}, {summary['seconds']:.1f} s")  # fmt: skip
+
+        done.seen = []
+        report = run_compare(cfg, inits, seeds, reporter_for=lambda label, k: Reporter(),
+                             on_run_done=done, argv=sys.argv, overrides=overrides)  # fmt: skip
+        print_report(console, report)
+
+
+def fmt_num(v) -> str:
+    from .render import fmt
+
+    return fmt(v)
+
+
+@app.command()
+def show(
+    run_dir: Path = typer.Argument(..., help="A run folder (runs/<run-id>)."),
+    every: bool = typer.Option(
+        False, "--all", help="Every statistics step, not only the first and the last."
+    ),
+):
+    """Re-render a run's tables from its folder alone."""
+    from .render import header, summary_table, timestep_table, timesteps_from_rows
+    from .runs import read_csv, read_summary
+
+    with handled():
+        import yaml
+
+        from .compare import is_compare_dir, load_compare
+
+        if is_compare_dir(run_dir):
+            from .render_compare import print_report
+
+            print_report(_stdout(), load_compare(run_dir))
+            return
+        summary = read_summary(run_dir)
+        cfg = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+        rows = read_csv(run_dir / "timesteps.csv")
+        console = _stdout()
+        console.print(header({**summary, "config": cfg, "chance_text": fmt_chance(summary)}))
+        steps = sorted({r["step"] for r in rows})
+        for step in steps if every else sorted({steps[0], steps[-1]}) if steps else []:
+            console.print(timestep_table(timesteps_from_rows(rows, step), step))
+        console.print(summary_table(summary))
+
+
+def fmt_chance(summary: dict) -> str:
+    from .render import fmt
+
+    return f"{fmt(summary.get('chance'))} ({summary.get('loss_kind')})"
+
+
+@app.command()
+def inits(
+    shape: tuple[int, int] = typer.Option(
+        (512, 512), "--shape", help="Shape (fan_out fan_in) of the matrix each scheme draws."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the draws."),
+    gain: float = typer.Option(1.0, "--gain", help="Gain every scheme is drawn with."),
+):
+    """List every initialisation scheme with its formula and a measured draw.
+
+    The expected mean and variance (E[w], Var[w]) come from the formula; mean, var, spectral
+    radius and largest singular value are measured on one draw of the given shape.
+    """
+    from .inits import PRESETS, measure_schemes
+    from .render import inits_table
+
+    with handled():
+        if min(shape) < 1:
+            raise RnnInitError(f"--shape: expected two positive integers, got {shape[0]} {shape[1]}")
+        if not gain > 0:
+            raise RnnInitError(f"--gain: expected a positive number, got {gain}")
+        rows = measure_schemes(tuple(shape), seed=seed, gain=gain)
+        console = _stdout()
+        console.print(inits_table(rows, tuple(shape)))
+        console.print("[bold]presets[/bold] (per matrix):")
+        for name, per in PRESETS.items():
+            console.print(f"  {name}: " + ", ".join(f"{k} {v}" for k, v in per.items()))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

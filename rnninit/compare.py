@@ -1,0 +1,298 @@
+"""Side-by-side comparison of initialisations (issue 3): same data, same seed, only the init differs.
+
+`compare` runs one full run folder per (init, seed) inside one compare folder, then
+`load_compare` rebuilds every number of the report from those folders alone, so that
+`rnninit show` works on a compare folder exactly as on the day it ran.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .config import dump_config, set_key, validate
+from .errors import RnnInitError
+from .inits import parse_init
+from .runs import atomic_write_text, create_run_dir, is_run_dir, read_csv, read_summary, write_json
+from .train import Reporter, train
+
+SUMMARY_COLUMNS = ("final_loss", "best_loss", "final_val_loss", "best_val_loss", "steps_to_target",
+                   "spectral_radius", "max_singular", "saturation_T", "seconds")  # fmt: skip
+
+
+def init_label(spec: str) -> str:
+    """A folder-safe label for an init spec: 'Whh=orthogonal,Wxh=xavier' -> 'Whh-orthogonal_Wxh-xavier'."""
+    label = re.sub(r"[^A-Za-z0-9_.-]+", "_", spec.replace("=", "-").replace(",", "_"))
+    return label.strip("._")[:48] or "init"
+
+
+def _check_inits(inits: list[str]) -> list[str]:
+    if not inits:
+        raise RnnInitError("compare: name at least one init, e.g. `rnninit compare xavier uniform`")
+    for i, spec in enumerate(inits):
+        parse_init(spec, where=f"compare init #{i + 1} '{spec}'")
+    labels = [init_label(s) for s in inits]
+    if len(set(labels)) != len(labels):
+        raise RnnInitError(f"compare: the same init is named twice in {' '.join(inits)}")
+    return labels
+
+
+def compare(
+    config: dict,
+    inits: list[str],
+    seeds: int = 1,
+    *,
+    reporter_for=None,
+    on_run_done=None,
+    argv: list[str] | None = None,
+    overrides: list[str] | None = None,
+) -> dict:
+    """Train every init with `seeds` seeds on identical data and write one compare folder.
+
+    Args:
+        config: the base config (validated here); its `init` is replaced by each of `inits`.
+        inits: init specs: scheme names, presets, or per-matrix strings 'Whh=orthogonal,Wxh=xavier'.
+        seeds: runs per init, with seeds config.seed, config.seed + 1, ...
+        reporter_for: optional callable (label, seed) -> Reporter for each run's progress.
+        on_run_done: optional callable (label, seed, summary) after each run.
+
+    Returns:
+        The report dict of `load_compare` for the new folder.
+    """
+    if seeds < 1:
+        raise RnnInitError(f"--seeds: expected a positive integer, got {seeds}")
+    base = validate(config, source="config")
+    labels = _check_inits(inits)
+    configs = {}
+    for spec, label in zip(inits, labels):
+        for k in range(seeds):
+            cfg = copy.deepcopy(base)
+            set_key(cfg, "init", spec)
+            set_key(cfg, "seed", base["seed"] + k)
+            set_key(cfg, "name", f"{label}-s{base['seed'] + k}")
+            configs[(label, k)] = validate(cfg, source=f"compare init '{spec}'")
+    root = create_run_dir(base["log"]["runs_dir"], f"compare-{base['name']}")
+    meta = {"inits": inits, "labels": labels, "seeds": seeds, "argv": argv,
+            "nonlinearity": base["model"]["nonlinearity"],
+            "overrides": overrides or [], "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "status": "running", "runs": {}}  # fmt: skip
+    report = None
+    atomic_write_text(root / "config.yaml", dump_config(base))
+    write_json(root / "compare.json", meta)
+    try:
+        for (label, k), cfg in configs.items():
+            cfg["log"]["runs_dir"] = str(root)
+            reporter = reporter_for(label, k) if reporter_for else Reporter()
+            summary = train(cfg, reporter=reporter, argv=argv, overrides=overrides)
+            meta["runs"].setdefault(label, []).append(Path(summary["run_dir"]).name)
+            write_json(root / "compare.json", meta)
+            if on_run_done:
+                on_run_done(label, k, summary)
+        meta["status"] = "completed"
+    except KeyboardInterrupt:
+        meta["status"] = "interrupted"
+        raise
+    finally:
+        meta["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        write_json(root / "compare.json", meta)
+        if meta["runs"]:
+            report = load_compare(root)
+            write_compare_outputs(root, report)
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading a compare folder back and aggregating across seeds
+# ---------------------------------------------------------------------------------------------
+def is_compare_dir(path) -> bool:
+    return (Path(path) / "compare.json").is_file()
+
+
+def _finite(values) -> list[float]:
+    return [float(v) for v in values if v is not None and math.isfinite(float(v))]
+
+
+def mean_std(values) -> tuple[float | None, float | None, int]:
+    """Mean and population std of the finite values, and how many there were."""
+    vals = _finite(values)
+    if not vals:
+        return None, None, 0
+    return float(np.mean(vals)), float(np.std(vals)), len(vals)
+
+
+def _timesteps(rows: list[dict], step: int) -> dict[str, np.ndarray]:
+    mine = sorted((r for r in rows if r["step"] == step), key=lambda r: r["t"])
+    cols = ("preact_var", "act_mean", "act_var", "grad_var", "grad_norm", "saturation",
+            "theory_preact_var", "theory_act_var", "theory_chi")  # fmt: skip
+    out = {c: np.array([np.nan if r.get(c) is None else float(r[c]) for r in mine]) for c in cols}
+    out["t"] = np.array([r["t"] for r in mine])
+    return out
+
+
+def _seed_mean_timesteps(tables: list[dict]) -> dict[str, np.ndarray]:
+    """Per-timestep statistics averaged across seeds (all seeds share T)."""
+    keys = tables[0].keys()
+    return {k: np.nanmean(np.stack([tb[k] for tb in tables]), axis=0) if k != "t" else tables[0]["t"]
+            for k in keys}  # fmt: skip
+
+
+def _run_record(run_dir: Path) -> dict:
+    summary = read_summary(run_dir)
+    ts_rows = read_csv(run_dir / "timesteps.csv")
+    steps = sorted({r["step"] for r in ts_rows})
+    step0 = _timesteps(ts_rows, steps[0]) if steps else None
+    last = _timesteps(ts_rows, steps[-1]) if steps else None
+    metrics = read_csv(run_dir / "metrics.csv")
+    summary["saturation_T"] = float(step0["saturation"][-1]) if step0 is not None else None
+    return {"summary": summary, "step0": step0, "last": last, "last_step": steps[-1] if steps else None,
+            "metrics": metrics}  # fmt: skip
+
+
+def load_compare(root) -> dict:
+    """Everything the compare report shows, rebuilt from the compare folder's run folders."""
+    import json
+
+    root = Path(root)
+    meta = json.loads((root / "compare.json").read_text(encoding="utf-8"))
+    report = {"dir": str(root), "meta": meta, "inits": {}}
+    for spec, label in zip(meta["inits"], meta["labels"]):
+        runs = [root / name for name in meta["runs"].get(label, []) if is_run_dir(root / name)]
+        if not runs:
+            continue
+        records = [_run_record(r) for r in runs]
+        report["inits"][label] = aggregate(spec, records)
+    _speedups(report)
+    first = next(iter(report["inits"].values()), None)
+    report["task"] = first["runs"][0]["summary"] if first else {}
+    return report
+
+
+def aggregate(spec: str, records: list[dict]) -> dict:
+    """Mean ± std across seeds of the summary columns, and seed-mean per-timestep tables."""
+    summaries = [r["summary"] for r in records]
+    agg = {"spec": spec, "runs": records, "n": len(records)}
+    for col in SUMMARY_COLUMNS:
+        agg[col] = mean_std(s.get(col) for s in summaries)
+    agg["status"] = [s["status"] for s in summaries]
+    agg["diverged_at"] = [s.get("diverged_at") for s in summaries if s["status"] == "diverged"]
+    agg["diverged_tensor"] = [s.get("diverged_tensor") for s in summaries if s["status"] == "diverged"]
+    agg["reached"] = sum(1 for s in summaries if s.get("steps_to_target") is not None)
+    agg["step0"] = _seed_mean_timesteps([r["step0"] for r in records if r["step0"] is not None])
+    lasts = [r["last"] for r in records if r["last"] is not None and r["last_step"] == records[0]["last_step"]]
+    agg["last"] = _seed_mean_timesteps(lasts) if lasts else None
+    agg["last_step"] = records[0]["last_step"]
+    agg["loss_curve"] = _loss_band(records)
+    return agg
+
+
+def _loss_band(records: list[dict]) -> dict:
+    """Validation loss (mean ± std across seeds) at the evaluated steps; train loss if none."""
+    key = "val_loss" if any(r.get("val_loss") is not None for rec in records for r in rec["metrics"]) else "loss"
+    by_step: dict[int, list[float]] = {}
+    for rec in records:
+        for r in rec["metrics"]:
+            if r.get(key) is not None and math.isfinite(float(r[key])):
+                by_step.setdefault(r["step"], []).append(float(r[key]))
+    steps = sorted(by_step)
+    return {"step": np.array(steps), "mean": np.array([np.mean(by_step[s]) for s in steps]),
+            "std": np.array([np.std(by_step[s]) for s in steps]), "kind": key}  # fmt: skip
+
+
+def _speedups(report: dict) -> None:
+    """Speed-up of each init against the slowest init that reached the target (mean steps)."""
+    reached = {k: a["steps_to_target"][0] for k, a in report["inits"].items()
+               if a["steps_to_target"][0] is not None}  # fmt: skip
+    slowest = max(reached.values(), default=None)
+    for label, agg in report["inits"].items():
+        s = reached.get(label)
+        agg["speedup"] = slowest / s if s and slowest else (1.0 if s == 0 == slowest else None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Files of a compare folder: compare.csv and the overlay plots
+# ---------------------------------------------------------------------------------------------
+def compare_rows(report: dict) -> list[dict]:
+    rows = []
+    for label, agg in report["inits"].items():
+        row = {"init": label, "spec": agg["spec"], "seeds": agg["n"],
+               "completed": agg["status"].count("completed"), "diverged": agg["status"].count("diverged"),
+               "reached_target": agg["reached"], "speedup": agg["speedup"]}  # fmt: skip
+        for col in SUMMARY_COLUMNS:
+            mean, std, _ = agg[col]
+            row[f"{col}_mean"], row[f"{col}_std"] = mean, std
+        rows.append(row)
+    return rows
+
+
+def write_compare_outputs(root: Path, report: dict) -> None:
+    from . import plots
+    from .runs import _fmt
+
+    rows = compare_rows(report)
+    if rows:
+        cols = list(rows[0])
+        text = ",".join(cols) + "\n" + "".join(",".join(_fmt(r[c]) for c in cols) + "\n" for r in rows)
+        atomic_write_text(root / "compare.csv", text)
+    pdir = root / "plots"
+    pdir.mkdir(exist_ok=True)
+    for col in ("act_var", "grad_var"):
+        curves = {}
+        for label, agg in report["inits"].items():
+            ts = agg["step0"]
+            curve = {"t": ts["t"], "value": ts[col]}
+            if col == "act_var" and np.isfinite(ts["theory_act_var"]).any():
+                curve["theory"] = ts["theory_act_var"]
+            curves[label] = curve
+        plots.compare_timesteps(curves, col, pdir / f"{col}_step0.png", title=f"{col} at step 0")
+    task = report.get("task", {})
+    plots.compare_loss({k: a["loss_curve"] for k, a in report["inits"].items()}, pdir / "loss.png",
+                       chance=task.get("chance"), target=task.get("target_loss"),
+                       title="validation loss, mean ± std across seeds")  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# One plain sentence per init, from the numbers
+# ---------------------------------------------------------------------------------------------
+def _sci(v: float) -> str:
+    return f"{v:.3g}" if 1e-3 <= abs(v) < 1e4 else f"{v:.1e}"
+
+
+def verdict(label: str, agg: dict, nonlinearity: str, target: float | None, chance: float) -> str:
+    """What happened to one init, stated from the measured numbers."""
+    parts = []
+    ts = agg["step0"]
+    sat = ts["saturation"]
+    if nonlinearity != "linear" and np.nanmax(sat) >= 0.5:
+        t_first = int(ts["t"][int(np.argmax(sat >= 0.5))])
+        what = "tanh units saturated" if nonlinearity == "tanh" else "relu units dead"
+        parts.append(f"{np.nanmax(sat):.0%} of {what} by t = {t_first}")
+    act = ts["act_var"][np.isfinite(ts["act_var"])]
+    if act.size:
+        parts.append(f"Var(h_t) at init {_sci(act.min())}..{_sci(act.max())}")
+    g = ts["grad_var"]
+    if np.isfinite(g[0]) and np.isfinite(g[-1]) and g[-1] > 0 and g[0] > 0:
+        ratio = g[0] / g[-1]
+        word = "grew" if ratio > 1 else "fell"
+        parts.append(f"grad_var {word} {_sci(ratio)}x from t = {len(g)} back to t = 1")
+    elif not np.all(np.isfinite(g)):
+        parts.append("gradient non-finite at init")
+    n = agg["n"]
+    if agg["diverged_at"]:
+        at = ", ".join(str(s) for s in agg["diverged_at"])
+        parts.append(f"diverged at step {at} ({len(agg['diverged_at'])} of {n} seeds; "
+                     f"first non-finite: {agg['diverged_tensor'][0]})")  # fmt: skip
+    final = agg["final_val_loss"][0]
+    if target is not None:
+        mean_steps = agg["steps_to_target"][0]
+        if mean_steps is not None:
+            parts.append(f"reached loss {target:g} at step {mean_steps:.0f} ({agg['reached']} of {n} seeds)")
+        else:
+            parts.append(f"never reached loss {target:g}")
+    if final is not None:
+        parts.append(f"final val loss {final:.3f} ({final / chance:.0%} of chance {chance:.3f})")
+    return f"{label}: " + "; ".join(parts) + "."

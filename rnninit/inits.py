@@ -1,0 +1,480 @@
+"""The initialisation registry (DESIGN section 4): schemes, presets, gains and per-matrix specs.
+
+A weight has shape (fan_out, fan_in): ``Wxh`` (H, I), ``Whh`` (H, H), ``Why`` (O, H). A 1-D bias
+of length n counts as fan_out = fan_in = n. Every draw takes a ``numpy.random.Generator`` and a
+``gain`` that multiplies the standard deviation, as in PyTorch: the draw is gain x the base draw.
+No draw is truncated or rescaled behind the user's back, so each delivers the mean and variance
+its ``moments`` state; the tests check both against formulas written out by hand.
+The registry is data: adding a scheme is one entry in ``SCHEMES``.
+
+Pure NumPy: no printing, no files, no global RNG, no rich/typer/yaml.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import RnnInitError
+
+PARAM_NAMES = ("Wxh", "Whh", "Why", "bh", "by")
+WEIGHT_NAMES = ("Wxh", "Whh", "Why")
+BIAS_NAMES = ("bh", "by")
+
+# The gain that keeps the signal's scale through each nonlinearity (PyTorch's calculate_gain).
+GAINS: dict[str, float] = {"linear": 1.0, "tanh": 5 / 3, "relu": math.sqrt(2)}
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """One entry of the registry.
+
+    Attributes:
+        name: the registry key.
+        formula: the draw at gain 1, as text (shown by ``rnninit inits`` and in ``--help``).
+        note: one short line: who proposed it, or why it is here.
+        kind: ``"iid"``, ``"orthogonal"``, ``"identity"`` or ``"zeros"``.
+        draw: ``draw(rng, shape, gain, hidden_size) -> float64 array of shape``.
+        moments: ``moments(shape, gain, hidden_size) -> (mean, var)`` of one entry, exact.
+        zero_mean: True where the mean-field theory applies (zero-mean i.i.d. or orthogonal).
+    """
+
+    name: str
+    formula: str
+    note: str
+    kind: str
+    draw: Callable
+    moments: Callable
+    zero_mean: bool
+
+
+def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
+    """(fan_out, fan_in) of a weight (fan_out, fan_in); a bias (n,) counts as (n, n)."""
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    if len(shape) == 2:
+        return shape[0], shape[1]
+    raise RnnInitError(f"init: expected a 1-D or 2-D shape, got {tuple(shape)}")
+
+
+# --- i.i.d. draws -------------------------------------------------------------------------------
+# N(0, s^2) has variance s^2; U(-b, b) has variance b^2 / 3; U[0, 1) has mean 1/2, variance 1/12.
+
+
+def _normal(std: Callable[[int, int, int], float]) -> tuple[Callable, Callable]:
+    """draw and moments of gain * N(0, s^2), s = std(fan_out, fan_in, H)."""
+
+    def draw(rng, shape, gain, hidden_size):
+        fo, fi = _fans(shape)
+        return gain * std(fo, fi, hidden_size) * rng.standard_normal(shape)
+
+    def moments(shape, gain, hidden_size):
+        fo, fi = _fans(shape)
+        return 0.0, (gain * std(fo, fi, hidden_size)) ** 2
+
+    return draw, moments
+
+
+def _symmetric_uniform(bound: Callable[[int, int, int], float]) -> tuple[Callable, Callable]:
+    """draw and moments of gain * U(-b, b), b = bound(fan_out, fan_in, H)."""
+
+    def draw(rng, shape, gain, hidden_size):
+        fo, fi = _fans(shape)
+        b = bound(fo, fi, hidden_size)
+        return gain * rng.uniform(-b, b, size=shape)
+
+    def moments(shape, gain, hidden_size):
+        fo, fi = _fans(shape)
+        return 0.0, (gain * bound(fo, fi, hidden_size)) ** 2 / 3
+
+    return draw, moments
+
+
+def _uniform01_draw(rng, shape, gain, hidden_size):
+    return gain * rng.random(shape)
+
+
+def _uniform01_moments(shape, gain, hidden_size):
+    return gain / 2, gain**2 / 12
+
+
+# --- structured draws ---------------------------------------------------------------------------
+
+
+def _matrix(shape, name: str) -> tuple[int, int]:
+    if len(shape) != 2:
+        raise RnnInitError(f"init: scheme '{name}' needs a matrix, got shape {tuple(shape)}")
+    return shape[0], shape[1]
+
+
+def _orthogonal_draw(rng, shape, gain, hidden_size):
+    """gain * Q, Q from the QR of a Gaussian with Q's columns multiplied by sign(diag(R)).
+
+    The sign correction makes Q Haar-distributed (plain QR favours diag(R) > 0). A (big, small)
+    Gaussian gives orthonormal columns; it is transposed when fan_out < fan_in, so that the
+    rows are orthonormal instead.
+    """
+    m, n = _matrix(shape, "orthogonal")
+    Q, R = np.linalg.qr(rng.standard_normal((max(m, n), min(m, n))))  # Q (big, small), Q^T Q = I
+    Q = Q * np.where(np.diag(R) < 0, -1.0, 1.0)  # column j times sign(R_jj)
+    return gain * (Q if m >= n else Q.T)
+
+
+def _orthogonal_moments(shape, gain, hidden_size):
+    # A semi-orthogonal (m, n) matrix has min(m, n) unit-norm rows or columns, so its squared
+    # entries sum to min(m, n); Haar symmetry (Q -> -Q) gives every entry mean 0, and the entries
+    # are exchangeable, so Var = E[w^2] = min(m, n) / (m n) = 1 / max(m, n).
+    m, n = _matrix(shape, "orthogonal")
+    return 0.0, gain**2 / max(m, n)
+
+
+def _identity_draw(rng, shape, gain, hidden_size):
+    m, n = _matrix(shape, "identity")
+    return gain * np.eye(m, n)
+
+
+def _identity_moments(shape, gain, hidden_size):
+    # gain * eye(m, n): a fraction p = min(m, n) / (m n) of the entries equal gain, the rest 0,
+    # so the entries have mean p gain and (population) variance p (1 - p) gain^2.
+    m, n = _matrix(shape, "identity")
+    p = min(m, n) / (m * n)
+    return gain * p, gain**2 * p * (1 - p)
+
+
+def _zeros_draw(rng, shape, gain, hidden_size):
+    return np.zeros(shape)
+
+
+def _zeros_moments(shape, gain, hidden_size):
+    return 0.0, 0.0
+
+
+def _scheme(name, formula, note, kind, pair, zero_mean=True) -> Scheme:
+    return Scheme(name, formula, note, kind, pair[0], pair[1], zero_mean)
+
+
+_LECUN = _normal(lambda fo, fi, H: math.sqrt(1 / fi))  # N(0, 1/fan_in), under two names
+
+SCHEMES: dict[str, Scheme] = {
+    s.name: s
+    for s in [
+        _scheme("uniform", "U[0, 1)", "the naive draw; mean 0.5, variance 1/12", "iid",
+                (_uniform01_draw, _uniform01_moments), zero_mean=False),
+        _scheme("small", "N(0, 0.01²)", "min-char-rnn's choice", "iid",
+                _normal(lambda fo, fi, H: 0.01)),
+        _scheme("xavier", "N(0, 1/fan_in)", "what most RNN code calls Xavier; Glorot's own is glorot_normal",
+                "iid", _LECUN),
+        _scheme("glorot_normal", "N(0, 2/(fan_in+fan_out))", "Glorot & Bengio 2010", "iid",
+                _normal(lambda fo, fi, H: math.sqrt(2 / (fi + fo)))),
+        _scheme("glorot_uniform", "U(±sqrt(6/(fan_in+fan_out)))", "Glorot & Bengio 2010", "iid",
+                _symmetric_uniform(lambda fo, fi, H: math.sqrt(6 / (fi + fo)))),
+        _scheme("he", "N(0, 2/fan_in)", "He et al. 2015, for relu", "iid",
+                _normal(lambda fo, fi, H: math.sqrt(2 / fi))),
+        _scheme("he_uniform", "U(±sqrt(6/fan_in))", "He et al. 2015, uniform form (variance 2/fan_in)",
+                "iid", _symmetric_uniform(lambda fo, fi, H: math.sqrt(6 / fi))),
+        _scheme("orthogonal", "QR of N(0, 1), sign-corrected", "Saxe et al. 2013; semi-orthogonal if not square",
+                "orthogonal", (_orthogonal_draw, _orthogonal_moments)),
+        _scheme("identity", "I (rectangular eye if not square)", "Le, Jaitly & Hinton 2015 (IRNN)",
+                "identity", (_identity_draw, _identity_moments), zero_mean=False),
+        _scheme("lecun", "N(0, 1/fan_in)", "LeCun et al. 1998; the same draw as xavier", "iid",
+                _LECUN),
+        _scheme("torch_default", "U(±1/sqrt(H))", "PyTorch nn.RNN's default (H = hidden size), biases too",
+                "iid", _symmetric_uniform(lambda fo, fi, H: 1 / math.sqrt(H))),
+        _scheme("zeros", "0", "for biases", "zeros", (_zeros_draw, _zeros_moments)),
+    ]
+}  # fmt: skip
+
+MATRIX_ONLY = tuple(n for n, s in SCHEMES.items() if s.kind in ("orthogonal", "identity"))
+
+# Per-matrix schemes as the big frameworks set them (Keras SimpleRNN, Flax SimpleCell, nn.RNN).
+PRESETS: dict[str, dict[str, str]] = {
+    "keras_default": {"Wxh": "glorot_uniform", "Whh": "orthogonal", "Why": "glorot_uniform",
+                      "bh": "zeros", "by": "zeros"},
+    "flax_default": {"Wxh": "lecun", "Whh": "orthogonal", "Why": "lecun",
+                     "bh": "zeros", "by": "zeros"},
+    "torch_default": {name: "torch_default" for name in PARAM_NAMES},
+}  # fmt: skip
+
+
+def describe_preset(name: str) -> str:
+    """One line naming a preset's scheme per parameter, e.g. ``'Wxh lecun, Whh orthogonal, ...'``.
+
+    Raises:
+        RnnInitError: ``name`` is not a preset.
+    """
+    if name not in PRESETS:
+        raise RnnInitError(f"init: unknown preset {name!r}{_suggest(name, PRESETS)}; "
+                           f"allowed: {', '.join(PRESETS)}")  # fmt: skip
+    return ", ".join(f"{param} {scheme}" for param, scheme in PRESETS[name].items())
+
+
+@dataclass(frozen=True)
+class InitSpec:
+    """A resolved init.
+
+    Attributes:
+        per_param: every one of PARAM_NAMES -> (scheme name, gain as a positive float).
+        spectral_radius: if set, Whh is rescaled after drawing so that max |eig(Whh)| equals it.
+    """
+
+    per_param: dict[str, tuple[str, float]]
+    spectral_radius: float | None = None
+
+
+# --- parsing ------------------------------------------------------------------------------------
+
+
+def _suggest(given, choices) -> str:
+    close = difflib.get_close_matches(str(given), list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _positive(value, where: str, what: str) -> float:
+    """A positive finite float (numeric text accepted), else RnnInitError naming `where`."""
+    number = value
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+    numeric = isinstance(number, (int, float, np.integer, np.floating))
+    numeric = numeric and not isinstance(number, (bool, np.bool_))
+    if numeric and math.isfinite(number) and number > 0:
+        return float(number)
+    raise RnnInitError(f"{where}: expected {what}, got {value!r}")
+
+
+def _gain(value, where: str) -> float:
+    """A gain: a positive finite number or the name of a nonlinearity in GAINS."""
+    if isinstance(value, str) and value in GAINS:
+        return GAINS[value]
+    try:
+        return _positive(value, where, f"a positive number or one of {', '.join(GAINS)}")
+    except RnnInitError as e:
+        hint = _suggest(value, GAINS) if isinstance(value, str) else ""
+        raise RnnInitError(f"{e}{hint}") from None
+
+
+def _scheme_name(value, where: str, param: str) -> str:
+    """A scheme name that suits `param` (orthogonal and identity need a matrix)."""
+    if not isinstance(value, str):
+        raise RnnInitError(f"{where}: expected a scheme name, got {value!r}")
+    if value not in SCHEMES:
+        raise RnnInitError(f"{where}: unknown scheme {value!r}{_suggest(value, SCHEMES)}; "
+                           f"allowed: {', '.join(SCHEMES)}")  # fmt: skip
+    if param in BIAS_NAMES and value in MATRIX_ONLY:
+        allowed = ", ".join(n for n in SCHEMES if n not in MATRIX_ONLY)
+        raise RnnInitError(f"{where}: scheme {value!r} needs a matrix and {param} is a 1-D bias; "
+                           f"allowed: {allowed}")  # fmt: skip
+    return value
+
+
+def _param_value(value, where: str, param: str) -> tuple[str, float]:
+    """A per-param value: a scheme name, or {scheme: NAME, gain: G}."""
+    if isinstance(value, str):
+        return _scheme_name(value, where, param), 1.0
+    if not isinstance(value, dict):
+        raise RnnInitError(f"{where}: expected a scheme name or {{scheme: NAME, gain: G}}, "
+                           f"got {value!r}")  # fmt: skip
+    for key in value:
+        if key not in ("scheme", "gain"):
+            raise RnnInitError(f"{where}.{key}: unknown key {key!r}{_suggest(key, ['scheme', 'gain'])}; "
+                               "allowed: scheme, gain")  # fmt: skip
+    if "scheme" not in value:
+        raise RnnInitError(f"{where}: missing key 'scheme', e.g. {{scheme: orthogonal, gain: 1.0}}")
+    name = _scheme_name(value["scheme"], f"{where}.scheme", param)
+    return name, _gain(value.get("gain", 1.0), f"{where}.gain")
+
+
+def _from_name(name, where: str) -> dict[str, tuple[str, float]]:
+    """A scheme or preset name -> all five params; a scheme goes to the weights, biases zeros."""
+    if not isinstance(name, str):
+        raise RnnInitError(f"{where}: expected a scheme or preset name, got {name!r}")
+    name = name.strip()
+    if name in PRESETS:  # first: 'torch_default' alone means the preset, biases drawn too
+        return {param: (scheme, 1.0) for param, scheme in PRESETS[name].items()}
+    if name in SCHEMES:
+        return {p: (name if p in WEIGHT_NAMES else "zeros", 1.0) for p in PARAM_NAMES}
+    names = list(dict.fromkeys([*SCHEMES, *PRESETS]))
+    raise RnnInitError(f"{where}: unknown scheme or preset {name!r}{_suggest(name, names)}; "
+                       f"allowed: {', '.join(names)}")  # fmt: skip
+
+
+def _compact(text: str, where: str) -> dict:
+    """'Whh=orthogonal:tanh,Wxh=xavier,spectral_radius=1.1' -> the equivalent mapping."""
+    mapping: dict = {}
+    for item in text.split(","):
+        key, eq, value = (s.strip() for s in item.partition("="))
+        if not (eq and key and value):
+            raise RnnInitError(f"{where}: expected PARAM=SCHEME[:GAIN] pairs separated by commas, "
+                               f"got {item.strip()!r} in {text!r}")  # fmt: skip
+        if key in mapping:
+            raise RnnInitError(f"{where}.{key}: named twice in {text!r}")
+        if key != "spectral_radius" and ":" in value:
+            scheme, _, gain = (s.strip() for s in value.partition(":"))
+            value = {"scheme": scheme, "gain": gain}
+        mapping[key] = value
+    return mapping
+
+
+MAPPING_KEYS = (*PARAM_NAMES, "default", "spectral_radius")
+
+
+def _from_mapping(spec: dict, where: str) -> InitSpec:
+    for key in spec:
+        if key not in MAPPING_KEYS:
+            raise RnnInitError(f"{where}.{key}: unknown matrix {key!r}{_suggest(key, MAPPING_KEYS)}; "
+                               f"allowed: {', '.join(MAPPING_KEYS)}")  # fmt: skip
+    per_param = _from_name(spec.get("default", "xavier"), f"{where}.default")
+    for param in PARAM_NAMES:
+        if param in spec:
+            per_param[param] = _param_value(spec[param], f"{where}.{param}", param)
+    radius = spec.get("spectral_radius")
+    if radius is not None:
+        radius = _positive(radius, f"{where}.spectral_radius", "a positive number")
+        if per_param["Whh"][0] == "zeros":
+            raise RnnInitError(f"{where}.spectral_radius: Whh is drawn with 'zeros', whose spectral "
+                               "radius 0 cannot be rescaled; choose another scheme for Whh")  # fmt: skip
+    return InitSpec(per_param=per_param, spectral_radius=radius)
+
+
+def parse_init(spec, where: str = "init") -> InitSpec:
+    """Resolve an init spec into a scheme and a gain for every parameter.
+
+    Accepted forms:
+        - a scheme name, e.g. ``"xavier"``: that scheme for Wxh, Whh and Why at gain 1, biases
+          ``zeros`` (``"torch_default"`` alone means the preset: biases drawn too);
+        - a preset name: ``keras_default``, ``flax_default``, ``torch_default``;
+        - a compact string ``"Whh=orthogonal:tanh,Wxh=xavier,spectral_radius=1.1"``, read as
+          the mapping below;
+        - a mapping with optional keys ``Wxh``, ``Whh``, ``Why``, ``bh``, ``by`` (each a scheme
+          name or ``{scheme: NAME, gain: G}``, G a positive number or ``linear`` 1, ``tanh`` 5/3,
+          ``relu`` sqrt(2)), ``default`` (a scheme or preset name, read as above, for the params
+          the mapping does not name; ``xavier`` if absent) and ``spectral_radius`` (R > 0).
+
+    Args:
+        spec: one of the forms above, or an ``InitSpec`` (returned as is).
+        where: the key path that prefixes every error message, e.g. ``"init"``.
+
+    Returns:
+        The resolved ``InitSpec``.
+
+    Raises:
+        RnnInitError: one line naming the key path, what was given and what is allowed, e.g.
+            ``init.Whh: unknown scheme 'xavir' (did you mean 'xavier'?); allowed: ...``.
+    """
+    if isinstance(spec, InitSpec):
+        return spec
+    if isinstance(spec, str) and "=" in spec:
+        return _from_mapping(_compact(spec, where), where)
+    if isinstance(spec, str):
+        return InitSpec(per_param=_from_name(spec, where), spectral_radius=None)
+    if isinstance(spec, dict):
+        return _from_mapping(spec, where)
+    raise RnnInitError(f"{where}: expected a scheme or preset name, PARAM=SCHEME pairs or a "
+                       f"mapping per matrix, got {spec!r}")  # fmt: skip
+
+
+# --- drawing ------------------------------------------------------------------------------------
+
+
+def spectral_radius(W: np.ndarray) -> float:
+    """max |eigenvalue| of a square matrix."""
+    return float(np.max(np.abs(np.linalg.eigvals(W))))
+
+
+def init_params(
+    I: int,
+    H: int,
+    O: int,
+    init="xavier",
+    seed: int | None = 0,
+    *,
+    rng: np.random.Generator | None = None,
+    dtype=np.float64,
+) -> dict[str, np.ndarray]:
+    """Draw the parameters of a vanilla RNN.
+
+    Shapes: Wxh (H, I), Whh (H, H), Why (O, H), bh (H,), by (O,). All draws come from one
+    generator in the fixed order Wxh, Whh, Why, bh, by, so a seed fixes every number. If the
+    spec sets ``spectral_radius`` R, Whh is then multiplied by R / max|eig(Whh)|. The draws are
+    float64, cast to ``dtype`` at the end.
+
+    Args:
+        I: input size. H: hidden size. O: output size (positive integers).
+        init: anything ``parse_init`` accepts, or an ``InitSpec``.
+        seed: seed of ``np.random.default_rng``; ignored when ``rng`` is given.
+        rng: a generator to draw from (it is advanced by the draws).
+        dtype: the dtype of the returned arrays.
+
+    Returns:
+        ``{"Wxh": ..., "Whh": ..., "Why": ..., "bh": ..., "by": ...}``.
+
+    Raises:
+        RnnInitError: a bad spec or size, or a Whh with spectral radius 0 when R is set.
+    """
+    for label, n in (("I", I), ("H", H), ("O", O)):
+        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+            raise RnnInitError(f"init_params: {label}: expected a positive integer, got {n!r}")
+    spec = parse_init(init)
+    if rng is None:
+        rng = np.random.default_rng(seed)
+    shapes = {"Wxh": (H, I), "Whh": (H, H), "Why": (O, H), "bh": (H,), "by": (O,)}
+    params = {}
+    for name in PARAM_NAMES:  # fixed order: reproducible
+        scheme, gain = spec.per_param[name]
+        params[name] = np.asarray(SCHEMES[scheme].draw(rng, shapes[name], gain, H), np.float64)
+    if spec.spectral_radius is not None:
+        rho = spectral_radius(params["Whh"])
+        if not rho > 0:
+            raise RnnInitError(f"init.spectral_radius: Whh ({spec.per_param['Whh'][0]}) has "
+                               "spectral radius 0 and cannot be rescaled")  # fmt: skip
+        params["Whh"] = params["Whh"] * (spec.spectral_radius / rho)
+    return {name: p.astype(dtype) for name, p in params.items()}
+
+
+def measure_schemes(shape: tuple[int, int], seed: int = 0, gain: float = 1.0) -> list[dict]:
+    """Draw one matrix of ``shape`` with every scheme and measure it beside its formula.
+
+    Every scheme draws from its own ``np.random.default_rng(seed)`` with ``hidden_size =
+    shape[0]``, so a row does not depend on the registry's order (and ``xavier`` and ``lecun``,
+    the same draw, show the same numbers).
+
+    Args:
+        shape: (fan_out, fan_in) of the matrix.
+        seed: seed of every draw.
+        gain: the gain every scheme is drawn with (a number or a nonlinearity's name).
+
+    Returns:
+        One dict per scheme, in registry order: ``name``, ``formula``, ``note``,
+        ``expected_mean``, ``expected_var`` (from the formula), ``mean``, ``var`` (measured,
+        ddof=0), ``spectral_radius`` and ``max_singular`` (square shapes only; None otherwise).
+
+    Raises:
+        RnnInitError: a shape that is not two positive integers, or a bad gain.
+    """
+    if len(shape) != 2 or not all(isinstance(n, (int, np.integer)) and n >= 1 for n in shape):
+        raise RnnInitError(f"shape: expected two positive integers, got {tuple(shape)}")
+    shape = (int(shape[0]), int(shape[1]))
+    gain = _gain(gain, "gain")
+    square = shape[0] == shape[1]
+    rows = []
+    for scheme in SCHEMES.values():
+        W = scheme.draw(np.random.default_rng(seed), shape, gain, shape[0])
+        mean, var = scheme.moments(shape, gain, shape[0])
+        rows.append({
+            "name": scheme.name,
+            "formula": scheme.formula,
+            "note": scheme.note,
+            "expected_mean": float(mean),
+            "expected_var": float(var),
+            "mean": float(W.mean()),
+            "var": float(W.var()),
+            "spectral_radius": spectral_radius(W) if square else None,
+            "max_singular": float(np.linalg.norm(W, 2)) if square else None,
+        })  # fmt: skip
+    return rows

@@ -1,0 +1,247 @@
+"""Terminal rendering with rich: run headers, per-timestep tables with bars, summaries, progress.
+
+Everything here takes plain data (dicts, arrays, CSV rows) and returns or prints rich objects;
+nothing here computes a statistic.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+from .train import Reporter
+
+BLOCKS = " ▏▎▍▌▋▊▉█"
+MIN_DECADES = 3.0  # a bar column spans at least this many powers of ten
+
+
+def fmt(v, digits: int = 4) -> str:
+    """A number for a table cell: '—' for missing, 'nan'/'inf' spelled out, scientific when tiny or huge."""
+    if v is None or v == "":
+        return "—"
+    v = float(v)
+    if math.isnan(v):
+        return "nan"
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    if v == 0:
+        return "0"
+    if abs(v) >= 1e4 or abs(v) < 1e-3:
+        return f"{v:.{digits - 2}e}"
+    return f"{v:.{digits}g}"
+
+
+def sample_timesteps(T: int, limit: int = 32) -> list[int]:
+    """Every t when T <= limit, else the first, the last and log-spaced ones between (1-based)."""
+    if T <= limit:
+        return list(range(1, T + 1))
+    return sorted(set(np.unique(np.round(np.geomspace(1, T, 20)).astype(int)).tolist()) | {1, T})
+
+
+def log_bars(values, width: int = 14) -> list[Text]:
+    """Bars whose length is log10(value), the largest value full width and the column spanning
+    its own range of powers of ten, or MIN_DECADES when that is less."""
+    arr = np.array([np.nan if v is None else float(v) for v in values], dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = np.where(arr > 0, np.log10(arr), np.nan)
+    finite = logs[np.isfinite(logs)]
+    bars = []
+    for v, lv in zip(arr, logs):
+        if not np.isfinite(v):
+            bars.append(Text("  nan" if np.isnan(v) else "  inf", style="bold red"))
+            continue
+        if not np.isfinite(lv):
+            bars.append(Text("", style="dim"))
+            continue
+        hi = finite.max()
+        span = max(hi - finite.min(), MIN_DECADES)  # small wiggles must not look like decay
+        frac = 1.0 - (hi - lv) / span
+        eighths = max(1, int(round(frac * width * 8)))
+        text = "█" * (eighths // 8) + (BLOCKS[eighths % 8] if eighths % 8 else "")
+        bars.append(Text(text))
+    return bars
+
+
+def timestep_table(ts: dict, step: int, title: str | None = None) -> Table:
+    """The per-timestep table: t, act_var, grad_var, grad_norm, saturation, theory, bars.
+
+    ts: column name -> array over t = 1..T (optionally 'theory': dict of arrays or None).
+    """
+    T = len(ts["act_var"])
+    rows = [t - 1 for t in sample_timesteps(T)]
+    theory = ts.get("theory")
+    table = Table(title=title or f"per-timestep statistics at step {step}", title_justify="left")
+    table.add_column("t", justify="right", style="bold")
+    table.add_column("act_var", justify="right")
+    if theory is not None:
+        table.add_column("theory", justify="right", style="dim")
+    table.add_column("Var(h_t), log", style="cyan", no_wrap=True)
+    table.add_column("grad_var", justify="right")
+    table.add_column("Var(dL/dh_t), log", style="magenta", no_wrap=True)
+    table.add_column("grad_norm", justify="right")
+    table.add_column("saturation", justify="right")
+    act_bars = log_bars([ts["act_var"][i] for i in rows])
+    grad_bars = log_bars([ts["grad_var"][i] for i in rows])
+    for k, i in enumerate(rows):
+        cells = [str(i + 1), fmt(ts["act_var"][i])]
+        if theory is not None:
+            cells.append(fmt(theory["act_var"][i]))
+        sat = float(ts["saturation"][i])
+        sat_text = Text(f"{sat:.0%}", style="bold red" if sat > 0.5 else "")
+        cells += [act_bars[k], fmt(ts["grad_var"][i]), grad_bars[k], fmt(ts["grad_norm"][i]), sat_text]
+        table.add_row(*cells)
+    return table
+
+
+def timesteps_from_rows(rows: list[dict], step: int) -> dict:
+    """Rebuild the per-timestep dict of one statistics step from timesteps.csv rows."""
+    mine = sorted((r for r in rows if r["step"] == step), key=lambda r: r["t"])
+    cols = ("act_var", "grad_var", "grad_norm", "saturation", "preact_var", "act_mean")
+    ts = {c: np.array([_num(r.get(c)) for r in mine]) for c in cols}
+    theory = np.array([_num(r.get("theory_act_var")) for r in mine])
+    ts["theory"] = {"act_var": theory} if np.isfinite(theory).any() else None
+    return ts
+
+
+def _num(v) -> float:
+    return float("nan") if v is None or v == "" else float(v)
+
+
+def describe_init(init: dict) -> str:
+    """'Wxh xavier, Whh orthogonal (gain 1.667), Why xavier, biases zeros'."""
+    parts = []
+    for name in ("Wxh", "Whh", "Why"):
+        s = init[name]
+        gain = "" if s["gain"] == 1 else f" (gain {s['gain']:.4g})"
+        parts.append(f"{name} {s['scheme']}{gain}")
+    biases = {init["bh"]["scheme"], init["by"]["scheme"]}
+    parts.append(f"biases {'/'.join(sorted(biases))}")
+    return ", ".join(parts)
+
+
+def header(info: dict) -> Table:
+    """The run's identity: where it writes, what it trains, how it was initialised."""
+    cfg = info["config"]
+    m, tr = cfg["model"], cfg["train"]
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    grid.add_row("run", info.get("run_dir") or "(not written)")
+    task = f"{info['task']} (T={cfg['task']['seq_len']}), chance {info.get('chance_text', '')}"
+    grid.add_row("task", task)
+    if info.get("corpus"):
+        grid.add_row("corpus", info["corpus"])
+    grid.add_row("model", f"H={m['hidden_size']}, {m['nonlinearity']}, {tr['dtype']}")
+    grid.add_row("init", describe_init(info["init"]))
+    grid.add_row(
+        "Whh",
+        f"spectral radius {fmt(info['spectral_radius'])}, "
+        f"largest singular value {fmt(info['max_singular'])}",
+    )
+    grid.add_row(
+        "train",
+        f"{tr['steps']} steps of {tr['optimizer']} (lr {tr['lr']:g}), batch {tr['batch_size']}, "
+        f"clip {tr['clip']:g}, seed {cfg['seed']}",
+    )
+    return grid
+
+
+STATUS_STYLE = {"completed": "green", "diverged": "bold red", "interrupted": "yellow",
+                "failed": "bold red", "running": "cyan"}  # fmt: skip
+
+
+def summary_table(s: dict) -> Table:
+    """The end-of-run summary: status, losses against the chance baseline, steps to target."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    status = s["status"]
+    if status == "diverged":
+        status += f" at step {s['diverged_at']} (first non-finite: {s.get('diverged_tensor')})"
+    grid.add_row("status", Text(status, style=STATUS_STYLE.get(s["status"], "")))
+    chance = s.get("chance")
+    grid.add_row("chance", f"{fmt(chance)} ({s.get('loss_kind')})")
+    grid.add_row("train loss", f"final {fmt(s.get('final_loss'))}, best {fmt(s.get('best_loss'))}")
+    val = f"final {fmt(s.get('final_val_loss'))}, best {fmt(s.get('best_val_loss'))}"
+    if s.get("final_val_bits") is not None:
+        val += f" ({fmt(s['final_val_bits'])} bits/char)"
+    if chance and s.get("final_val_loss") is not None:
+        val += f", {s['final_val_loss'] / chance:.0%} of chance"
+    grid.add_row("val loss", val)
+    if s.get("target_loss") is not None:
+        reached = s.get("steps_to_target")
+        text = f"step {reached}" if reached is not None else "not reached"
+        grid.add_row("target", f"loss <= {fmt(s['target_loss'])}: {text}")
+    grid.add_row("steps", f"{s.get('steps_done')} of {s.get('steps')} in {s.get('seconds', 0):.1f} s")
+    if s.get("run_dir"):
+        grid.add_row("folder", s["run_dir"])
+    return grid
+
+
+def inits_table(rows: list[dict], shape: tuple[int, int]) -> Table:
+    """`rnninit inits`: every scheme with its formula and the measured draw."""
+    table = Table(title=f"initialisation schemes, measured on one {shape[0]}x{shape[1]} draw",
+                  title_justify="left")  # fmt: skip
+    for col, just in [("scheme", "left"), ("formula", "left"), ("E[w]", "right"),
+                      ("mean", "right"), ("Var[w]", "right"), ("var", "right"),
+                      ("spectral radius", "right"), ("max sing.", "right"), ("note", "left")]:  # fmt: skip
+        table.add_column(col, justify=just, style="bold" if col == "scheme" else None,
+                         no_wrap=col in ("scheme", "formula"))  # fmt: skip
+    for r in rows:
+        table.add_row(
+            r["name"], r["formula"], fmt(r["expected_mean"]), fmt(r["mean"]),
+            fmt(r["expected_var"]), fmt(r["var"]), fmt(r.get("spectral_radius")),
+            fmt(r.get("max_singular")), r.get("note", ""),
+        )  # fmt: skip
+    return table
+
+
+class ConsoleReporter(Reporter):
+    """A rich progress bar on a terminal; plain lines every `print_every` steps elsewhere."""
+
+    def __init__(self, console: Console, print_every: int = 25, tables: bool = True):
+        self.console = console
+        self.print_every = print_every
+        self.tables = tables
+        self.progress = None
+        self.task_id = None
+        self.total = 0
+
+    def start(self, info: dict) -> None:
+        self.total = info["steps"]
+        self.console.print(header(info))
+        if self.console.is_terminal:
+            self.progress = Progress(
+                TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[loss]}"), TimeRemainingColumn(),
+                console=self.console, transient=True,
+            )  # fmt: skip
+            self.task_id = self.progress.add_task("train", total=self.total + 1, loss="")
+            self.progress.start()
+
+    def step(self, row: dict) -> None:
+        text = f"loss {fmt(row['loss'])}"
+        if row.get("val_loss") is not None:
+            text += f"  val {fmt(row['val_loss'])}"
+        if self.progress is not None:
+            self.progress.update(self.task_id, completed=row["step"] + 1, loss=text)
+        elif row["step"] % self.print_every == 0 or row["step"] == self.total:
+            self.console.print(
+                f"step {row['step']:>6}/{self.total}  {text}  |g| {fmt(row['grad_norm'])}  "
+                f"{row['seconds']:.1f}s",
+                highlight=False,
+            )
+
+    def stats(self, step: int, timesteps: dict) -> None:
+        if self.tables:
+            self.console.print(timestep_table(timesteps, step))
+
+    def end(self, summary: dict) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+        self.console.print(summary_table(summary))

@@ -1,0 +1,135 @@
+"""Terminal report of a comparison: side-by-side timestep tables, sparklines, summary, verdicts."""
+
+from __future__ import annotations
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from .compare import verdict
+from .render import MIN_DECADES, fmt, sample_timesteps
+
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: np.ndarray, lo: float, hi: float) -> Text:
+    """log10 of each value placed between lo and hi (log10 bounds shared across inits)."""
+    out = Text()
+    for v in values:
+        if not np.isfinite(v):
+            out.append("×", style="bold red")
+        elif v <= 0:
+            out.append(" ")
+        else:
+            frac = 0.5 if hi - lo < 1e-12 else (np.log10(v) - lo) / (hi - lo)
+            out.append(SPARKS[int(np.clip(round(frac * 7), 0, 7))])
+    return out
+
+
+def _log_bounds(arrays) -> tuple[float, float]:
+    vals = np.concatenate([a[np.isfinite(a) & (a > 0)] for a in arrays] or [np.array([1.0])])
+    if vals.size == 0:
+        return 0.0, 0.0
+    hi = float(np.log10(vals.max()))
+    return min(float(np.log10(vals.min())), hi - MIN_DECADES), hi
+
+
+def side_by_side(report: dict, which: str) -> Table:
+    """act_var (theory), grad_var and saturation per init at sampled t, for step 0 or the end."""
+    inits = {k: a for k, a in report["inits"].items() if a[which] is not None}
+    step = 0 if which == "step0" else next(iter(inits.values()))["last_step"] if inits else "?"
+    table = Table(title=f"per-timestep statistics at step {step} (mean over seeds; θ = mean-field theory)",
+                  title_justify="left")  # fmt: skip
+    table.add_column("t", justify="right", style="bold")
+    for label in inits:
+        table.add_column(f"{label}\nact_var", justify="right")
+        table.add_column("grad_var", justify="right")
+        table.add_column("sat", justify="right")
+    T = len(next(iter(inits.values()))[which]["t"]) if inits else 0
+    for t in sample_timesteps(T, limit=16):
+        cells = [str(t)]
+        for agg in inits.values():
+            ts = agg[which]
+            act = fmt(ts["act_var"][t - 1], 3)
+            theory = ts["theory_act_var"][t - 1] if which == "step0" else np.nan
+            if np.isfinite(theory):
+                act += f" (θ {fmt(theory, 3)})"
+            sat = ts["saturation"][t - 1]
+            cells += [act, fmt(ts["grad_var"][t - 1], 3),
+                      Text(f"{sat:.0%}", style="bold red" if sat > 0.5 else "")]  # fmt: skip
+        table.add_row(*cells)
+    return table
+
+
+def sparklines(report: dict, which: str = "step0") -> Table:
+    """One row per init: Var(h_t) and Var(dL/dh_t) across t as log-scale sparklines."""
+    inits = {k: a for k, a in report["inits"].items() if a[which] is not None}
+    table = Table(title=f"across t = 1..T at step {0 if which == 'step0' else 'end'} "
+                        "(log scale, shared by all inits; × = non-finite)", title_justify="left")  # fmt: skip
+    table.add_column("init", style="bold")
+    table.add_column("Var(h_t)", no_wrap=True, style="cyan")
+    table.add_column("Var(dL/dh_t)", no_wrap=True, style="magenta")
+    acts = {k: _sampled(a[which]["act_var"]) for k, a in inits.items()}
+    grads = {k: _sampled(a[which]["grad_var"]) for k, a in inits.items()}
+    alo, ahi = _log_bounds(list(acts.values()))
+    glo, ghi = _log_bounds(list(grads.values()))
+    for k in inits:
+        table.add_row(k, sparkline(acts[k], alo, ahi), sparkline(grads[k], glo, ghi))
+    return table
+
+
+def _sampled(values: np.ndarray, width: int = 40) -> np.ndarray:
+    if len(values) <= width:
+        return values
+    idx = np.unique(np.linspace(0, len(values) - 1, width).round().astype(int))
+    return values[idx]
+
+
+def _pm(mean_std, digits: int = 4) -> str:
+    mean, std, n = mean_std
+    if mean is None:
+        return "—"
+    return fmt(mean, digits) if n < 2 else f"{fmt(mean, digits)} ± {fmt(std, 2)}"
+
+
+def summary(report: dict) -> Table:
+    """Final and best loss against chance, steps to target and speed-up, status, Whh at init."""
+    task = report.get("task", {})
+    chance, target = task.get("chance"), task.get("target_loss")
+    title = f"summary (chance {fmt(chance)} {task.get('loss_kind', '')}"
+    title += f", target loss {fmt(target)})" if target is not None else ", no target: set train.target_loss)"
+    table = Table(title=title, title_justify="left")
+    for col in ("init", "status", "final val loss", "best val loss", "steps to target", "speed-up",
+                "ρ(Whh)", "σmax(Whh)", "sat t=T"):  # fmt: skip
+        table.add_column(col, justify="left" if col in ("init", "status") else "right")
+    for label, agg in report["inits"].items():
+        statuses = agg["status"]
+        if agg["diverged_at"]:
+            status = Text(f"diverged at step {', '.join(map(str, agg['diverged_at']))}", style="bold red")
+        else:
+            status = Text(", ".join(sorted(set(statuses))), style="green" if set(statuses) == {"completed"} else "yellow")
+        steps = _pm(agg["steps_to_target"], 4) if agg["reached"] else "never"
+        if agg["reached"] and agg["reached"] < agg["n"]:
+            steps += f" ({agg['reached']}/{agg['n']})"
+        speed = f"{agg['speedup']:.1f}x" if agg.get("speedup") else "—"
+        sat = agg["saturation_T"][0]
+        table.add_row(label, status, _pm(agg["final_val_loss"]), _pm(agg["best_val_loss"]), steps, speed,
+                      _pm(agg["spectral_radius"], 3), _pm(agg["max_singular"], 3),
+                      "—" if sat is None else f"{sat:.0%}")  # fmt: skip
+    return table
+
+
+def print_report(console: Console, report: dict) -> None:
+    """The whole compare report, in reading order."""
+    console.print(side_by_side(report, "step0"))
+    console.print(sparklines(report, "step0"))
+    if any(a["last"] is not None for a in report["inits"].values()):
+        console.print(side_by_side(report, "last"))
+    console.print(summary(report))
+    task = report.get("task", {})
+    nl = report["meta"].get("nonlinearity") or task.get("nonlinearity", "tanh")
+    for label, agg in report["inits"].items():
+        console.print(verdict(label, agg, nl, task.get("target_loss"), task.get("chance") or 1.0))
+    console.print(f"folder: {report['dir']}  (compare.csv, plots/act_var_step0.png, "
+                  "plots/grad_var_step0.png, plots/loss.png)")  # fmt: skip

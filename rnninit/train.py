@@ -1,0 +1,381 @@
+"""The training loop: one config in, one run folder and one summary out (DESIGN sections 6-8).
+
+Step k's row in metrics.csv is the loss of the batch of step k *before* update k, so step 0 is
+the untrained network and the last row (step = train.steps) is the trained one. Statistics are
+collected at step 0, every log.stats_every steps and at the last step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import platform
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__, optim
+from .config import dump_config, validate
+from .corpus import corpus_fingerprint, task_text
+from .errors import RnnInitError
+from .inits import SCHEMES, InitSpec, init_params, parse_init
+from .model import PARAM_NAMES, bptt, evaluate
+from .runs import CSV_FILES, CsvLog, atomic_write_bytes, create_run_dir, write_json
+from .stats import THEORY_COLUMNS, TIMESTEP_COLUMNS, param_stats, spectral
+from .tasks import Task, make_task
+from .theory import theory_for_run
+
+DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+class Reporter:
+    """Receives progress events; the library's default says nothing. The CLI renders them."""
+
+    def start(self, info: dict) -> None: ...
+    def step(self, row: dict) -> None: ...
+    def stats(self, step: int, timesteps: dict) -> None: ...
+    def end(self, summary: dict) -> None: ...
+
+
+@dataclass
+class Setup:
+    """Everything a run needs before step 0, built (and checked) before any file is written."""
+
+    config: dict
+    task: Task
+    spec: InitSpec
+    params: dict
+    opt_state: dict
+    rng_data: np.random.Generator
+    val_batches: list
+    corpus: dict = field(default_factory=dict)
+
+
+def _seeds(seed: int) -> tuple[np.random.SeedSequence, np.random.SeedSequence]:
+    """Independent streams for the weights and for the data, so inits compared at one seed see
+    the same batches in the same order."""
+    init_ss, data_ss = np.random.SeedSequence(seed).spawn(2)
+    return init_ss, data_ss
+
+
+def prepare(config: dict) -> Setup:
+    """Validate the config and build the task, the parameters and the optimizer state."""
+    cfg = validate(config, source="config")
+    t, m, tr = cfg["task"], cfg["model"], cfg["train"]
+    text, corpus = None, {}
+    if t["name"] == "char":
+        text, description = task_text(t["path"])
+        corpus = {"corpus": description, "corpus_sha256": corpus_fingerprint(text)}
+    task = make_task(
+        t["name"], seq_len=t["seq_len"], seed=cfg["seed"], text=text, val_fraction=t["val_fraction"]
+    )
+    spec = parse_init(cfg["init"], where="init")
+    init_ss, data_ss = _seeds(cfg["seed"])
+    params = init_params(
+        task.input_size,
+        m["hidden_size"],
+        task.output_size,
+        init=spec,
+        rng=np.random.default_rng(init_ss),
+        dtype=DTYPES[tr["dtype"]],
+    )
+    return Setup(
+        config=cfg,
+        task=task,
+        spec=spec,
+        params=params,
+        opt_state=optim.init_state(tr["optimizer"], params),
+        rng_data=np.random.default_rng(data_ss),
+        val_batches=task.validation(tr["batch_size"], t["val_batches"]),
+        corpus=corpus,
+    )
+
+
+def theory_at_init(setup: Setup, x) -> dict | None:
+    """Mean-field prediction for step 0 (None where the theory does not apply, e.g. uniform)."""
+    spec, task = setup.spec, setup.task
+    H, I = setup.config["model"]["hidden_size"], task.input_size
+    shapes = {"Wxh": (H, I), "Whh": (H, H), "bh": (H,)}
+    var = {}
+    for name, shape in shapes.items():
+        scheme_name, gain = spec.per_param[name]
+        scheme = SCHEMES[scheme_name]
+        if not scheme.zero_mean:
+            return None
+        var[name] = scheme.moments(shape, gain, H)[1]
+    if spec.spectral_radius is not None:
+        var["Whh"] = spec.spectral_radius**2 / H  # circular law (exact for orthogonal)
+    if task.token_inputs:
+        x_sq = np.full(x.shape[0], 1.0 / I)  # one-hot: ||x_t||^2 = 1
+    else:
+        x_sq = np.einsum("tbi,tbi->t", x, x, dtype=np.float64) / (x.shape[1] * I)
+    return theory_for_run(
+        setup.config["model"]["nonlinearity"], var["Wxh"], var["Whh"], var["bh"], I, H, x_sq
+    )
+
+
+def _first_nonfinite(loss: float, grads: dict) -> str | None:
+    if not math.isfinite(loss):
+        return "loss"
+    for name in PARAM_NAMES:
+        if not np.all(np.isfinite(grads[name])):
+            return f"d{name}"
+    return None
+
+
+class RunFiles:
+    """The open files of one run folder (or nothing at all when write=False)."""
+
+    def __init__(self, run_dir: Path | None, append: bool = False):
+        self.dir = run_dir
+        self.logs = {}
+        if run_dir is not None:
+            self.logs = {n: CsvLog(run_dir / n, cols, append) for n, cols in CSV_FILES.items()}
+
+    def write(self, name: str, rows) -> None:
+        if self.logs:
+            self.logs[name].write_many(rows)
+
+    def summary(self, data: dict) -> None:
+        if self.dir is not None:
+            data = {k: v for k, v in data.items() if not k.startswith("_")}
+            write_json(self.dir / "summary.json", {**data, "updated": time.time()})
+
+    def close(self) -> None:
+        for log in self.logs.values():
+            log.close()
+
+
+def _timestep_rows(step: int, ts: dict, theory: dict | None) -> list[dict]:
+    T = len(ts["act_var"])
+    rows = []
+    for i in range(T):
+        row = {"step": step, "t": i + 1}
+        row.update({c: float(ts[c][i]) for c in TIMESTEP_COLUMNS})
+        if theory is not None:
+            row.update({c: float(theory[c.removeprefix("theory_")][i]) for c in THEORY_COLUMNS})
+        rows.append(row)
+    return rows
+
+
+def _param_rows(step: int, params: dict, grads: dict | None) -> list[dict]:
+    return [{"step": step, "param": k, **v} for k, v in param_stats(params, grads).items()]
+
+
+def save_checkpoint(path: Path, setup: Setup, step: int, extra: dict) -> None:
+    """Parameters, optimizer state, data RNG state and the step, in one npz (no pickle)."""
+    arrays = {f"param/{k}": v for k, v in setup.params.items()}
+    for key, per_param in setup.opt_state.items():
+        if isinstance(per_param, dict):
+            arrays.update({f"opt/{key}/{k}": v for k, v in per_param.items()})
+    meta = {"step": step, "opt_t": setup.opt_state.get("t", 0), **extra}
+    meta["rng"] = setup.rng_data.bit_generator.state
+    arrays["meta"] = np.array(json.dumps(meta))
+    atomic_write_bytes(path, lambda f: np.savez(f, **arrays))
+
+
+def _versions() -> dict:
+    return {"python": platform.python_version(), "numpy": np.__version__, "rnninit": __version__}
+
+
+def _hyper(tr: dict) -> dict:
+    return {k: tr[k] for k in ("lr", "momentum", "beta1", "beta2", "eps")}
+
+
+def train(
+    config: dict,
+    *,
+    write: bool = True,
+    reporter: Reporter | None = None,
+    argv: list[str] | None = None,
+    overrides: list[str] | None = None,
+) -> dict:
+    """Train one RNN as the config says and return its summary.
+
+    Args:
+        config: a nested config dict (see ``rnninit.config``); it is validated first.
+        write: write the run folder under ``log.runs_dir`` (False: compute only).
+        reporter: receives start/step/stats/end events (the CLI's progress display).
+        argv: the command line, recorded in summary.json.
+        overrides: the KEY=VALUE overrides as typed, recorded in overrides.yaml.
+
+    Returns:
+        The summary dict of DESIGN section 7 (status, steps_done, final_loss, best_loss,
+        steps_to_target, diverged_at, seconds, seed, argv, versions, run_dir, ...).
+    """
+    reporter = reporter or Reporter()
+    setup = prepare(config)
+    cfg, task = setup.config, setup.task
+    run_dir = create_run_dir(cfg["log"]["runs_dir"], cfg["name"]) if write else None
+    files = RunFiles(run_dir)
+    if run_dir is not None:
+        from .runs import atomic_write_text
+
+        atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
+        atomic_write_text(run_dir / "overrides.yaml", dump_overrides(overrides or []))
+    summary = _initial_summary(setup, run_dir, argv)
+    files.summary(summary)
+    reporter.start({**summary, "config": cfg, "chance_text": task.chance_text})
+    try:
+        _loop(setup, files, summary, reporter)
+    except KeyboardInterrupt:
+        summary["status"] = "interrupted"
+        raise
+    except BaseException as e:
+        summary["status"] = "failed"
+        summary["error"] = f"{type(e).__name__}: {e}"
+        raise
+    finally:
+        summary["seconds"] = time.perf_counter() - summary.pop("_t0")
+        summary["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        if run_dir is not None:
+            save_checkpoint(run_dir / "checkpoint.npz", setup, summary["steps_done"], {})
+            _plots(run_dir, summary)
+        files.summary(summary)
+        files.close()
+        reporter.end(summary)
+    return summary
+
+
+def dump_overrides(overrides: list[str]) -> str:
+    import yaml
+
+    return yaml.safe_dump(list(overrides), default_flow_style=False) if overrides else "[]\n"
+
+
+def _initial_summary(setup: Setup, run_dir: Path | None, argv) -> dict:
+    cfg, task = setup.config, setup.task
+    return {
+        "status": "running",
+        "run_id": run_dir.name if run_dir else None,
+        "run_dir": str(run_dir) if run_dir else None,
+        "name": cfg["name"],
+        "task": task.name,
+        "loss_kind": task.loss,
+        "nonlinearity": cfg["model"]["nonlinearity"],
+        "hidden_size": cfg["model"]["hidden_size"],
+        "seq_len": task.seq_len,
+        "chance": task.chance,
+        "target_loss": cfg["train"]["target_loss"],
+        "steps": cfg["train"]["steps"],
+        "steps_done": 0,
+        "final_loss": None,
+        "best_loss": None,
+        "final_val_loss": None,
+        "best_val_loss": None,
+        "final_val_bits": None,
+        "steps_to_target": None,
+        "diverged_at": None,
+        "diverged_tensor": None,
+        "data_sha256": "",
+        "init": {k: {"scheme": s, "gain": g} for k, (s, g) in setup.spec.per_param.items()},
+        "spectral_radius_target": setup.spec.spectral_radius,
+        **spectral(setup.params["Whh"]),
+        "seconds": 0.0,
+        "seed": cfg["seed"],
+        "argv": list(argv) if argv is not None else list(sys.argv),
+        "versions": _versions(),
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        **setup.corpus,
+        "_t0": time.perf_counter(),
+    }
+
+
+def _validate_loss(setup: Setup) -> float:
+    p, nl, kind = setup.params, setup.config["model"]["nonlinearity"], setup.task.loss
+    losses = [evaluate(p, b.x, b.y, b.mask, nonlinearity=nl, loss=kind) for b in setup.val_batches]
+    return float(np.mean(losses))
+
+
+def _loop(setup: Setup, files: RunFiles, summary: dict, reporter: Reporter) -> None:
+    cfg, task, params = setup.config, setup.task, setup.params
+    tr, lg = cfg["train"], cfg["log"]
+    nl, steps, hyper = cfg["model"]["nonlinearity"], tr["steps"], _hyper(tr)
+    t0 = summary["_t0"]
+    for step in range(summary["steps_done"], steps + 1):
+        batch = task.sample(setup.rng_data, tr["batch_size"])
+        summary["data_sha256"] = _chain_digest(summary["data_sha256"], batch)
+        collect = step % lg["stats_every"] == 0 or step == steps
+        with np.errstate(all="ignore"):  # overflow is detected below, as non-finite numbers
+            res = bptt(params, batch.x, batch.y, batch.mask, None, nl, task.loss, stats=collect)
+            gnorm = optim.global_norm(res.grads)
+            bad = _first_nonfinite(res.loss, res.grads)
+        if collect:
+            theory = theory_at_init(setup, batch.x) if step == 0 else None
+            files.write("timesteps.csv", _timestep_rows(step, res.timesteps, theory))
+            files.write("params.csv", _param_rows(step, params, res.grads))
+            reporter.stats(step, {**res.timesteps, "theory": theory})
+        val = None
+        if bad is None and (step % lg["eval_every"] == 0 or step == steps):
+            with np.errstate(all="ignore"):
+                val = _validate_loss(setup)
+        row = {"step": step, "loss": res.loss, "val_loss": val, "grad_norm": gnorm,
+               "lr": tr["lr"], "seconds": time.perf_counter() - t0}  # fmt: skip
+        files.write("metrics.csv", [row])
+        _update_summary(summary, task, row, tr["target_loss"])
+        if val is not None:
+            files.summary(summary)  # heartbeat: a reader can tell a live run from a dead one
+        reporter.step(row)
+        if bad is not None:
+            summary.update(status="diverged", diverged_at=step, diverged_tensor=bad)
+            return
+        summary["steps_done"] = step
+        if step == steps:
+            break
+        optim.clip_by_global_norm(res.grads, tr["clip"], gnorm)
+        optim.step(tr["optimizer"], params, res.grads, setup.opt_state, hyper)
+        summary["steps_done"] = step + 1
+        if files.dir and lg["checkpoint_every"] and (step + 1) % lg["checkpoint_every"] == 0:
+            save_checkpoint(files.dir / "checkpoint.npz", setup, step + 1, {})
+    summary["status"] = "completed"
+
+
+def _chain_digest(previous: str, batch) -> str:
+    """A digest of every batch seen so far, so two runs can prove they saw the same data."""
+    h = hashlib.sha256(previous.encode())
+    for arr in (batch.x, batch.y, batch.mask):
+        if arr is not None:
+            h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _update_summary(summary: dict, task: Task, row: dict, target: float | None) -> None:
+    loss, val = row["loss"], row["val_loss"]
+    if math.isfinite(loss):
+        summary["final_loss"] = loss
+        best = summary["best_loss"]
+        summary["best_loss"] = loss if best is None else min(best, loss)
+        if target is not None and summary["steps_to_target"] is None and loss <= target:
+            summary["steps_to_target"] = row["step"]
+    if val is not None and math.isfinite(val):
+        summary["final_val_loss"] = val
+        bv = summary["best_val_loss"]
+        summary["best_val_loss"] = val if bv is None else min(bv, val)
+        summary["final_val_bits"] = task.bits(val)
+
+
+def _plots(run_dir: Path, summary: dict) -> None:
+    """variance_by_timestep.png and loss.png from the run's own CSVs."""
+    from . import plots
+    from .runs import read_csv
+
+    (run_dir / "plots").mkdir(exist_ok=True)
+    title = summary.get("run_id") or ""
+    plots.variance_by_timestep(
+        read_csv(run_dir / "timesteps.csv"), run_dir / "plots" / "variance_by_timestep.png", title
+    )
+    plots.loss_curve(
+        read_csv(run_dir / "metrics.csv"),
+        run_dir / "plots" / "loss.png",
+        chance=summary["chance"],
+        target=summary["target_loss"],
+        title=title,
+    )
