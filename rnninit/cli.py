@@ -57,7 +57,9 @@ def handled():
         if STATE["debug"]:
             traceback.print_exc()
         first = str(e).splitlines()[0] if str(e) else ""
-        raise _fail(f"internal error: {type(e).__name__}: {first} (rerun with --debug)", 1) from None
+        raise _fail(
+            f"internal error: {type(e).__name__}: {first} (rerun with --debug)", 1
+        ) from None
 
 
 def _version(value: bool):
@@ -144,9 +146,13 @@ def split_compare_args(args: list[str]) -> tuple[list[str], list[str]]:
 
 @app.command(epilog=_config_epilog())
 def compare(
-    args: list[str] = typer.Argument(..., metavar="INIT... [KEY=VALUE]...", help=COMPARE_INITS_HELP),
+    args: list[str] = typer.Argument(
+        ..., metavar="INIT... [KEY=VALUE]...", help=COMPARE_INITS_HELP
+    ),
     config: Path = typer.Option(None, "--config", "-c", help="YAML config shared by every init."),
-    seeds: int = typer.Option(1, "--seeds", min=1, help="Runs per init (seeds seed, seed+1, ...); mean ± std."),
+    seeds: int = typer.Option(
+        1, "--seeds", min=1, help="Runs per init (seeds seed, seed+1, ...); mean ± std."
+    ),
 ):
     """Train several initialisations on identical data and compare them side by side.
 
@@ -251,7 +257,9 @@ def inits(
 
     with handled():
         if min(shape) < 1:
-            raise RnnInitError(f"--shape: expected two positive integers, got {shape[0]} {shape[1]}")
+            raise RnnInitError(
+                f"--shape: expected two positive integers, got {shape[0]} {shape[1]}"
+            )
         if not gain > 0:
             raise RnnInitError(f"--gain: expected a positive number, got {gain}")
         rows = measure_schemes(tuple(shape), seed=seed, gain=gain)

@@ -11,6 +11,7 @@ import copy
 import math
 import re
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -136,9 +137,13 @@ def _timesteps(rows: list[dict], step: int) -> dict[str, np.ndarray]:
 
 def _seed_mean_timesteps(tables: list[dict]) -> dict[str, np.ndarray]:
     """Per-timestep statistics averaged across seeds (all seeds share T)."""
-    keys = tables[0].keys()
-    return {k: np.nanmean(np.stack([tb[k] for tb in tables]), axis=0) if k != "t" else tables[0]["t"]
-            for k in keys}  # fmt: skip
+    out = {"t": tables[0]["t"]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns (no theory) stay NaN
+        for k in tables[0]:
+            if k != "t":
+                out[k] = np.nanmean(np.stack([tb[k] for tb in tables]), axis=0)
+    return out
 
 
 def _run_record(run_dir: Path) -> dict:
@@ -180,10 +185,16 @@ def aggregate(spec: str, records: list[dict]) -> dict:
         agg[col] = mean_std(s.get(col) for s in summaries)
     agg["status"] = [s["status"] for s in summaries]
     agg["diverged_at"] = [s.get("diverged_at") for s in summaries if s["status"] == "diverged"]
-    agg["diverged_tensor"] = [s.get("diverged_tensor") for s in summaries if s["status"] == "diverged"]
+    agg["diverged_tensor"] = [
+        s.get("diverged_tensor") for s in summaries if s["status"] == "diverged"
+    ]
     agg["reached"] = sum(1 for s in summaries if s.get("steps_to_target") is not None)
     agg["step0"] = _seed_mean_timesteps([r["step0"] for r in records if r["step0"] is not None])
-    lasts = [r["last"] for r in records if r["last"] is not None and r["last_step"] == records[0]["last_step"]]
+    lasts = [
+        r["last"]
+        for r in records
+        if r["last"] is not None and r["last_step"] == records[0]["last_step"]
+    ]
     agg["last"] = _seed_mean_timesteps(lasts) if lasts else None
     agg["last_step"] = records[0]["last_step"]
     agg["loss_curve"] = _loss_band(records)
@@ -192,7 +203,11 @@ def aggregate(spec: str, records: list[dict]) -> dict:
 
 def _loss_band(records: list[dict]) -> dict:
     """Validation loss (mean ± std across seeds) at the evaluated steps; train loss if none."""
-    key = "val_loss" if any(r.get("val_loss") is not None for rec in records for r in rec["metrics"]) else "loss"
+    key = (
+        "val_loss"
+        if any(r.get("val_loss") is not None for rec in records for r in rec["metrics"])
+        else "loss"
+    )
     by_step: dict[int, list[float]] = {}
     for rec in records:
         for r in rec["metrics"]:
@@ -204,13 +219,22 @@ def _loss_band(records: list[dict]) -> dict:
 
 
 def _speedups(report: dict) -> None:
-    """Speed-up of each init against the slowest init that reached the target (mean steps)."""
+    """Speed-up of each init against the slowest init to reach the target (mean steps).
+
+    When some init never reached it, the comparison is against the run length instead and is a
+    lower bound (speedup_bound True): that init would have needed more steps than it had.
+    """
     reached = {k: a["steps_to_target"][0] for k, a in report["inits"].items()
                if a["steps_to_target"][0] is not None}  # fmt: skip
-    slowest = max(reached.values(), default=None)
+    missed = [a for a in report["inits"].values() if a["reached"] < a["n"]]
+    if missed:
+        slowest = max(r["summary"]["steps"] for a in missed for r in a["runs"])
+    else:
+        slowest = max(reached.values(), default=None)
     for label, agg in report["inits"].items():
         s = reached.get(label)
-        agg["speedup"] = slowest / s if s and slowest else (1.0 if s == 0 == slowest else None)
+        agg["speedup"] = slowest / max(s, 1) if s is not None and slowest else None
+        agg["speedup_bound"] = bool(missed) and agg["speedup"] is not None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,7 +245,8 @@ def compare_rows(report: dict) -> list[dict]:
     for label, agg in report["inits"].items():
         row = {"init": label, "spec": agg["spec"], "seeds": agg["n"],
                "completed": agg["status"].count("completed"), "diverged": agg["status"].count("diverged"),
-               "reached_target": agg["reached"], "speedup": agg["speedup"]}  # fmt: skip
+               "reached_target": agg["reached"], "speedup": agg["speedup"],
+               "speedup_is_lower_bound": agg["speedup_bound"]}  # fmt: skip
         for col in SUMMARY_COLUMNS:
             mean, std, _ = agg[col]
             row[f"{col}_mean"], row[f"{col}_std"] = mean, std
@@ -236,7 +261,9 @@ def write_compare_outputs(root: Path, report: dict) -> None:
     rows = compare_rows(report)
     if rows:
         cols = list(rows[0])
-        text = ",".join(cols) + "\n" + "".join(",".join(_fmt(r[c]) for c in cols) + "\n" for r in rows)
+        text = (
+            ",".join(cols) + "\n" + "".join(",".join(_fmt(r[c]) for c in cols) + "\n" for r in rows)
+        )
         atomic_write_text(root / "compare.csv", text)
     pdir = root / "plots"
     pdir.mkdir(exist_ok=True)
@@ -259,6 +286,8 @@ def write_compare_outputs(root: Path, report: dict) -> None:
 # One plain sentence per init, from the numbers
 # ---------------------------------------------------------------------------------------------
 def _sci(v: float) -> str:
+    if v == 0:
+        return "0"
     return f"{v:.3g}" if 1e-3 <= abs(v) < 1e4 else f"{v:.1e}"
 
 
@@ -272,13 +301,20 @@ def verdict(label: str, agg: dict, nonlinearity: str, target: float | None, chan
         what = "tanh units saturated" if nonlinearity == "tanh" else "relu units dead"
         parts.append(f"{np.nanmax(sat):.0%} of {what} by t = {t_first}")
     act = ts["act_var"][np.isfinite(ts["act_var"])]
-    if act.size:
+    if act.size and act.min() < 1e-12 <= act.max():
+        parts.append(
+            f"Var(h_t) collapsed to {_sci(act.min())} (every unit pinned at the same value)"
+        )
+    elif act.size:
         parts.append(f"Var(h_t) at init {_sci(act.min())}..{_sci(act.max())}")
     g = ts["grad_var"]
     if np.isfinite(g[0]) and np.isfinite(g[-1]) and g[-1] > 0 and g[0] > 0:
         ratio = g[0] / g[-1]
-        word = "grew" if ratio > 1 else "fell"
-        parts.append(f"grad_var {word} {_sci(ratio)}x from t = {len(g)} back to t = 1")
+        if 0.5 <= ratio <= 2:
+            parts.append(f"grad_var within 2x from t = {len(g)} back to t = 1")
+        else:
+            word = "grew" if ratio > 1 else "fell"
+            parts.append(f"grad_var {word} to {_sci(ratio)}x from t = {len(g)} back to t = 1")
     elif not np.all(np.isfinite(g)):
         parts.append("gradient non-finite at init")
     n = agg["n"]
@@ -290,9 +326,12 @@ def verdict(label: str, agg: dict, nonlinearity: str, target: float | None, chan
     if target is not None:
         mean_steps = agg["steps_to_target"][0]
         if mean_steps is not None:
-            parts.append(f"reached loss {target:g} at step {mean_steps:.0f} ({agg['reached']} of {n} seeds)")
+            seeds = f" ({agg['reached']} of {n} seeds)" if n > 1 else ""
+            parts.append(f"reached loss {target:.3f} at step {mean_steps:.0f}{seeds}")
         else:
-            parts.append(f"never reached loss {target:g}")
+            parts.append(
+                f"never reached loss {target:.3f} in {agg['runs'][0]['summary']['steps']} steps"
+            )
     if final is not None:
         parts.append(f"final val loss {final:.3f} ({final / chance:.0%} of chance {chance:.3f})")
     return f"{label}: " + "; ".join(parts) + "."

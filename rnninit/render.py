@@ -93,7 +93,13 @@ def timestep_table(ts: dict, step: int, title: str | None = None) -> Table:
             cells.append(fmt(theory["act_var"][i]))
         sat = float(ts["saturation"][i])
         sat_text = Text(f"{sat:.0%}", style="bold red" if sat > 0.5 else "")
-        cells += [act_bars[k], fmt(ts["grad_var"][i]), grad_bars[k], fmt(ts["grad_norm"][i]), sat_text]
+        cells += [
+            act_bars[k],
+            fmt(ts["grad_var"][i]),
+            grad_bars[k],
+            fmt(ts["grad_norm"][i]),
+            sat_text,
+        ]
         table.add_row(*cells)
     return table
 
@@ -176,8 +182,11 @@ def summary_table(s: dict) -> Table:
     if s.get("target_loss") is not None:
         reached = s.get("steps_to_target")
         text = f"step {reached}" if reached is not None else "not reached"
-        grid.add_row("target", f"loss <= {fmt(s['target_loss'])}: {text}")
-    grid.add_row("steps", f"{s.get('steps_done')} of {s.get('steps')} in {s.get('seconds', 0):.1f} s")
+        grid.add_row("target", f"smoothed train loss <= {fmt(s['target_loss'])}: {text} "
+                               f"[dim]({s.get('target_text', '')})[/dim]")  # fmt: skip
+    grid.add_row(
+        "steps", f"{s.get('steps_done')} of {s.get('steps')} in {s.get('seconds', 0):.1f} s"
+    )
     if s.get("run_dir"):
         grid.add_row("folder", s["run_dir"])
     return grid

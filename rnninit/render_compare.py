@@ -39,8 +39,8 @@ def side_by_side(report: dict, which: str) -> Table:
     """act_var (theory), grad_var and saturation per init at sampled t, for step 0 or the end."""
     inits = {k: a for k, a in report["inits"].items() if a[which] is not None}
     step = 0 if which == "step0" else next(iter(inits.values()))["last_step"] if inits else "?"
-    table = Table(title=f"per-timestep statistics at step {step} (mean over seeds; θ = mean-field theory)",
-                  title_justify="left")  # fmt: skip
+    table = Table(title=f"per-timestep statistics at step {step}, mean over seeds (θ: mean-field theory)",
+                  title_justify="left", min_width=60)  # fmt: skip
     table.add_column("t", justify="right", style="bold")
     for label in inits:
         table.add_column(f"{label}\nact_var", justify="right")
@@ -65,8 +65,8 @@ def side_by_side(report: dict, which: str) -> Table:
 def sparklines(report: dict, which: str = "step0") -> Table:
     """One row per init: Var(h_t) and Var(dL/dh_t) across t as log-scale sparklines."""
     inits = {k: a for k, a in report["inits"].items() if a[which] is not None}
-    table = Table(title=f"across t = 1..T at step {0 if which == 'step0' else 'end'} "
-                        "(log scale, shared by all inits; × = non-finite)", title_justify="left")  # fmt: skip
+    table = Table(title="t = 1..T at step 0, log scale shared by all inits (× non-finite)",
+                  title_justify="left", min_width=60)  # fmt: skip
     table.add_column("init", style="bold")
     table.add_column("Var(h_t)", no_wrap=True, style="cyan")
     table.add_column("Var(dL/dh_t)", no_wrap=True, style="magenta")
@@ -97,22 +97,31 @@ def summary(report: dict) -> Table:
     """Final and best loss against chance, steps to target and speed-up, status, Whh at init."""
     task = report.get("task", {})
     chance, target = task.get("chance"), task.get("target_loss")
-    title = f"summary (chance {fmt(chance)} {task.get('loss_kind', '')}"
-    title += f", target loss {fmt(target)})" if target is not None else ", no target: set train.target_loss)"
-    table = Table(title=title, title_justify="left")
+    table = Table(title="summary", title_justify="left",
+                  caption=f"chance {fmt(chance)} ({task.get('loss_kind', '')}); target loss {fmt(target)}: "
+                          f"{task.get('target_text', '')}; speed-up against the slowest init to reach "
+                          "it (≥: against the run length, when an init never did)",
+                  caption_justify="left")  # fmt: skip
     for col in ("init", "status", "final val loss", "best val loss", "steps to target", "speed-up",
                 "ρ(Whh)", "σmax(Whh)", "sat t=T"):  # fmt: skip
         table.add_column(col, justify="left" if col in ("init", "status") else "right")
     for label, agg in report["inits"].items():
         statuses = agg["status"]
         if agg["diverged_at"]:
-            status = Text(f"diverged at step {', '.join(map(str, agg['diverged_at']))}", style="bold red")
+            status = Text(
+                f"diverged at step {', '.join(map(str, agg['diverged_at']))}", style="bold red"
+            )
         else:
-            status = Text(", ".join(sorted(set(statuses))), style="green" if set(statuses) == {"completed"} else "yellow")
+            status = Text(
+                ", ".join(sorted(set(statuses))),
+                style="green" if set(statuses) == {"completed"} else "yellow",
+            )
         steps = _pm(agg["steps_to_target"], 4) if agg["reached"] else "never"
         if agg["reached"] and agg["reached"] < agg["n"]:
             steps += f" ({agg['reached']}/{agg['n']})"
-        speed = f"{agg['speedup']:.1f}x" if agg.get("speedup") else "—"
+        speed = "—" if agg.get("speedup") is None else f"{agg['speedup']:.1f}x"
+        if agg.get("speedup_bound"):
+            speed = "≥ " + speed
         sat = agg["saturation_T"][0]
         table.add_row(label, status, _pm(agg["final_val_loss"]), _pm(agg["best_val_loss"]), steps, speed,
                       _pm(agg["spectral_radius"], 3), _pm(agg["max_singular"], 3),

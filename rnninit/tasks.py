@@ -57,6 +57,8 @@ class Task:
         token_inputs: True when ``x`` holds int64 token ids.
         chance: the chance baseline in the loss's units (nats for ``xent``).
         chance_text: the baseline with its formula, for humans.
+        default_target: the target loss used when ``train.target_loss`` is null (chance / 2
+            unless a task knows better); target_text says how it was chosen.
     """
 
     name: str = ""
@@ -70,6 +72,14 @@ class Task:
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
+
+    @property
+    def default_target(self) -> float:
+        return self.chance / 2
+
+    @property
+    def target_text(self) -> str:
+        return "chance / 2"
 
     def sample(self, rng: np.random.Generator, batch_size: int) -> Batch:
         """Draw a training batch of ``batch_size`` sequences from ``rng``.
@@ -157,6 +167,17 @@ class CharTask(Task):
         V = len(self.vocab)
         self.chance = math.log(V)
         self.chance_text = f"log(V) = {self.chance:.2f} nats (uniform over {V} chars)"
+        counts = np.bincount(self.ids[: self.split], minlength=V)
+        p = counts[counts > 0] / self.split
+        self.unigram_entropy = float(-(p * np.log(p)).sum())  # a model that ignores context
+
+    @property
+    def default_target(self) -> float:
+        return 0.85 * self.unigram_entropy
+
+    @property
+    def target_text(self) -> str:
+        return f"0.85 x unigram entropy {self.unigram_entropy:.3f} (beating a context-free model)"
 
     def encode(self, s: str) -> np.ndarray:
         """Token ids of the characters of ``s`` (each must be in the vocabulary)."""

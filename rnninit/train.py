@@ -23,7 +23,6 @@ import numpy as np
 from . import __version__, optim
 from .config import dump_config, validate
 from .corpus import corpus_fingerprint, task_text
-from .errors import RnnInitError
 from .inits import SCHEMES, InitSpec, init_params, parse_init
 from .model import PARAM_NAMES, bptt, evaluate
 from .runs import CSV_FILES, CsvLog, atomic_write_bytes, create_run_dir, write_json
@@ -262,7 +261,8 @@ def _initial_summary(setup: Setup, run_dir: Path | None, argv) -> dict:
         "hidden_size": cfg["model"]["hidden_size"],
         "seq_len": task.seq_len,
         "chance": task.chance,
-        "target_loss": cfg["train"]["target_loss"],
+        "target_loss": _target(cfg, task)[0],
+        "target_text": _target(cfg, task)[1],
         "steps": cfg["train"]["steps"],
         "steps_done": 0,
         "final_loss": None,
@@ -287,6 +287,14 @@ def _initial_summary(setup: Setup, run_dir: Path | None, argv) -> dict:
         **setup.corpus,
         "_t0": time.perf_counter(),
     }
+
+
+def _target(cfg: dict, task: Task) -> tuple[float, str]:
+    """train.target_loss, or the task's default target when it is null."""
+    target = cfg["train"]["target_loss"]
+    if target is not None:
+        return target, "train.target_loss"
+    return task.default_target, f"task default: {task.target_text}"
 
 
 def _validate_loss(setup: Setup) -> float:
@@ -320,7 +328,7 @@ def _loop(setup: Setup, files: RunFiles, summary: dict, reporter: Reporter) -> N
         row = {"step": step, "loss": res.loss, "val_loss": val, "grad_norm": gnorm,
                "lr": tr["lr"], "seconds": time.perf_counter() - t0}  # fmt: skip
         files.write("metrics.csv", [row])
-        _update_summary(summary, task, row, tr["target_loss"])
+        _update_summary(summary, task, row, summary["target_loss"])
         if val is not None:
             files.summary(summary)  # heartbeat: a reader can tell a live run from a dead one
         reporter.step(row)
@@ -353,7 +361,11 @@ def _update_summary(summary: dict, task: Task, row: dict, target: float | None) 
         summary["final_loss"] = loss
         best = summary["best_loss"]
         summary["best_loss"] = loss if best is None else min(best, loss)
-        if target is not None and summary["steps_to_target"] is None and loss <= target:
+        # steps to target: the first step at which the smoothed training loss (EMA, 0.9) is at or
+        # below the target; smoothing keeps one lucky batch from deciding the comparison
+        ema = summary.get("loss_ema")
+        summary["loss_ema"] = ema = loss if ema is None else 0.9 * ema + 0.1 * loss
+        if target is not None and summary["steps_to_target"] is None and ema <= target:
             summary["steps_to_target"] = row["step"]
     if val is not None and math.isfinite(val):
         summary["final_val_loss"] = val

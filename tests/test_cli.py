@@ -14,7 +14,9 @@ from rnninit.cli import app
 from rnninit.runs import read_csv
 
 runner = CliRunner()
-TEXT = ("The quick brown fox jumps over the lazy dog. " * 40) + "Pack my box with five dozen liquor jugs. " * 10
+TEXT = (
+    "The quick brown fox jumps over the lazy dog. " * 40
+) + "Pack my box with five dozen liquor jugs. " * 10
 
 
 @pytest.fixture()
@@ -48,7 +50,15 @@ def test_train_writes_complete_run_folder(tmp_path, corpus):
         assert (run / name).is_file(), name
     metrics = read_csv(run / "metrics.csv")
     assert [r["step"] for r in metrics] == list(range(7))
-    assert [r["val_loss"] is not None for r in metrics] == [True, False, False, True, False, False, True]
+    assert [r["val_loss"] is not None for r in metrics] == [
+        True,
+        False,
+        False,
+        True,
+        False,
+        False,
+        True,
+    ]
     ts = read_csv(run / "timesteps.csv")
     assert sorted({r["step"] for r in ts}) == [0, 3, 6]
     assert [r["t"] for r in ts if r["step"] == 0] == list(range(1, 7))
