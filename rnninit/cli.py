@@ -246,16 +246,28 @@ def inits(
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the draws."),
     gain: float = typer.Option(1.0, "--gain", help="Gain every scheme is drawn with."),
+    nonlinearity: str = typer.Option(
+        "tanh", "--nonlinearity", "-n", help="For the theory columns: tanh, relu or linear."
+    ),
 ):
     """List every initialisation scheme with its formula and a measured draw.
 
     The expected mean and variance (E[w], Var[w]) come from the formula; mean, var, spectral
-    radius and largest singular value are measured on one draw of the given shape.
+    radius and largest singular value are measured on one draw of the given shape. For zero-mean
+    schemes, the mean-field theory of the recurrence h_t = phi(Whh h_(t-1)) gives the variance
+    q* the hidden state settles at, the gradient factor chi per step back in time, and the
+    regime: ordered (chi < 1, gradients vanish), critical, or chaotic (chi > 1, they explode).
     """
-    from .inits import PRESETS, measure_schemes
+    from .inits import PRESETS, SCHEMES, measure_schemes
+    from .model import NONLINEARITIES
     from .render import inits_table
+    from .theory import recurrence_regime
 
     with handled():
+        if nonlinearity not in NONLINEARITIES:
+            raise RnnInitError(
+                f"--nonlinearity: expected one of {', '.join(NONLINEARITIES)}, got '{nonlinearity}'"
+            )
         if min(shape) < 1:
             raise RnnInitError(
                 f"--shape: expected two positive integers, got {shape[0]} {shape[1]}"
@@ -263,8 +275,11 @@ def inits(
         if not gain > 0:
             raise RnnInitError(f"--gain: expected a positive number, got {gain}")
         rows = measure_schemes(tuple(shape), seed=seed, gain=gain)
+        for row in rows:
+            if SCHEMES[row["name"]].zero_mean and row["expected_var"] > 0:
+                row.update(recurrence_regime(nonlinearity, shape[1] * row["expected_var"]))
         console = _stdout()
-        console.print(inits_table(rows, tuple(shape)))
+        console.print(inits_table(rows, tuple(shape), nonlinearity))
         console.print("[bold]presets[/bold] (per matrix):")
         for name, per in PRESETS.items():
             console.print(f"  {name}: " + ", ".join(f"{k} {v}" for k, v in per.items()))

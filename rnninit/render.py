@@ -192,20 +192,32 @@ def summary_table(s: dict) -> Table:
     return grid
 
 
-def inits_table(rows: list[dict], shape: tuple[int, int]) -> Table:
-    """`rnninit inits`: every scheme with its formula and the measured draw."""
-    table = Table(title=f"initialisation schemes, measured on one {shape[0]}x{shape[1]} draw",
-                  title_justify="left")  # fmt: skip
-    for col, just in [("scheme", "left"), ("formula", "left"), ("E[w]", "right"),
-                      ("mean", "right"), ("Var[w]", "right"), ("var", "right"),
-                      ("spectral radius", "right"), ("max sing.", "right"), ("note", "left")]:  # fmt: skip
-        table.add_column(col, justify=just, style="bold" if col == "scheme" else None,
-                         no_wrap=col in ("scheme", "formula"))  # fmt: skip
+def inits_table(rows: list[dict], shape: tuple[int, int], nonlinearity: str = "tanh") -> Table:
+    """`rnninit inits`: every scheme with its formula, the measured draw and the theory."""
+    table = Table(
+        title=f"initialisation schemes, measured on one {shape[0]}x{shape[1]} draw; "
+        f"theory of the recurrence with {nonlinearity}",
+        title_justify="left",
+        caption="E(w), Var(w): the formula; mean, var, ρ, σmax: measured. q*: variance the "
+        "hidden state settles at; χ: gradient factor per step back in time (mean-field, "
+        "zero-mean schemes only)",
+        caption_justify="left",
+    )
+    columns = ["scheme", "formula", "E(w)", "mean", "Var(w)", "var", "ρ", "σmax", "q*", "χ",
+               "regime"]  # fmt: skip
+    for col in columns:
+        left = col in ("scheme", "formula", "regime")
+        table.add_column(col, justify="left" if left else "right",
+                         style="bold" if col == "scheme" else None,
+                         no_wrap=True, min_width=8 if col == "regime" else None)  # fmt: skip
+    style = {"ordered": "cyan", "critical": "green", "chaotic": "red"}
     for r in rows:
+        reg = r.get("regime")
         table.add_row(
-            r["name"], r["formula"], fmt(r["expected_mean"]), fmt(r["mean"]),
-            fmt(r["expected_var"]), fmt(r["var"]), fmt(r.get("spectral_radius")),
-            fmt(r.get("max_singular")), r.get("note", ""),
+            r["name"], r["formula"], fmt(r["expected_mean"], 3), fmt(r["mean"], 3),
+            fmt(r["expected_var"], 3), fmt(r["var"], 3), fmt(r.get("spectral_radius"), 3),
+            fmt(r.get("max_singular"), 3), fmt(r.get("q_star"), 3), fmt(r.get("chi"), 3),
+            Text(reg, style=style[reg]) if reg else Text("—", style="dim"),
         )  # fmt: skip
     return table
 

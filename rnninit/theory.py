@@ -292,3 +292,14 @@ def theory_for_run(
     if var_Wxh is None or var_Whh is None:
         return None
     return mean_field(nonlinearity, H * var_Whh, I * var_Wxh, var_bh, x_sq)
+
+
+def recurrence_regime(nonlinearity: str, s_w2: float) -> dict:
+    """Fixed point and gradient factor of the input-free recurrence with s_w2 = fan_in·Var(Whh).
+
+    Returns {"q_star", "chi", "regime"}: the pre-activation variance the hidden state settles at
+    (0: the signal dies out; inf: it grows without bound), chi* at that point, and whether
+    gradients through time shrink (ordered), grow (chaotic) or keep their size (critical).
+    """
+    q_star, chi = fixed_point(nonlinearity, s_w2)
+    return {"q_star": q_star, "chi": chi, "regime": regime(chi)}

@@ -187,3 +187,19 @@ def test_console_script_runs_as_module(tmp_path, corpus):
     )  # fmt: skip
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_inits_theory_columns():
+    def regime_of(output, scheme):
+        line = next(ln for ln in output.splitlines() if ln.startswith(f"│ {scheme} "))
+        return line.rstrip(" │").split("│")[-1].strip()
+
+    tanh = runner.invoke(app, ["inits", "--shape", "32", "32"]).output
+    assert regime_of(tanh, "xavier") == "critical"  # s_w2 = 1: chi = 1 at q* = 0
+    assert regime_of(tanh, "small") == "ordered"
+    assert regime_of(tanh, "uniform") == "—"  # non-zero mean: no prediction
+    relu = runner.invoke(app, ["inits", "--shape", "32", "32", "-n", "relu"]).output
+    assert regime_of(relu, "he") == "critical"  # s_w2 = 2: chi = s_w2 / 2 = 1
+    assert regime_of(relu, "xavier") == "ordered"
+    bad = runner.invoke(app, ["inits", "-n", "sigmoid"])
+    assert bad.exit_code == 2 and "tanh, relu, linear" in bad.stderr
