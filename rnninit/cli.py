@@ -6,6 +6,7 @@ interrupts exit 130; anything else is an internal error, exit 1 (traceback with 
 
 from __future__ import annotations
 
+import signal
 import sys
 import traceback
 from contextlib import contextmanager
@@ -62,6 +63,34 @@ def handled():
         ) from None
 
 
+@contextmanager
+def graceful_stop():
+    """First Ctrl-C or SIGTERM: finish the current step, write a checkpoint, exit 130.
+    A second Ctrl-C stops at once (every file is written atomically or line by line)."""
+    requested = []
+
+    def handler(signum, frame):
+        if requested:
+            raise KeyboardInterrupt
+        requested.append(signum)
+        print("rnninit: stopping after this step (Ctrl-C again to stop at once)", file=sys.stderr)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield lambda: bool(requested)
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _exit_for(summary: dict) -> None:
+    """Exit 130 with one line when a run was interrupted; otherwise return (exit 0)."""
+    if summary["status"] == "interrupted":
+        where = summary.get("run_dir")
+        hint = f"; continue it with: rnninit train --resume {where}" if where else ""
+        raise _fail(f"interrupted at step {summary['steps_done']}{hint}", 130)
+
+
 def _version(value: bool):
     if value:
         print(f"rnninit {__version__}")
@@ -102,6 +131,12 @@ def train(
     tables: bool = typer.Option(
         True, "--tables/--no-tables", help="Print the per-timestep table at each statistics step."
     ),
+    resume: Path = typer.Option(
+        None,
+        "--resume",
+        help="Continue an interrupted or killed run from its last checkpoint, in its own "
+        "folder, to the same numbers it would have reached uninterrupted.",
+    ),
 ):
     """Train one RNN and write one run folder (config.yaml, metrics.csv, timesteps.csv,
     params.csv, summary.json, plots/).
@@ -114,15 +149,24 @@ def train(
     """
     from .config import load_config
     from .render import ConsoleReporter
+    from .train import resume as run_resume
     from .train import train as run_train
 
-    with handled():
-        cfg = load_config(config, overrides or [])
-        console = _stdout()
-        reporter = ConsoleReporter(console, cfg["log"]["print_every"], tables=tables)
-        summary = run_train(cfg, reporter=reporter, argv=sys.argv, overrides=overrides or [])
-    if summary["status"] == "interrupted":
-        raise typer.Exit(130)
+    with handled(), graceful_stop() as should_stop:
+        if resume is not None:
+            if config is not None or overrides:
+                raise RnnInitError(
+                    "--resume: takes the run's own config.yaml; give no --config or KEY=VALUE"
+                )
+            cfg = load_config(resume / "config.yaml")
+            reporter = ConsoleReporter(_stdout(), cfg["log"]["print_every"], tables=tables)
+            summary = run_resume(resume, reporter=reporter, argv=sys.argv, should_stop=should_stop)
+        else:
+            cfg = load_config(config, overrides or [])
+            reporter = ConsoleReporter(_stdout(), cfg["log"]["print_every"], tables=tables)
+            summary = run_train(cfg, reporter=reporter, argv=sys.argv, overrides=overrides or [],
+                                should_stop=should_stop)  # fmt: skip
+    _exit_for(summary)
 
 
 COMPARE_INITS_HELP = (
@@ -190,9 +234,13 @@ def compare(
                           f"val loss {fmt_num(loss)}, {summary['seconds']:.1f} s")  # fmt: skip
 
         done.seen = []
-        report = run_compare(cfg, inits, seeds, reporter_for=lambda label, k: Reporter(),
-                             on_run_done=done, argv=sys.argv, overrides=overrides)  # fmt: skip
+        with graceful_stop() as should_stop:
+            report = run_compare(cfg, inits, seeds, reporter_for=lambda label, k: Reporter(),
+                                 on_run_done=done, argv=sys.argv, overrides=overrides,
+                                 should_stop=should_stop)  # fmt: skip
         print_report(console, report)
+    if report["meta"]["status"] == "interrupted":
+        raise _fail(f"interrupted; what finished is in {report['dir']}", 130)
 
 
 def fmt_num(v) -> str:
@@ -288,3 +336,15 @@ def inits(
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+def _register_more_commands() -> None:
+    """Commands that live in their own modules (sweeps), attached to the same app."""
+    try:
+        from .cli_sweep import register
+    except ImportError:  # not built yet
+        return
+    register(app)
+
+
+_register_more_commands()

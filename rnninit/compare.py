@@ -52,6 +52,7 @@ def compare(
     on_run_done=None,
     argv: list[str] | None = None,
     overrides: list[str] | None = None,
+    should_stop=None,
 ) -> dict:
     """Train every init with `seeds` seeds on identical data and write one compare folder.
 
@@ -61,6 +62,8 @@ def compare(
         seeds: runs per init, with seeds config.seed, config.seed + 1, ...
         reporter_for: optional callable (label, seed) -> Reporter for each run's progress.
         on_run_done: optional callable (label, seed, summary) after each run.
+        should_stop: checked between steps; when True the current run stops with a checkpoint
+            and no further run starts (status interrupted).
 
     Returns:
         The report dict of `load_compare` for the new folder.
@@ -89,12 +92,17 @@ def compare(
         for (label, k), cfg in configs.items():
             cfg["log"]["runs_dir"] = str(root)
             reporter = reporter_for(label, k) if reporter_for else Reporter()
-            summary = train(cfg, reporter=reporter, argv=argv, overrides=overrides)
+            summary = train(cfg, reporter=reporter, argv=argv, overrides=overrides,
+                            should_stop=should_stop)  # fmt: skip
             meta["runs"].setdefault(label, []).append(Path(summary["run_dir"]).name)
             write_json(root / "compare.json", meta)
             if on_run_done:
                 on_run_done(label, k, summary)
-        meta["status"] = "completed"
+            if summary["status"] == "interrupted":
+                meta["status"] = "interrupted"
+                break
+        else:
+            meta["status"] = "completed"
     except KeyboardInterrupt:
         meta["status"] = "interrupted"
         raise

@@ -23,9 +23,17 @@ import numpy as np
 from . import __version__, optim
 from .config import dump_config, validate
 from .corpus import corpus_fingerprint, task_text
+from .errors import RnnInitError
 from .inits import SCHEMES, InitSpec, init_params, parse_init
 from .model import PARAM_NAMES, bptt, evaluate
-from .runs import CSV_FILES, CsvLog, atomic_write_bytes, create_run_dir, write_json
+from .runs import (
+    CSV_FILES,
+    CsvLog,
+    atomic_write_bytes,
+    atomic_write_text,
+    create_run_dir,
+    write_json,
+)
 from .stats import THEORY_COLUMNS, TIMESTEP_COLUMNS, param_stats, spectral
 from .tasks import Task, make_task
 from .theory import theory_for_run
@@ -167,16 +175,41 @@ def _param_rows(step: int, params: dict, grads: dict | None) -> list[dict]:
     return [{"step": step, "param": k, **v} for k, v in param_stats(params, grads).items()]
 
 
-def save_checkpoint(path: Path, setup: Setup, step: int, extra: dict) -> None:
-    """Parameters, optimizer state, data RNG state and the step, in one npz (no pickle)."""
+def save_checkpoint(path: Path, setup: Setup, summary: dict) -> None:
+    """Parameters, optimizer state, data RNG state and the running summary, in one npz (no
+    pickle). Written only between steps, where these are consistent with each other."""
     arrays = {f"param/{k}": v for k, v in setup.params.items()}
     for key, per_param in setup.opt_state.items():
         if isinstance(per_param, dict):
             arrays.update({f"opt/{key}/{k}": v for k, v in per_param.items()})
-    meta = {"step": step, "opt_t": setup.opt_state.get("t", 0), **extra}
-    meta["rng"] = setup.rng_data.bit_generator.state
+    meta = {
+        "step": summary["steps_done"],
+        "opt_t": setup.opt_state.get("t", 0),
+        "rng": setup.rng_data.bit_generator.state,
+        "elapsed": time.perf_counter() - summary["_t0"],
+        "summary": {k: v for k, v in summary.items() if not k.startswith("_")},
+    }
     arrays["meta"] = np.array(json.dumps(meta))
     atomic_write_bytes(path, lambda f: np.savez(f, **arrays))
+
+
+def load_checkpoint(path: Path, setup: Setup) -> dict:
+    """Put a checkpoint's parameters, optimizer and RNG state into setup; return its meta."""
+    with np.load(path, allow_pickle=False) as ckpt:
+        meta = json.loads(str(ckpt["meta"]))
+        for name in setup.params:
+            setup.params[name][...] = ckpt[f"param/{name}"]
+        for key, per_param in setup.opt_state.items():
+            if isinstance(per_param, dict):
+                for name in per_param:
+                    per_param[name][...] = ckpt[f"opt/{key}/{name}"]
+    setup.opt_state["t"] = meta["opt_t"]
+    setup.rng_data.bit_generator.state = meta["rng"]
+    return meta
+
+
+class Stopped(Exception):
+    """Raised inside the loop, between steps, when the caller asked the run to stop."""
 
 
 def _versions() -> dict:
@@ -194,6 +227,8 @@ def train(
     reporter: Reporter | None = None,
     argv: list[str] | None = None,
     overrides: list[str] | None = None,
+    run_dir: str | os.PathLike | None = None,
+    should_stop=None,
 ) -> dict:
     """Train one RNN as the config says and return its summary.
 
@@ -203,39 +238,91 @@ def train(
         reporter: receives start/step/stats/end events (the CLI's progress display).
         argv: the command line, recorded in summary.json.
         overrides: the KEY=VALUE overrides as typed, recorded in overrides.yaml.
+        run_dir: write into this folder (created if missing; files of an earlier attempt are
+            replaced) instead of a fresh ``<name>-<time>-<hex>`` folder under log.runs_dir.
+        should_stop: a callable checked between steps; when it returns True the run stops
+            there, writes a checkpoint and returns with status ``interrupted``.
 
     Returns:
         The summary dict of DESIGN section 7 (status, steps_done, final_loss, best_loss,
         steps_to_target, diverged_at, seconds, seed, argv, versions, run_dir, ...).
     """
-    reporter = reporter or Reporter()
     setup = prepare(config)
-    cfg, task = setup.config, setup.task
-    run_dir = create_run_dir(cfg["log"]["runs_dir"], cfg["name"]) if write else None
+    cfg = setup.config
+    if not write:
+        run_dir = None
+    elif run_dir is not None:
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+    else:
+        run_dir = create_run_dir(cfg["log"]["runs_dir"], cfg["name"])
     files = RunFiles(run_dir)
     if run_dir is not None:
-        from .runs import atomic_write_text
-
         atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
         atomic_write_text(run_dir / "overrides.yaml", dump_overrides(overrides or []))
     summary = _initial_summary(setup, run_dir, argv)
+    return _run(setup, files, summary, reporter or Reporter(), should_stop)
+
+
+def resume(run_dir, *, reporter: Reporter | None = None, argv=None, should_stop=None) -> dict:
+    """Continue an interrupted or killed run from its last checkpoint, in its own folder.
+
+    The finished run's metrics.csv, timesteps.csv and params.csv are identical to those of a
+    run that was never interrupted (the wall-clock column aside).
+    """
+    from .config import load_config
+    from .runs import read_summary, truncate_csv
+
+    run_dir = Path(run_dir)
+    old = read_summary(run_dir)
+    if old.get("status") in ("completed", "diverged"):
+        raise RnnInitError(f"{run_dir}: the run is already {old['status']}; nothing to resume")
+    ckpt = run_dir / "checkpoint.npz"
+    if not ckpt.is_file():
+        raise RnnInitError(f"{run_dir}: no checkpoint.npz to resume from")
+    setup = prepare(load_config(run_dir / "config.yaml"))
+    meta = load_checkpoint(ckpt, setup)
+    step = meta["step"]
+    for name in CSV_FILES:  # drop rows past the checkpoint: they are computed again
+        if (run_dir / name).exists():
+            truncate_csv(
+                run_dir / name, lambda row: row.get("step") is not None and row["step"] < step
+            )
+    summary = {**meta["summary"], "status": "running", "pid": os.getpid(),
+               "host": socket.gethostname(), "resumed_from": step,
+               "argv": list(argv) if argv is not None else list(sys.argv),
+               "_t0": time.perf_counter() - meta["elapsed"]}  # fmt: skip
+    files = RunFiles(run_dir, append=True)
+    return _run(setup, files, summary, reporter or Reporter(), should_stop)
+
+
+def _run(setup: Setup, files: RunFiles, summary: dict, reporter: Reporter, should_stop) -> dict:
+    """The loop with its bookkeeping: status, checkpoints, summary, plots, reporter events."""
     files.summary(summary)
-    reporter.start({**summary, "config": cfg, "chance_text": task.chance_text})
+    if files.dir is not None and summary["steps_done"] == 0:
+        save_checkpoint(files.dir / "checkpoint.npz", setup, summary)  # resumable from the start
+    reporter.start({**summary, "config": setup.config, "chance_text": setup.task.chance_text})
+    consistent = True  # may a checkpoint be written at the end?
     try:
-        _loop(setup, files, summary, reporter)
-    except KeyboardInterrupt:
+        _loop(setup, files, summary, reporter, should_stop or (lambda: False))
+    except Stopped:
         summary["status"] = "interrupted"
+    except KeyboardInterrupt:  # a hard interrupt mid-step: keep the last checkpoint as it is
+        summary["status"] = "interrupted"
+        consistent = False
         raise
     except BaseException as e:
         summary["status"] = "failed"
         summary["error"] = f"{type(e).__name__}: {e}"
+        consistent = False
         raise
     finally:
+        if files.dir is not None and consistent:
+            save_checkpoint(files.dir / "checkpoint.npz", setup, summary)
         summary["seconds"] = time.perf_counter() - summary.pop("_t0")
         summary["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-        if run_dir is not None:
-            save_checkpoint(run_dir / "checkpoint.npz", setup, summary["steps_done"], {})
-            _plots(run_dir, summary)
+        if files.dir is not None:
+            _plots(files.dir, summary)
         files.summary(summary)
         files.close()
         reporter.end(summary)
@@ -303,12 +390,14 @@ def _validate_loss(setup: Setup) -> float:
     return float(np.mean(losses))
 
 
-def _loop(setup: Setup, files: RunFiles, summary: dict, reporter: Reporter) -> None:
+def _loop(setup: Setup, files: RunFiles, summary: dict, reporter: Reporter, should_stop) -> None:
     cfg, task, params = setup.config, setup.task, setup.params
     tr, lg = cfg["train"], cfg["log"]
     nl, steps, hyper = cfg["model"]["nonlinearity"], tr["steps"], _hyper(tr)
     t0 = summary["_t0"]
     for step in range(summary["steps_done"], steps + 1):
+        if should_stop():
+            raise Stopped
         batch = task.sample(setup.rng_data, tr["batch_size"])
         summary["data_sha256"] = _chain_digest(summary["data_sha256"], batch)
         collect = step % lg["stats_every"] == 0 or step == steps
@@ -342,7 +431,7 @@ def _loop(setup: Setup, files: RunFiles, summary: dict, reporter: Reporter) -> N
         optim.step(tr["optimizer"], params, res.grads, setup.opt_state, hyper)
         summary["steps_done"] = step + 1
         if files.dir and lg["checkpoint_every"] and (step + 1) % lg["checkpoint_every"] == 0:
-            save_checkpoint(files.dir / "checkpoint.npz", setup, step + 1, {})
+            save_checkpoint(files.dir / "checkpoint.npz", setup, summary)
     summary["status"] = "completed"
 
 

@@ -1,0 +1,157 @@
+"""Interrupts, kills and resume: nothing lost, nothing that lies about its state."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rnninit.config import load_config
+from rnninit.runs import read_csv
+from rnninit.train import resume, train
+
+TEXT = "a quick brown fox jumps over the lazy dog while five boxing wizards jump quickly. " * 30
+
+
+def tiny_cfg(tmp_path, steps=12, *extra):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "t.txt"
+    path.write_text(TEXT)
+    return load_config(None, [
+        f"log.runs_dir={tmp_path / 'runs'}", f"task.path={path}", "task.seq_len=6",
+        "model.hidden_size=8", f"train.steps={steps}", "train.batch_size=4", "log.stats_every=3",
+        "log.eval_every=2", "task.val_batches=2", "log.checkpoint_every=4", *extra,
+    ])  # fmt: skip
+
+
+def without_seconds(path):
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in read_csv(path)]
+
+
+def assert_same_run(a: Path, b: Path):
+    assert without_seconds(a / "metrics.csv") == without_seconds(b / "metrics.csv")
+    assert (a / "timesteps.csv").read_bytes() == (b / "timesteps.csv").read_bytes()
+    assert (a / "params.csv").read_bytes() == (b / "params.csv").read_bytes()
+    sa, sb = (json.loads((d / "summary.json").read_text()) for d in (a, b))
+    for key in ("status", "steps_done", "final_loss", "best_loss", "final_val_loss",
+                "steps_to_target", "data_sha256"):  # fmt: skip
+        assert sa[key] == sb[key], key
+
+
+@pytest.mark.parametrize("stop_before", [1, 5, 9, 12])
+def test_stop_then_resume_is_bit_identical(tmp_path, stop_before):
+    reference = train(tiny_cfg(tmp_path / "ref"))
+    calls = []
+
+    def should_stop():
+        calls.append(1)
+        return len(calls) > stop_before  # stop before step `stop_before`
+
+    stopped = train(tiny_cfg(tmp_path / "int"), should_stop=should_stop)
+    assert stopped["status"] == "interrupted"
+    assert stopped["steps_done"] == stop_before
+    run = Path(stopped["run_dir"])
+    assert json.loads((run / "summary.json").read_text())["status"] == "interrupted"
+    assert max(r["step"] for r in read_csv(run / "metrics.csv")) == stop_before - 1
+    finished = resume(run)
+    assert finished["status"] == "completed"
+    assert_same_run(Path(reference["run_dir"]), run)
+
+
+def test_resume_refuses_finished_runs(tmp_path):
+    from rnninit.errors import RnnInitError
+
+    done = train(tiny_cfg(tmp_path, 3))
+    with pytest.raises(RnnInitError, match="already completed"):
+        resume(done["run_dir"])
+
+
+def _spawn(tmp_path, steps, *extra):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "t.txt"
+    path.write_text(TEXT)
+    args = [sys.executable, "-m", "rnninit", "train", f"log.runs_dir={tmp_path / 'runs'}",
+            f"task.path={path}", "task.seq_len=6", "model.hidden_size=8", f"train.steps={steps}",
+            "train.batch_size=4", "log.stats_every=50", "log.eval_every=20", "task.val_batches=1",
+            "log.checkpoint_every=25", "log.print_every=1000", *extra]  # fmt: skip
+    # stdout is not read: send it nowhere, or a full pipe would block the child
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_rows(runs: Path, n: int, proc, timeout=60.0) -> Path:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        dirs = [d for d in runs.glob("*") if d.is_dir()] if runs.exists() else []
+        if dirs and (dirs[0] / "metrics.csv").exists():
+            if len((dirs[0] / "metrics.csv").read_text().splitlines()) > n:
+                return dirs[0]
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.01)
+    raise AssertionError("the run did not get going")
+
+
+def _reference(tmp_path, steps) -> Path:
+    proc = _spawn(tmp_path / "ref", steps)
+    assert proc.wait(timeout=300) == 0, proc.communicate()
+    return next((tmp_path / "ref" / "runs").glob("*"))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_real_signal_stops_cleanly_and_resumes(tmp_path, sig):
+    steps = 600
+    proc = _spawn(tmp_path, steps)
+    run = _wait_rows(tmp_path / "runs", 30, proc)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted at step" in err and "--resume" in err and "Traceback" not in err
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "interrupted"
+    assert 30 <= summary["steps_done"] < steps
+    rows = read_csv(run / "metrics.csv")
+    assert [r["step"] for r in rows] == list(range(summary["steps_done"]))
+    again = subprocess.run([sys.executable, "-m", "rnninit", "train", "--no-tables", "--resume",
+                            str(run)], capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert_same_run(_reference(tmp_path, steps), run)
+
+
+def test_second_ctrl_c_exits_at_once_without_corrupting_files(tmp_path):
+    proc = _spawn(tmp_path, 100000)
+    run = _wait_rows(tmp_path / "runs", 10, proc)
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    _assert_parseable(run)
+
+
+def _assert_parseable(run: Path):
+    json.loads((run / "summary.json").read_text())
+    for name in ("metrics.csv", "timesteps.csv", "params.csv"):
+        lines = (run / name).read_text().splitlines()
+        width = len(lines[0].split(","))
+        assert all(len(line.split(",")) == width for line in lines[:-1]), name
+    steps = [r["step"] for r in read_csv(run / "metrics.csv")]
+    assert steps == list(range(len(steps)))
+
+
+@pytest.mark.parametrize("rows", [3, 40, 90])
+def test_kill_9_leaves_parseable_files_and_resumes(tmp_path, rows):
+    steps = 400
+    proc = _spawn(tmp_path, steps)
+    run = _wait_rows(tmp_path / "runs", rows, proc)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    _assert_parseable(run)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "running"  # it says what it knew; pid tells it is dead
+    assert summary["pid"] == proc.pid and "updated" in summary
+    again = subprocess.run([sys.executable, "-m", "rnninit", "train", "--no-tables", "--resume",
+                            str(run)], capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert_same_run(_reference(tmp_path, steps), run)
