@@ -83,6 +83,17 @@ def graceful_stop():
             signal.signal(sig, old)
 
 
+@contextmanager
+def blame(config: Path | None):
+    """Name the config file in errors found after loading it (a corpus, the runs folder)."""
+    try:
+        yield
+    except RnnInitError as e:
+        if config is not None and not str(e).startswith(str(config)):
+            raise RnnInitError(f"{config}: {e}") from None
+        raise
+
+
 def _exit_for(summary: dict) -> None:
     """Exit 130 with one line when a run was interrupted; otherwise return (exit 0)."""
     if summary["status"] == "interrupted":
@@ -131,6 +142,11 @@ def train(
     tables: bool = typer.Option(
         True, "--tables/--no-tables", help="Print the per-timestep table at each statistics step."
     ),
+    no_memory_check: bool = typer.Option(
+        False,
+        "--no-memory-check",
+        help="Run even when the estimated BPTT memory exceeds 80% of RAM.",
+    ),
     resume: Path = typer.Option(
         None,
         "--resume",
@@ -164,8 +180,9 @@ def train(
         else:
             cfg = load_config(config, overrides or [])
             reporter = ConsoleReporter(_stdout(), cfg["log"]["print_every"], tables=tables)
-            summary = run_train(cfg, reporter=reporter, argv=sys.argv, overrides=overrides or [],
-                                should_stop=should_stop)  # fmt: skip
+            with blame(config):
+                summary = run_train(cfg, reporter=reporter, argv=sys.argv, overrides=overrides or [],
+                                    should_stop=should_stop, memory_check=not no_memory_check)  # fmt: skip
     _exit_for(summary)
 
 
@@ -234,7 +251,7 @@ def compare(
                           f"val loss {fmt_num(loss)}, {summary['seconds']:.1f} s")  # fmt: skip
 
         done.seen = []
-        with graceful_stop() as should_stop:
+        with graceful_stop() as should_stop, blame(config):
             report = run_compare(cfg, inits, seeds, reporter_for=lambda label, k: Reporter(),
                                  on_run_done=done, argv=sys.argv, overrides=overrides,
                                  should_stop=should_stop)  # fmt: skip

@@ -20,7 +20,7 @@ from .config import dump_config, set_key, validate
 from .errors import RnnInitError
 from .inits import parse_init
 from .runs import atomic_write_text, create_run_dir, is_run_dir, read_csv, read_summary, write_json
-from .train import Reporter, train
+from .train import Reporter, prepare, train
 
 SUMMARY_COLUMNS = ("final_loss", "best_loss", "final_val_loss", "best_val_loss", "steps_to_target",
                    "spectral_radius", "max_singular", "saturation_T", "seconds")  # fmt: skip
@@ -80,6 +80,8 @@ def compare(
             set_key(cfg, "seed", base["seed"] + k)
             set_key(cfg, "name", f"{label}-s{base['seed'] + k}")
             configs[(label, k)] = validate(cfg, source=f"compare init '{spec}'")
+    for cfg in configs.values():  # every mistake (a missing corpus, sizes too big) before any file
+        prepare(cfg)
     root = create_run_dir(base["log"]["runs_dir"], f"compare-{base['name']}")
     meta = {"inits": inits, "labels": labels, "seeds": seeds, "argv": argv,
             "nonlinearity": base["model"]["nonlinearity"],

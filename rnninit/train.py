@@ -71,10 +71,42 @@ def _seeds(seed: int) -> tuple[np.random.SeedSequence, np.random.SeedSequence]:
     return init_ss, data_ss
 
 
-def prepare(config: dict) -> Setup:
+def memory_limit() -> int:
+    """Bytes one run may plan to use for its activations: 80% of this machine's memory."""
+    try:
+        return int(0.8 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 8 * 2**30
+
+
+def check_memory(cfg: dict, seq_len: int, input_size: int, output_size: int) -> None:
+    """Refuse, before any work, sizes whose BPTT arrays would not fit in memory.
+
+    One step keeps a_t, h_t, dL/dh_t and dL/da_t for every t (4 arrays of T*B*H), the outputs
+    and their softmax and gradient (3 of T*B*O), and a copy of the inputs' projection.
+    """
+    T, B, H = seq_len, cfg["train"]["batch_size"], cfg["model"]["hidden_size"]
+    itemsize = np.dtype(cfg["train"]["dtype"]).itemsize
+    need = (5 * H + 3 * output_size) * T * B * itemsize + 4 * H * (
+        H + input_size + output_size
+    ) * itemsize
+    limit = memory_limit()
+    if need > limit:
+        raise RnnInitError(
+            f"train: one BPTT step needs about {need / 2**30:.1f} GiB (T={T}, B={B}, H={H}, "
+            f"{cfg['train']['dtype']}); the limit is {limit / 2**30:.1f} GiB (80% of this machine's "
+            "memory); lower train.batch_size, task.seq_len or model.hidden_size, or pass "
+            "--no-memory-check"
+        )
+
+
+def prepare(config: dict, memory_check: bool = True) -> Setup:
     """Validate the config and build the task, the parameters and the optimizer state."""
     cfg = validate(config, source="config")
     t, m, tr = cfg["task"], cfg["model"], cfg["train"]
+    if memory_check:  # a first look with the task's T, before reading any corpus
+        extra = 20 if t["name"] == "copy" else 0
+        check_memory(cfg, t["seq_len"] + extra, 1, 1)
     text, corpus = None, {}
     if t["name"] == "char":
         text, description = task_text(t["path"])
@@ -82,6 +114,8 @@ def prepare(config: dict) -> Setup:
     task = make_task(
         t["name"], seq_len=t["seq_len"], seed=cfg["seed"], text=text, val_fraction=t["val_fraction"]
     )
+    if memory_check:
+        check_memory(cfg, task.seq_len, task.input_size, task.output_size)
     spec = parse_init(cfg["init"], where="init")
     init_ss, data_ss = _seeds(cfg["seed"])
     params = init_params(
@@ -229,6 +263,7 @@ def train(
     overrides: list[str] | None = None,
     run_dir: str | os.PathLike | None = None,
     should_stop=None,
+    memory_check: bool = True,
 ) -> dict:
     """Train one RNN as the config says and return its summary.
 
@@ -242,12 +277,13 @@ def train(
             replaced) instead of a fresh ``<name>-<time>-<hex>`` folder under log.runs_dir.
         should_stop: a callable checked between steps; when it returns True the run stops
             there, writes a checkpoint and returns with status ``interrupted``.
+        memory_check: refuse sizes whose BPTT arrays would not fit in memory.
 
     Returns:
         The summary dict of DESIGN section 7 (status, steps_done, final_loss, best_loss,
         steps_to_target, diverged_at, seconds, seed, argv, versions, run_dir, ...).
     """
-    setup = prepare(config)
+    setup = prepare(config, memory_check)
     cfg = setup.config
     if not write:
         run_dir = None
