@@ -54,6 +54,11 @@ def handled():
         raise _fail("interrupted", 130) from None
     except (typer.Exit, typer.Abort):
         raise
+    except OSError as e:  # disk full, permissions: what was written before stays as it was
+        if STATE["debug"]:
+            traceback.print_exc()
+        where = f": '{e.filename}'" if e.filename else ""
+        raise _fail(f"cannot write{where}: {e.strerror or e}", 1) from None
     except Exception as e:
         if STATE["debug"]:
             traceback.print_exc()

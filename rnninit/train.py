@@ -353,16 +353,31 @@ def _run(setup: Setup, files: RunFiles, summary: dict, reporter: Reporter, shoul
         consistent = False
         raise
     finally:
-        if files.dir is not None and consistent:
-            save_checkpoint(files.dir / "checkpoint.npz", setup, summary)
-        summary["seconds"] = time.perf_counter() - summary.pop("_t0")
-        summary["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-        if files.dir is not None:
-            _plots(files.dir, summary)
-        files.summary(summary)
-        files.close()
-        reporter.end(summary)
+        _finish(setup, files, summary, reporter, consistent)
     return summary
+
+
+def _finish(setup: Setup, files: RunFiles, summary: dict, reporter: Reporter, consistent: bool):
+    """Checkpoint, plots and the final summary. After a failure each is tried on its own, so
+    that a full disk still gets the summary written if it can, and the first error is the one
+    the caller sees."""
+    steps = [lambda: files.summary(summary), files.close]
+    if files.dir is not None:
+        steps.insert(0, lambda: _plots(files.dir, summary))
+        if consistent:
+            steps.insert(0, lambda: save_checkpoint(files.dir / "checkpoint.npz", setup, summary))
+    t0 = summary["_t0"]
+    for i, step in enumerate(steps):
+        if i == len(steps) - 2:  # just before the summary is written
+            summary.pop("_t0", None)
+            summary["seconds"] = time.perf_counter() - t0
+            summary["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        try:
+            step()
+        except Exception:
+            if summary["status"] != "failed":
+                raise
+    reporter.end(summary)
 
 
 def dump_overrides(overrides: list[str]) -> str:

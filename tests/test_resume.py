@@ -155,3 +155,35 @@ def test_kill_9_leaves_parseable_files_and_resumes(tmp_path, rows):
                             str(run)], capture_output=True, text=True, timeout=300)  # fmt: skip
     assert again.returncode == 0, again.stderr
     assert_same_run(_reference(tmp_path, steps), run)
+
+
+def test_disk_full_stops_with_status_failed_and_keeps_what_was_written(tmp_path, monkeypatch):
+    import errno
+
+    from typer.testing import CliRunner
+
+    from rnninit import runs
+    from rnninit.cli import app
+
+    real = runs.CsvLog.write_many
+    calls = []
+
+    def flaky(self, rows):
+        calls.append(1)
+        if len(calls) > 12:
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
+        real(self, rows)
+
+    monkeypatch.setattr(runs.CsvLog, "write_many", flaky)
+    path = tmp_path / "t.txt"
+    path.write_text(TEXT)
+    result = CliRunner().invoke(app, ["train", f"log.runs_dir={tmp_path / 'runs'}", f"task.path={path}",
+                                      "task.seq_len=6", "model.hidden_size=8", "train.steps=50"])  # fmt: skip
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert "No space left on device" in result.stderr
+    run = next((tmp_path / "runs").iterdir())
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "failed" and "No space left" in summary["error"]
+    rows = read_csv(run / "metrics.csv")
+    assert rows and [r["step"] for r in rows] == list(range(len(rows)))
