@@ -280,7 +280,7 @@ def show(
 ):
     """Re-render a run's tables from its folder alone."""
     from .render import header, summary_table, timestep_table, timesteps_from_rows
-    from .runs import read_csv, read_summary
+    from .runs import effective_status, read_csv, read_summary
 
     with handled():
         import yaml
@@ -293,6 +293,7 @@ def show(
             print_report(_stdout(), load_compare(run_dir))
             return
         summary = read_summary(run_dir)
+        summary["status"] = effective_status(summary)  # a dead process says 'stale'
         cfg = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
         rows = read_csv(run_dir / "timesteps.csv")
         console = _stdout()

@@ -158,7 +158,7 @@ def header(info: dict) -> Table:
 
 
 STATUS_STYLE = {"completed": "green", "diverged": "bold red", "interrupted": "yellow",
-                "failed": "bold red", "running": "cyan"}  # fmt: skip
+                "failed": "bold red", "running": "cyan", "stale": "yellow"}  # fmt: skip
 
 
 def summary_table(s: dict) -> Table:
@@ -169,6 +169,8 @@ def summary_table(s: dict) -> Table:
     status = s["status"]
     if status == "diverged":
         status += f" at step {s['diverged_at']} (first non-finite: {s.get('diverged_tensor')})"
+    if status in ("stale", "interrupted") and s.get("run_dir"):
+        status += f" (continue it with: rnninit train --resume {s['run_dir']})"
     grid.add_row("status", Text(status, style=STATUS_STYLE.get(s["status"], "")))
     chance = s.get("chance")
     grid.add_row("chance", f"{fmt(chance)} ({s.get('loss_kind')})")
@@ -246,17 +248,16 @@ class ConsoleReporter(Reporter):
             self.progress.start()
 
     def step(self, row: dict) -> None:
-        text = f"loss {fmt(row['loss'])}"
+        finite = math.isfinite(row["loss"]) and math.isfinite(row["grad_norm"])
+        text = f"loss {fmt(row['loss'])}" if finite else "non-finite loss or gradient: diverged"
         if row.get("val_loss") is not None:
             text += f"  val {fmt(row['val_loss'])}"
         if self.progress is not None:
             self.progress.update(self.task_id, completed=row["step"] + 1, loss=text)
-        elif row["step"] % self.print_every == 0 or row["step"] == self.total:
-            self.console.print(
-                f"step {row['step']:>6}/{self.total}  {text}  |g| {fmt(row['grad_norm'])}  "
-                f"{row['seconds']:.1f}s",
-                highlight=False,
-            )
+        elif row["step"] % self.print_every == 0 or row["step"] == self.total or not finite:
+            gnorm = f"  |g| {fmt(row['grad_norm'])}" if finite else ""
+            line = f"step {row['step']:>6}/{self.total}  {text}{gnorm}  {row['seconds']:.1f}s"
+            self.console.print(line, highlight=False)
 
     def stats(self, step: int, timesteps: dict) -> None:
         if self.tables:

@@ -202,3 +202,32 @@ def read_summary(run_dir: str | os.PathLike) -> dict:
         raise RnnInitError(f"{run_dir}: not a run folder (no summary.json)") from None
     except json.JSONDecodeError as e:
         raise RnnInitError(f"{path}: unreadable summary ({e.msg} at line {e.lineno})") from None
+
+
+STALE_AFTER = 600.0  # seconds without a heartbeat before a run on another host counts as dead
+
+
+def effective_status(summary: dict) -> str:
+    """The summary's status, except that a run marked running whose process is gone is 'stale'.
+
+    On this host the pid is asked directly; elsewhere, a heartbeat (`updated`) older than
+    STALE_AFTER seconds means the process is gone.
+    """
+    import socket
+
+    status = summary.get("status", "unknown")
+    if status != "running":
+        return status
+    pid = summary.get("pid")
+    if summary.get("host") == socket.gethostname() and isinstance(pid, int):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return "stale"
+        except PermissionError:
+            return "running"
+        return "running"
+    updated = summary.get("updated")
+    if isinstance(updated, int | float) and time.time() - updated > STALE_AFTER:
+        return "stale"
+    return "running"

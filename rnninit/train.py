@@ -25,7 +25,7 @@ from .config import dump_config, validate
 from .corpus import corpus_fingerprint, task_text
 from .errors import RnnInitError
 from .inits import SCHEMES, InitSpec, init_params, parse_init
-from .model import PARAM_NAMES, bptt, evaluate
+from .model import PARAM_NAMES, bptt, evaluate, forward
 from .runs import (
     CSV_FILES,
     CsvLog,
@@ -161,8 +161,22 @@ def theory_at_init(setup: Setup, x) -> dict | None:
     )
 
 
-def _first_nonfinite(loss: float, grads: dict) -> str | None:
+def _first_nonfinite(
+    loss: float, grads: dict, params: dict, batch, nonlinearity: str
+) -> str | None:
+    """Name the first tensor that went non-finite: a forward array and its t, the loss, or a
+    gradient. Only called to explain a divergence, so the extra forward pass costs nothing."""
     if not math.isfinite(loss):
+        with np.errstate(all="ignore"):
+            cache = forward(params, batch.x, nonlinearity=nonlinearity)
+        for label, arr in (
+            ("a_t (pre-activation)", cache.A),
+            ("h_t", cache.hs[1:]),
+            ("o_t", cache.out),
+        ):
+            bad_t = np.flatnonzero(~np.isfinite(arr).reshape(arr.shape[0], -1).all(axis=1))
+            if bad_t.size:
+                return f"{label} at t={bad_t[0] + 1}"
         return "loss"
     for name in PARAM_NAMES:
         if not np.all(np.isfinite(grads[name])):
@@ -455,7 +469,10 @@ def _loop(setup: Setup, files: RunFiles, summary: dict, reporter: Reporter, shou
         with np.errstate(all="ignore"):  # overflow is detected below, as non-finite numbers
             res = bptt(params, batch.x, batch.y, batch.mask, None, nl, task.loss, stats=collect)
             gnorm = optim.global_norm(res.grads)
-            bad = _first_nonfinite(res.loss, res.grads)
+            if not (math.isfinite(res.loss) and math.isfinite(gnorm)):
+                bad = _first_nonfinite(res.loss, res.grads, params, batch, nl)
+            else:
+                bad = None
         if collect:
             theory = theory_at_init(setup, batch.x) if step == 0 else None
             files.write("timesteps.csv", _timestep_rows(step, res.timesteps, theory))

@@ -187,3 +187,24 @@ def test_disk_full_stops_with_status_failed_and_keeps_what_was_written(tmp_path,
     assert summary["status"] == "failed" and "No space left" in summary["error"]
     rows = read_csv(run / "metrics.csv")
     assert rows and [r["step"] for r in rows] == list(range(len(rows)))
+
+
+def test_show_tells_a_dead_run_from_a_live_one(tmp_path):
+    from typer.testing import CliRunner
+
+    from rnninit.cli import app
+    from rnninit.runs import effective_status
+
+    proc = _spawn(tmp_path, 100000)
+    run = _wait_rows(tmp_path / "runs", 3, proc)
+    summary = json.loads((run / "summary.json").read_text())
+    assert effective_status(summary) == "running"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert effective_status(summary) == "stale"
+    result = CliRunner().invoke(app, ["show", str(run)])
+    assert result.exit_code == 0
+    assert "stale" in result.output and "--resume" in result.output
+    other_host = {**summary, "host": "elsewhere", "updated": time.time() - 3600}
+    assert effective_status(other_host) == "stale"
+    assert effective_status({**other_host, "updated": time.time()}) == "running"
