@@ -39,7 +39,7 @@ def side_by_side(report: dict, which: str) -> Table:
     """act_var (theory), grad_var and saturation per init at sampled t, for step 0 or the end."""
     inits = {k: a for k, a in report["inits"].items() if a[which] is not None}
     step = 0 if which == "step0" else next(iter(inits.values()))["last_step"] if inits else "?"
-    table = Table(title=f"per-timestep statistics at step {step}, mean over seeds (θ: mean-field theory)",
+    table = Table(title=f"per-timestep statistics at step {step} (θ: mean-field theory)",
                   title_justify="left", min_width=60)  # fmt: skip
     table.add_column("t", justify="right", style="bold")
     for label in inits:

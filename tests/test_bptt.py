@@ -53,7 +53,7 @@ CASES = list(
 
 @pytest.mark.parametrize("nonlin,loss,masked,with_h0", CASES)
 def test_gradients_match_finite_differences(nonlin, loss, masked, with_h0):
-    rng = np.random.default_rng(hash((nonlin, loss, masked, with_h0)) % 2**32)
+    rng = np.random.default_rng(CASES.index((nonlin, loss, masked, with_h0)))  # not hash(): salted
     params = make_params(rng)
     x, y, mask, h0 = make_data(rng, loss, tokens=(loss == "xent"), masked=masked, with_h0=with_h0)
     res = bptt(params, x, y, mask=mask, h0=h0, nonlinearity=nonlin, loss=loss)
@@ -66,8 +66,8 @@ def test_gradients_match_finite_differences(nonlin, loss, masked, with_h0):
         num = numeric_grad(f, params[k])
         assert res.grads[k].shape == params[k].shape
         assert rel_error(res.grads[k], num) < 1e-6, k
-        # and entry by entry, with an absolute floor for entries that are ~0
-        assert np.max(np.abs(res.grads[k] - num) / (np.abs(num) + 1e-7)) < 1e-4, k
+        # and entry by entry, with a floor above the finite differences' round-off (~1e-10)
+        assert np.max(np.abs(res.grads[k] - num) / (np.abs(num) + 1e-6)) < 1e-4, k
     if with_h0:
         dh0 = numeric_grad(f, h0)
         assert rel_error(res.dh0, dh0) < 1e-6
