@@ -395,7 +395,7 @@ def _check_init(field: Field, value: Any, source: str, lines: dict | None) -> An
         parse_init(value, where=field.key)
     except RnnInitError as e:
         message = str(e)  # already starts with its key path, e.g. "init.Whh: unknown scheme"
-        at = (lines or {}).get(message.split(":")[0], (lines or {}).get(field.key))
+        at = _line_of(lines, message.split(":")[0])
         raise RnnInitError(f"{source}: {message}" + (f" (line {at})" if at else "")) from None
     return copy.deepcopy(value)
 
@@ -460,9 +460,7 @@ def _edit_init(init: str | dict, path: list[str], value: Any, where: str) -> dic
     from .inits import parse_init
 
     try:
-        now = parse_init(
-            init, where="init"
-        )  # what each matrix gets: per_param[name] = (scheme, gain)
+        now = parse_init(init, where="init")  # now.per_param[name] = (scheme, gain)
     except RnnInitError as e:
         raise RnnInitError(f"{where}: {e}") from None
     if isinstance(init, dict):
@@ -493,8 +491,17 @@ def _edit_init(init: str | dict, path: list[str], value: Any, where: str) -> dic
 # Messages.
 # ---------------------------------------------------------------------------------------------
 def _error(source: str, key: str, text: str, lines: dict | None) -> RnnInitError:
-    at = (lines or {}).get(key)
+    at = _line_of(lines, key)
     return RnnInitError(f"{source}: {key}: {text}" + (f" (line {at})" if at else ""))
+
+
+def _line_of(lines: dict | None, key: str) -> int | None:
+    """The YAML line of a dotted key, or of its nearest parent that has one."""
+    parts = key.split(".")
+    for n in range(len(parts), 0, -1):
+        if ".".join(parts[:n]) in (lines or {}):
+            return lines[".".join(parts[:n])]
+    return None
 
 
 def _unknown(key: str) -> str:
@@ -503,6 +510,8 @@ def _unknown(key: str) -> str:
     if parent:
         allowed = SECTIONS[parent[0]]
         close = difflib.get_close_matches(leaf, allowed, n=1)
+        elsewhere = [k for k in SCHEMA if k.endswith("." + leaf)]  # train.seq_len: task.seq_len
+        close = close or elsewhere
         listing = f"{parent[0]} keys: {', '.join(allowed)}"
     else:  # a top-level miss may be a key written without its section: hidden_size
         allowed = TOP_KEYS

@@ -21,7 +21,8 @@ from rnninit.config import (
 )
 from rnninit.errors import RnnInitError
 
-CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
+ROOT = Path(__file__).parent.parent
+CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
 
 
 def write(tmp_path, text, name="a.yaml"):
@@ -252,6 +253,7 @@ BAD = [
     ("init: [xavier]\n", [], ["a.yaml: init: expected", "got a list"]),
     ("init: not_a_scheme\n", [], ["a.yaml: init", "not_a_scheme"]),
     ("init:\n  Whh: not_a_scheme\n", [], ["a.yaml: init.Whh", "not_a_scheme"]),
+    ("init:\n  Wxh: xavier\n  Whh:\n    scheme: bogus\n", [], ["a.yaml: init.Whh.scheme", "bogus", "(line 4)"]),
     ("task:\n  name: chr\n", [], ["a.yaml: task.name: expected one of", "char", "adding", "copy", "did you mean 'char'?"]),
     ("model:\n  nonlinearity: sigmoid\n", [], ["model.nonlinearity: expected one of tanh, relu, linear, got 'sigmoid'"]),
     ("train:\n  optimizer: adamw\n", [], ["train.optimizer: expected one of sgd, momentum, adagrad, adam, got 'adamw'", "did you mean 'adam'?"]),
@@ -279,6 +281,7 @@ BAD = [
     (None, ["model.hiden_size=5"], ["override 'model.hiden_size=5': model.hiden_size: unknown key, did you mean 'hidden_size'?"]),
     (None, ["modle.hidden_size=5"], ["modle.hidden_size: unknown key, did you mean 'model'?"]),
     (None, ["hidden_size=5"], ["did you mean 'model.hidden_size'?"]),
+    (None, ["train.seq_len=5"], ["train.seq_len: unknown key, did you mean 'task.seq_len'?"]),
     (None, ["model=5"], ["override 'model=5': model: a section", "model.hidden_size"]),
     (None, ["model.hidden_size.x=5"], ["model.hidden_size takes a value, not sub-keys"]),
     (None, ["model.hidden_size=[1"], ["override 'model.hidden_size=[1'", "not valid YAML"]),
@@ -373,5 +376,7 @@ def test_reference_table_covers_every_key_in_schema_order():
 
 def test_config_does_not_import_the_cli_libraries():
     code = "import sys, rnninit.config; print(sorted({'rich', 'typer'} & set(sys.modules)))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "[]"
