@@ -22,7 +22,6 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -229,15 +228,10 @@ def reference_markdown() -> str:
 # ---------------------------------------------------------------------------------------------
 def _read_yaml(path: str | os.PathLike) -> tuple[dict, dict[str, int]]:
     """The file's top-level mapping and the line of each dotted key in it."""
-    p, name = Path(path), str(path)
-    if not p.exists():
-        raise RnnInitError(f"{name}: no such file")
-    if p.is_dir():
-        raise RnnInitError(f"{name}: is a directory, expected a YAML file")
-    try:
-        raw = p.read_bytes()
-    except OSError as e:
-        raise RnnInitError(f"{name}: cannot read: {e.strerror or e}") from None
+    from .corpus import read_user_file
+
+    name = str(path)
+    raw = read_user_file(path, name, "a YAML file")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:

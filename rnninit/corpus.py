@@ -40,6 +40,19 @@ _SKIP_DIRS = frozenset(
 _KEEP = frozenset(chr(c) for c in range(0x20, 0x7F)) | {"\n"}
 
 
+def read_user_file(path, where: str, expected: str) -> bytes:
+    """The bytes of a file the user named, or one RnnInitError line saying why not."""
+    p = Path(path)
+    if not p.exists():
+        raise RnnInitError(f"{where}: no such file")
+    if p.is_dir():
+        raise RnnInitError(f"{where}: is a directory, expected {expected}")
+    try:
+        return p.read_bytes()
+    except OSError as e:
+        raise RnnInitError(f"{where}: cannot be read ({e.strerror or e})") from None
+
+
 def load_text(path: str | os.PathLike) -> str:
     """Read a UTF-8 text file for the ``char`` task.
 
@@ -56,16 +69,8 @@ def load_text(path: str | os.PathLike) -> str:
             directory, cannot be read, is empty, is binary (contains NUL bytes) or is not valid
             UTF-8 (with the byte offset).
     """
-    p = Path(path)
     where = f"task.path: {str(path)!r}"
-    if not p.exists():
-        raise RnnInitError(f"{where}: no such file")
-    if p.is_dir():
-        raise RnnInitError(f"{where}: is a directory, expected a UTF-8 text file")
-    try:
-        data = p.read_bytes()
-    except OSError as e:
-        raise RnnInitError(f"{where}: cannot be read ({e.strerror or e})") from None
+    data = read_user_file(path, where, "a UTF-8 text file")
     if not data:
         raise RnnInitError(f"{where}: the file is empty, expected UTF-8 text")
     nul = data.find(b"\x00")

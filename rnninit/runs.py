@@ -40,18 +40,8 @@ def _mkstemp(path: Path) -> tuple[int, str]:
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write `text` to `path` via a temp file in the same folder and an atomic rename."""
-    path = Path(path)
-    fd, tmp = _mkstemp(path)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write `text` (UTF-8) to `path` via a temp file in the same folder and an atomic rename."""
+    atomic_write_bytes(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def atomic_write_bytes(path: str | os.PathLike, write) -> None:
