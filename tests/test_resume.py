@@ -208,3 +208,30 @@ def test_show_tells_a_dead_run_from_a_live_one(tmp_path):
     other_host = {**summary, "host": "elsewhere", "updated": time.time() - 3600}
     assert effective_status(other_host) == "stale"
     assert effective_status({**other_host, "updated": time.time()}) == "running"
+
+
+def test_ctrl_c_during_compare_keeps_finished_runs_and_says_so(tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_text(TEXT)
+    args = [sys.executable, "-m", "rnninit", "compare", "xavier", "he", "orthogonal",
+            f"log.runs_dir={tmp_path / 'runs'}", f"task.path={path}", "task.seq_len=6",
+            "model.hidden_size=8", "train.steps=100000", "train.batch_size=4",
+            "log.checkpoint_every=50", "task.val_batches=1"]  # fmt: skip
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        found = list((tmp_path / "runs").glob("compare-*/xavier-*/metrics.csv"))
+        if found and len(found[0].read_text().splitlines()) > 20:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    root = next((tmp_path / "runs").glob("compare-*"))
+    meta = json.loads((root / "compare.json").read_text())
+    assert meta["status"] == "interrupted"
+    assert list(meta["runs"]) == ["xavier"]  # no further init was started
+    run = root / meta["runs"]["xavier"][0]
+    assert json.loads((run / "summary.json").read_text())["status"] == "interrupted"
+    _assert_parseable(run)
