@@ -1,0 +1,342 @@
+"""Many run folders as one table (issue 4): from a sweep, a compare or a shell loop alike.
+
+Everything is read back from the folders: summary.json for the outcome, config.yaml for what
+was run, timesteps.csv for the step-0 statistics. The keys shown are those whose values differ
+between the runs found, so a loop over `model.hidden_size=$h` needs no description of itself.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+import json
+import math
+import os
+import time
+from collections import Counter
+from pathlib import Path
+
+import yaml
+
+from .config import SCHEMA, get
+from .errors import RnnInitError
+from .runs import (
+    STALE_AFTER,
+    atomic_write_bytes,
+    atomic_write_text,
+    effective_status,
+    is_run_dir,
+    read_csv,
+    read_summary,
+)
+
+MATRICES = ("Wxh", "Whh", "Why", "bh", "by")
+LABELS = ("name", "log.runs_dir")  # where and under what label a run went: not what it tested
+LOSSES = ("final_loss", "final_val_loss")
+STEP0 = ("act_var_t1", "act_var_tT", "grad_var_t1", "grad_var_tT")
+METRICS = (*LOSSES, "steps_to_target", *STEP0)
+FINISHED = ("completed", "diverged")
+
+
+def run_status(summary: dict) -> str:
+    """The summary's status; a run marked running is 'stale' when its process is gone on this
+    host or its heartbeat (`updated`, written at every evaluation) is older than STALE_AFTER."""
+    status = effective_status(summary)
+    updated = summary.get("updated")
+    if status == "running" and isinstance(updated, int | float):
+        if time.time() - updated > STALE_AFTER:
+            return "stale"
+    return status
+
+
+def find_runs(paths) -> list[Path]:
+    """Every run folder at or below each path (a folder holding summary.json and config.yaml)."""
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if not p.exists():
+            raise RnnInitError(f"{p}: no such folder")
+        if not p.is_dir():
+            raise RnnInitError(f"{p}: not a folder")
+        if is_run_dir(p):
+            found.append(p)
+            continue
+        for here, dirs, _files in os.walk(p):
+            dirs.sort()
+            for d in list(dirs):
+                if is_run_dir(Path(here) / d):
+                    found.append(Path(here) / d)
+                    dirs.remove(d)  # a run folder holds no runs
+    unique = list(dict.fromkeys(found))
+    if not unique:
+        raise RnnInitError(f"{', '.join(map(str, paths))}: no run folders below "
+                           f"(a run folder holds summary.json and config.yaml)")  # fmt: skip
+    return unique
+
+
+def init_text(init) -> str:
+    """An init as one line: 'xavier', or 'Whh=orthogonal,default=xavier' for a mapping."""
+    if not isinstance(init, dict):
+        return str(init)
+    parts = []
+    for k, v in init.items():
+        if isinstance(v, dict):
+            v = f"{v.get('scheme', '')}:{v['gain']}" if "gain" in v else v.get("scheme", "")
+        parts.append(f"{k}={v}")
+    return ",".join(parts)
+
+
+def config_values(cfg: dict) -> dict:
+    """Dotted key -> value of a run's config: every schema key, init as one line of text, and
+    init.Wxh ... init.by as the scheme each matrix resolved to (with :gain when not 1)."""
+    from .inits import parse_init
+
+    values = {"init": init_text(cfg.get("init"))}
+    for key in SCHEMA:
+        if key not in LABELS and key != "init":
+            try:
+                values[key] = get(cfg, key)
+            except (KeyError, TypeError):
+                values[key] = None
+    try:
+        spec = parse_init(cfg.get("init"), where="init")
+        for m in MATRICES:
+            scheme, gain = spec.per_param[m]
+            values[f"init.{m}"] = scheme if gain == 1 else f"{scheme}:{gain:g}"
+        values["init.spectral_radius"] = spec.spectral_radius
+    except (RnnInitError, TypeError, ValueError):
+        pass
+    return values
+
+
+def _step0(rows: list[dict]) -> dict:
+    """act_var and grad_var at the first and the last t of step 0 (None when not recorded)."""
+    mine = sorted((r for r in rows if r.get("step") == 0), key=lambda r: r["t"])
+    if not mine:
+        return {k: None for k in STEP0} | {"T": None}
+    first, last = mine[0], mine[-1]
+    return {"act_var_t1": first.get("act_var"), "act_var_tT": last.get("act_var"),
+            "grad_var_t1": first.get("grad_var"), "grad_var_tT": last.get("grad_var"),
+            "T": last["t"]}  # fmt: skip
+
+
+def load_record(run_dir: Path, label: str | None = None) -> dict:
+    """One run folder as a flat record: outcome, step-0 statistics and config values."""
+    rec = {"run": label or str(run_dir), "dir": str(run_dir)}
+    try:
+        s = read_summary(run_dir)
+        rec["status"] = run_status(s)
+    except RnnInitError as e:
+        s, rec["status"], rec["error"] = {}, "unreadable", str(e)
+    for k in (*LOSSES, "steps_to_target", "diverged_at", "steps_done", "steps", "seconds"):
+        rec[k] = s.get(k)
+    rec.setdefault("error", s.get("error"))
+    rec.update(_step0(read_csv(run_dir / "timesteps.csv")))
+    try:
+        cfg = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        cfg = {}
+    rec["values"] = config_values(cfg if isinstance(cfg, dict) else {})
+    return rec
+
+
+def _same(v) -> str:
+    return json.dumps(v, sort_keys=True, default=str)
+
+
+def varied_keys(records: list[dict]) -> list[str]:
+    """Config keys whose values differ between the records: init first, seed last."""
+    keys = ["init", *(k for k in SCHEMA if k not in (*LABELS, "init", "seed")), "seed"]
+    return [k for k in keys if len({_same(r["values"].get(k)) for r in records}) > 1]
+
+
+def _sort_key(value):
+    """Numbers in numeric order before text; None last."""
+    if value is None:
+        return (2, 0, "")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (0, float(value), "")
+    return (1, 0, _same(value))
+
+
+def summarize(paths, by: list[str] | None = None) -> dict:
+    """Read every run folder below `paths` and, with `by`, group them (mean ± std per group).
+
+    Returns:
+        {"records": one flat dict per run, "varied": the keys that differ between runs,
+        "by": the grouping keys, "groups": one dict per group or None, "pooled": varied keys
+        (other than seed) that take several values inside one group}.
+    """
+    paths = [Path(p) for p in paths]
+    records = []
+    for d in find_runs(paths):
+        base = next((p for p in paths if d == p or p in d.parents), None)
+        label = str(d.relative_to(base)) if base is not None and d != base else str(d)
+        records.append(load_record(d, label))
+    return report_for(records, by)
+
+
+def report_for(records: list[dict], by=None, varied=None, sort: bool = True) -> dict:
+    """The summary report of records already read (see ``summarize``); sorted by the varied
+    keys' values unless told to keep the order given."""
+    varied = list(varied) if varied is not None else varied_keys(records)
+    if sort:
+        records.sort(key=lambda r: ([_sort_key(r["values"].get(k)) for k in varied], r["run"]))
+    report = {"records": records, "varied": varied, "by": list(by or []), "groups": None,
+              "pooled": []}  # fmt: skip
+    if by:
+        report["groups"], report["pooled"] = group(records, by, varied)
+    return report
+
+
+def check_keys(records: list[dict], keys: list[str], option: str) -> None:
+    known = sorted({k for r in records for k in r["values"]})
+    for key in keys:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f", did you mean '{close[0]}'?" if close else ""
+            raise RnnInitError(f"{option}: {key}: not a config key of these runs{hint}")
+
+
+def mean_std(values) -> tuple[float | None, float | None, int]:
+    """Mean and population standard deviation (ddof 0) of the finite values, and their count."""
+    vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    if not vals:
+        return None, None, 0
+    mean = sum(vals) / len(vals)
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in vals) / len(vals)), len(vals)
+
+
+def group(records: list[dict], by: list[str], varied: list[str]) -> tuple[list[dict], list[str]]:
+    """One row per distinct value of the `by` keys; losses averaged over finished runs
+    (completed or diverged), step-0 statistics over every run that recorded them."""
+    check_keys(records, by, "--by")
+    groups: dict[str, list[dict]] = {}
+    for r in records:
+        groups.setdefault(_same([r["values"].get(k) for k in by]), []).append(r)
+    rows, pooled = [], set()
+    for members in groups.values():
+        row = {k: members[0]["values"].get(k) for k in by}
+        statuses = Counter(m["status"] for m in members)
+        row.update(n=len(members), **{s: statuses.get(s, 0) for s in ("completed", "diverged",
+                                                                         "failed")})  # fmt: skip
+        row["other"] = len(members) - row["completed"] - row["diverged"] - row["failed"]
+        finished = [m for m in members if m["status"] in FINISHED]
+        for col in METRICS:
+            pool = members if col in STEP0 else finished
+            row[f"{col}_mean"], row[f"{col}_std"], _ = mean_std(m[col] for m in pool)
+        row["reached_target"] = sum(1 for m in finished if m["steps_to_target"] is not None)
+        rows.append(row)
+        for k in varied:
+            if (
+                k not in by
+                and k != "seed"
+                and len({_same(m["values"].get(k)) for m in members}) > 1
+            ):
+                pooled.add(k)
+    rows.sort(key=lambda row: [_sort_key(row[k]) for k in by])
+    return rows, [k for k in varied if k in pooled]
+
+
+# ---------------------------------------------------------------------------------------------
+# Flat rows for --csv and --json, and the plot.
+# ---------------------------------------------------------------------------------------------
+RUN_COLUMNS = ("run", "status", *METRICS, "T", "diverged_at", "steps_done", "seconds", "error")
+
+
+def table_rows(report: dict) -> list[dict]:
+    """The rows --csv and --json write: one per group with --by, else one per run."""
+    if report["groups"] is not None:
+        return [dict(g) for g in report["groups"]]
+    return [{**{c: r.get(c) for c in RUN_COLUMNS}, **{k: r["values"].get(k) for k in report["varied"]}}
+            for r in report["records"]]  # fmt: skip
+
+
+def _cell(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return repr(v)
+    return v if isinstance(v, str) else _same(v)
+
+
+def csv_text(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(list(rows[0]))
+    writer.writerows([_cell(v) for v in r.values()] for r in rows)
+    return buf.getvalue()
+
+
+def write_csv(path, rows: list[dict]) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, csv_text(rows))
+
+
+def json_text(report: dict) -> str:
+    def clean(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        return v
+
+    out = {"varied": report["varied"], "by": report["by"], "pooled": report["pooled"],
+           "runs": [{k: clean(v) for k, v in r.items()} for r in table_rows({**report, "groups": None})]}  # fmt: skip
+    if report["groups"] is not None:
+        out["groups"] = [{k: clean(v) for k, v in g.items()} for g in report["groups"]]
+    return json.dumps(out, indent=2, default=str) + "\n"
+
+
+def plot_final_loss(report: dict, key: str, path) -> Path:
+    """Final loss (validation if every run has one, else training) against `key`, a line per
+    init with mean ± std over the runs at each point (seeds). Written atomically as PNG."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    records = report["records"]
+    check_keys(records, [key], "--plot")
+    if key == "init":
+        raise RnnInitError("--plot: init: the plot draws a line per init; name another key")
+    if key not in report["varied"]:
+        raise RnnInitError(f"--plot: {key}: takes one value in these runs; varied keys: "
+                           f"{', '.join(report['varied']) or 'none'}")  # fmt: skip
+    finished = [r for r in records if r["status"] in FINISHED]
+    metric = "final_val_loss" if finished and all(r["final_val_loss"] is not None
+                                                  for r in finished) else "final_loss"  # fmt: skip
+    xs = sorted(
+        {_same(r["values"].get(key)) for r in finished}, key=lambda t: _sort_key(json.loads(t))
+    )
+    xvals = [json.loads(t) for t in xs]
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in xvals)
+    fig = Figure(figsize=(7.0, 4.5), dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    lines: dict[str, dict[str, list[float]]] = {}
+    for r in finished:
+        lines.setdefault(r["values"]["init"], {}).setdefault(
+            _same(r["values"].get(key)), []
+        ).append(r[metric])
+    for label in sorted(lines):
+        pts = [(i, *mean_std(lines[label].get(t, []))[:2]) for i, t in enumerate(xs)]
+        pts = [(xvals[i] if numeric else i, m, s) for i, m, s in pts if m is not None]
+        if pts:
+            x, m, s = zip(*pts)
+            ax.errorbar(x, m, yerr=s, marker="o", capsize=3, label=label)
+    if numeric and xvals and min(xvals) > 0 and max(xvals) / min(xvals) >= 8:
+        ax.set_xscale("log", base=2)  # widths 32..512: equal steps for each doubling
+    if numeric and len(xvals) <= 12:
+        ax.set_xticks(xvals, [str(v) for v in xvals])
+    elif not numeric:
+        ax.set_xticks(range(len(xvals)), [str(v) for v in xvals])
+    ax.set_xlabel(key)
+    ax.set_ylabel(metric.replace("_", " "))
+    ax.set_title(f"{metric.replace('_', ' ')} vs {key} (mean ± std over runs)", fontsize=10)
+    ax.grid(True, alpha=0.3)
+    if lines:
+        ax.legend(title="init", fontsize=8)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, lambda f: fig.canvas.print_png(f))
+    return path
