@@ -65,7 +65,6 @@ SHAPES = [
     (200, 128, 1, 128, 1, "floats", "mse"),  # adding-task-like: one input, one output
 ]
 PARAM_NAMES = model.PARAM_NAMES
-IMPLS = ("engine", "engine+stats", "naive", "torch", "floor")
 TARGETS = {"engine/torch": 1.0, "engine/floor": 1.5, "stats %": 15.0}
 CHECK_TOL = {"float32": 1e-4, "float64": 1e-10}  # max relative difference accepted
 
@@ -281,6 +280,20 @@ def time_interleaved(fns, runtime, budget_s, min_repeats, max_repeats, sample_s,
     return samples
 
 
+def _cpu_seconds():
+    """(busy CPU-seconds of the whole machine, CPU-seconds of this process), or None off Linux."""
+    try:
+        with open("/proc/stat") as f:
+            user, nice, system, idle, iowait, irq, softirq, steal = map(
+                int, f.readline().split()[1:9]
+            )
+    except (OSError, ValueError):
+        return None
+    busy = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    own = os.times()
+    return busy, own.user + own.system
+
+
 def _spin(seconds):
     """Wait without sleeping: on a VM an idle vCPU can take long to wake, which would be timed."""
     end = time.perf_counter() + seconds
@@ -323,12 +336,30 @@ def bench_shape(shape, dtype, args, use_torch):
     if args.repeats:
         lo = hi = args.repeats
     runtime = {name: "torch" if name == "torch" else "numpy" for name in fns}
+    cpu0, wall0 = _cpu_seconds(), time.perf_counter()
     samples = time_interleaved(fns, runtime, budget, lo, hi, sample, args.settle)
-    repeats = len(samples["engine"])
+    cpu1, wall = _cpu_seconds(), time.perf_counter() - wall0
+    others = None  # CPUs that other processes kept busy on average while this shape was timed
+    if cpu0 is not None and cpu1 is not None:
+        others = max(0.0, ((cpu1[0] - cpu0[0]) - (cpu1[1] - cpu0[1])) / wall)
+    T, B, I, H, O, inputs, _ = shape
+    return {
+        "dtype": np.dtype(dtype).name,
+        "shape": {"T": T, "B": B, "I": I, "H": H, "O": O, "inputs": inputs, "loss": loss},
+        "loss_value": res.loss,
+        "check_max_rel_diff": check,
+        "repeats": len(samples["engine"]),
+        "other_processes_cpus": others,
+        **summarize(samples),
+    }
+
+
+def summarize(samples):
+    """Median ms per implementation, their spread, and the ratios against the targets."""
     ms = {k: 1e3 * statistics.median(v) for k, v in samples.items()}
-    spread = {  # interquartile range over median, in %: how stable each median is
-        k: 100 * float(np.subtract(*np.percentile(s, [75, 25])) / np.median(s))
-        for k, s in samples.items()
+    iqr = {  # interquartile range over median, in %: how steady each median is
+        k: 100 * float(np.subtract(*np.percentile(v, [75, 25])) / np.median(v))
+        for k, v in samples.items()
     }
     eng = samples["engine"]
     ratios = {  # medians of per-round ratios
@@ -337,33 +368,25 @@ def bench_shape(shape, dtype, args, use_torch):
         "engine/floor": paired_median(eng, samples["floor"]),
         "stats %": 100 * (paired_median(samples["engine+stats"], eng) - 1),
     }
-    T, B, I, H, O, inputs, _ = shape
-    return {
-        "dtype": np.dtype(dtype).name,
-        "shape": {"T": T, "B": B, "I": I, "H": H, "O": O, "inputs": inputs, "loss": loss},
-        "loss_value": res.loss,
-        "check_max_rel_diff": check,
-        "repeats": repeats,
-        "ms": ms,
-        "iqr_pct": spread,
-        "ratios": ratios,
-    }
+    return {"ms": ms, "iqr_pct": iqr, "ratios": ratios}
 
 
 # ---------------------------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------------------------
+def _built_with_blas():
+    """The BLAS NumPy was built against, from its build config (no threadpoolctl needed)."""
+    try:
+        return np.show_config(mode="dicts")["Build Dependencies"]["blas"]["name"]
+    except Exception:  # older NumPy, or a config without that entry
+        return "unknown"
+
+
 def environment(use_torch):
-    blas = None
-    if threadpoolctl is not None:
-        for info in threadpoolctl.threadpool_info():
-            if info.get("user_api") == "blas" and "numpy" in info.get("filepath", ""):
-                blas = info
-                break
-        else:
-            blas = next(
-                (i for i in threadpoolctl.threadpool_info() if i.get("user_api") == "blas"), None
-            )
+    infos = threadpoolctl.threadpool_info() if threadpoolctl is not None else []
+    infos = [i for i in infos if i["user_api"] == "blas"]
+    infos.sort(key=lambda i: "numpy" not in i.get("filepath", ""))  # NumPy's own BLAS first
+    blas = infos[0] if infos else None
     threads = blas["num_threads"] if blas else os.cpu_count()
     return {
         "python": platform.python_version(),
@@ -373,7 +396,7 @@ def environment(use_torch):
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
         "numpy_blas": {
-            "library": blas.get("internal_api") if blas else "unknown (no threadpoolctl)",
+            "library": blas["internal_api"] if blas else _built_with_blas(),
             "version": blas.get("version") if blas else None,
             "kernel": blas.get("architecture") if blas else None,
             "threads": threads,
@@ -391,10 +414,16 @@ def print_header(env, use_torch, torch_note):
         f"python {env['python']}, numpy {env['numpy']}, rnninit {env['rnninit']}, "
         f"{env['machine']}, {env['cpu_count']} CPUs"
     )
-    print(
-        f"numpy BLAS: {b['library']} {b['version'] or ''} kernel={b['kernel']} "
-        f"threads={b['threads']} ({b['threads_source']})"
-    )
+    if b["kernel"]:
+        print(
+            f"numpy BLAS: {b['library']} {b['version']}, kernel {b['kernel']}, "
+            f"{b['threads']} threads (threadpoolctl)"
+        )
+    else:
+        print(
+            f"numpy BLAS: {b['library']} (kernel unknown; install threadpoolctl to see it), "
+            f"{b['threads']} threads assumed (os.cpu_count())"
+        )
     print(
         f"OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE']} OPENBLAS_L2_SIZE={env['OPENBLAS_L2_SIZE']}"
     )
@@ -413,70 +442,81 @@ def print_header(env, use_torch, torch_note):
         "floor = the engine's matrix products alone (no elementwise work); "
         "token-id dWxh as a dense one-hot product"
     )
+    print("others = CPUs kept busy by other processes while a row was timed (from /proc/stat)")
     print(
         "one step = forward + loss + all gradients; ms = median over interleaved rounds; "
         "ratios = median over rounds of the ratio within each round\n"
     )
 
 
-def fmt(v, spec):
-    return "-" if v is None else format(v, spec)
+BUSY = 0.2  # other processes' CPUs above which a row's numbers are flagged as disturbed
+
+
+def _row_cells(r):
+    """The printed cells of one result row; a trailing * marks a missed target."""
+    s, ms, q = r["shape"], r["ms"], r["ratios"]
+
+    def num(v, spec, missed=False):
+        return ("-" if v is None else format(v, spec)) + ("*" if missed else " ")
+
+    torch_q, busy = q["engine/torch"], r["other_processes_cpus"]
+    return [
+        f"{s['T']},{s['B']},{s['I']},{s['H']},{s['O']}",
+        s["loss"],
+        num(ms["engine"], ".3f"),
+        num(ms["engine+stats"], ".3f"),
+        num(ms["naive"], ".3f"),
+        num(ms.get("torch"), ".3f"),
+        num(ms["floor"], ".3f"),
+        num(q["naive/engine"], ".2f"),
+        num(torch_q, ".2f", torch_q is not None and torch_q > TARGETS["engine/torch"]),
+        num(
+            q["engine/floor"], ".2f", s["H"] >= 256 and q["engine/floor"] > TARGETS["engine/floor"]
+        ),
+        num(q["stats %"], ".1f", q["stats %"] >= TARGETS["stats %"]),
+        str(r["repeats"]),
+        "-" if busy is None else f"{busy:.2f}" + ("!" if busy > BUSY else " "),
+        " ".join(f"{k} {v:.0e}" for k, v in r["check_max_rel_diff"].items()),
+    ]
+
+
+COLUMNS = [  # header, width
+    ("T,B,I,H,O", 17), ("loss", 5), ("engine", 9), ("+stats", 9), ("naive", 9), ("torch", 9),
+    ("floor", 9), ("naive/eng", 9), ("eng/torch", 9), ("eng/floor", 9), ("stats%", 7),
+    ("reps", 5), ("others", 6), ("max rel diff", 22),
+]  # fmt: skip
 
 
 def print_table(dtype, rows):
-    cols = [
-        "T,B,I,H,O",
-        "loss",
-        "engine",
-        "+stats",
-        "naive",
-        "torch",
-        "floor",
-        "naive/eng",
-        "eng/torch",
-        "eng/floor",
-        "stats%",
-        "reps",
-        "max rel diff",
-    ]
-    widths = [17, 5, 8, 8, 9, 8, 8, 9, 9, 9, 7, 5, 22]
     print(
         f"{dtype}: ms per step (targets: eng/torch <= {TARGETS['engine/torch']}, "
         f"eng/floor <= {TARGETS['engine/floor']} at H >= 256, stats% < {TARGETS['stats %']}; "
         "* = target missed)"
     )
-    print("  ".join(c.rjust(w) for c, w in zip(cols, widths, strict=True)))
+    print("  ".join(h.rjust(w) for h, w in COLUMNS))
     for r in rows:
-        s, ms, q = r["shape"], r["ms"], r["ratios"]
-        miss_torch = q["engine/torch"] is not None and q["engine/torch"] > TARGETS["engine/torch"]
-        miss_floor = s["H"] >= 256 and q["engine/floor"] > TARGETS["engine/floor"]
-        miss_stats = q["stats %"] >= TARGETS["stats %"]
-        chk = r["check_max_rel_diff"]
-        cells = [
-            f"{s['T']},{s['B']},{s['I']},{s['H']},{s['O']}",
-            s["loss"],
-            fmt(ms["engine"], ".3f"),
-            fmt(ms["engine+stats"], ".3f"),
-            fmt(ms["naive"], ".3f"),
-            fmt(ms.get("torch"), ".3f"),
-            fmt(ms["floor"], ".3f"),
-            fmt(q["naive/engine"], ".2f") + "x",
-            fmt(q["engine/torch"], ".2f") + ("*" if miss_torch else " "),
-            fmt(q["engine/floor"], ".2f") + ("*" if miss_floor else " "),
-            fmt(q["stats %"], ".1f") + ("*" if miss_stats else " "),
-            str(r["repeats"]),
-            " ".join(f"{k} {v:.0e}" for k, v in chk.items()),
-        ]
-        print("  ".join(c.rjust(w) for c, w in zip(cells, widths, strict=True)))
+        print("  ".join(c.rjust(w) for c, (_, w) in zip(_row_cells(r), COLUMNS, strict=True)))
+    busy = [r for r in rows if (r["other_processes_cpus"] or 0) > BUSY]
+    if busy:
+        print(
+            f"! other processes kept > {BUSY} CPUs busy while these rows were timed: "
+            "their numbers are disturbed; rerun on a quiet machine"
+        )
     print()
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="few repeats: a smoke run of seconds")
+    p.add_argument("--quick", action="store_true", help="few repeats: a smoke run of ~30 s")
     p.add_argument("--json", metavar="FILE", help="also write every number to FILE")
     p.add_argument("--dtype", choices=["float32", "float64", "both"], default="both")
     p.add_argument("--no-torch", action="store_true", help="skip torch even if importable")
+    p.add_argument(
+        "--rows",
+        default=",".join(str(i + 1) for i in range(len(SHAPES))),
+        help="table rows to run, 1-based, comma-separated (default: all), e.g. to rerun a "
+        "row that others disturbed",
+    )
     p.add_argument("--repeats", type=int, default=0, help="fixed repeats per shape")
     p.add_argument(
         "--budget",
@@ -491,6 +531,13 @@ def main(argv=None):
         help="pause in s between numpy and torch samples (default 0.15)",
     )
     args = p.parse_args(argv)
+    try:
+        picked = [int(i) for i in args.rows.split(",")]
+    except ValueError:
+        picked = [0]
+    if not all(1 <= i <= len(SHAPES) for i in picked):
+        p.error(f"--rows: expected numbers from 1 to {len(SHAPES)}, got {args.rows!r}")
+    shapes = [SHAPES[i - 1] for i in picked]
 
     use_torch = torch is not None and not args.no_torch
     torch_note = "disabled by --no-torch" if torch is not None else "not importable"
@@ -504,7 +551,7 @@ def main(argv=None):
     t_start = time.perf_counter()
     for dt in dtypes:
         rows = []
-        for shape in SHAPES:
+        for shape in shapes:
             row = bench_shape(shape, np.dtype(dt).type, args, use_torch)
             for ref, diff in row["check_max_rel_diff"].items():
                 if not diff <= CHECK_TOL[dt]:

@@ -13,9 +13,19 @@ PARAM_COLUMNS = ("weight_mean", "weight_var", "grad_var", "grad_norm")
 
 
 def _var_over_steps(X: np.ndarray) -> np.ndarray:
-    """Var over all axes but the first of a (T, ...) array, ddof = 0, accumulated in float64."""
+    """Var over all axes but the first of a (T, ...) array, ddof = 0.
+
+    Two passes: the mean is accumulated in float64, the squared deviations in the data's own
+    dtype (a float64 copy of a float32 activation tensor would cost more than the step).
+    """
     flat = X.reshape(X.shape[0], -1)
-    return flat.var(axis=1, dtype=np.float64)
+    mean = flat.mean(axis=1, dtype=np.float64)
+    dev = flat - mean.astype(flat.dtype)[:, None]
+    return np.einsum("ij,ij->i", dev, dev).astype(np.float64) / flat.shape[1]
+
+
+def _sum_sq(flat: np.ndarray) -> np.ndarray:
+    return np.einsum("ij,ij->i", flat, flat).astype(np.float64)
 
 
 def timestep_stats(A, Hs, dH, nonlinearity: str) -> dict[str, np.ndarray]:
@@ -26,10 +36,11 @@ def timestep_stats(A, Hs, dH, nonlinearity: str) -> dict[str, np.ndarray]:
     """
     T = A.shape[0]
     hflat = Hs.reshape(T, -1)
+    n = hflat.shape[1]
     if nonlinearity == "tanh":
-        saturation = (np.abs(hflat) > 0.99).mean(axis=1)
+        saturation = np.count_nonzero(np.abs(hflat) > 0.99, axis=1) / n
     elif nonlinearity == "relu":
-        saturation = (hflat == 0).mean(axis=1)
+        saturation = np.count_nonzero(hflat == 0, axis=1) / n
     else:
         saturation = np.zeros(T)
     dflat = dH.reshape(T, -1)
@@ -38,7 +49,7 @@ def timestep_stats(A, Hs, dH, nonlinearity: str) -> dict[str, np.ndarray]:
         "act_mean": hflat.mean(axis=1, dtype=np.float64),
         "act_var": _var_over_steps(Hs),
         "grad_var": _var_over_steps(dH),
-        "grad_norm": np.sqrt(np.einsum("ij,ij->i", dflat, dflat, dtype=np.float64)),
+        "grad_norm": np.sqrt(_sum_sq(dflat)),
         "saturation": saturation.astype(np.float64),
     }
 
