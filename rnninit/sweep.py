@@ -467,13 +467,25 @@ def _dask_should_stop(event_name: str):
     return should_stop
 
 
+def can_continue(run_dir: Path) -> bool:
+    """True for a run folder that an interrupt or a kill left with a checkpoint to go on from."""
+    from .runs import effective_status, read_summary
+
+    if not (run_dir / "checkpoint.npz").is_file():
+        return False
+    try:
+        return effective_status(read_summary(run_dir)) in ("interrupted", "stale")
+    except RnnInitError:
+        return False
+
+
 def execute_run(run_id: str, config: dict, run_dir: str, overrides=(), argv=None, stop=None):
     """Train one run of a sweep into run_dir and return a small result; never raises.
 
     A run that fails (a missing task.path, a bug) still leaves config.yaml and a summary.json
     saying failed, with the error on one line, so that summarize and resume see it.
     """
-    from .train import train
+    from .train import resume, train
 
     if stop is not None:
         should_stop = _dask_should_stop(stop)
@@ -485,8 +497,11 @@ def execute_run(run_id: str, config: dict, run_dir: str, overrides=(), argv=None
     t0 = time.time()
     _WORKER["busy"] = True
     try:
-        summary = train(config, run_dir=run_dir, argv=argv, overrides=list(overrides),
-                        should_stop=should_stop)  # fmt: skip
+        if can_continue(Path(run_dir)):  # interrupted or killed: go on from its checkpoint
+            summary = resume(run_dir, argv=argv, should_stop=should_stop)
+        else:
+            summary = train(config, run_dir=run_dir, argv=argv, overrides=list(overrides),
+                            should_stop=should_stop)  # fmt: skip
         keys = ("status", "steps_done", "steps", "final_loss", "final_val_loss", "diverged_at",
                 "seconds")  # fmt: skip
         return {"run_id": run_id, **{k: summary.get(k) for k in keys}}

@@ -235,3 +235,20 @@ def test_ctrl_c_during_compare_keeps_finished_runs_and_says_so(tmp_path):
     run = root / meta["runs"]["xavier"][0]
     assert json.loads((run / "summary.json").read_text())["status"] == "interrupted"
     _assert_parseable(run)
+
+
+def test_sweep_resume_continues_an_interrupted_run_from_its_checkpoint(tmp_path):
+    from rnninit.sweep import can_continue, execute_run
+
+    reference = train(tiny_cfg(tmp_path / "ref"))
+    cfg = tiny_cfg(tmp_path / "sweep")
+    run_dir = tmp_path / "sweep" / "runs" / "sweeps" / "s" / "one"
+    calls = []
+    stopped = train(cfg, run_dir=run_dir, should_stop=lambda: calls.append(1) or len(calls) > 7)
+    assert stopped["status"] == "interrupted" and can_continue(run_dir)
+    result = execute_run("one", cfg, str(run_dir))
+    assert result["status"] == "completed"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["resumed_from"] == 7  # continued, not started over
+    assert_same_run(Path(reference["run_dir"]), run_dir)
+    assert not can_continue(run_dir)
