@@ -3,7 +3,7 @@ naming the key, no traceback, no run folder left behind.
 
 Each case is one file: its header says what the one line must contain (`# expect:`), extra
 command-line words (`# args:`), the verb (`# verb:`, default train) and whether the file itself
-is passed as --config (`# config: none` when it is not).
+is passed as --config (`# config: none` when it is not; `# as: argument` for a sweep file).
 """
 
 import shlex
@@ -36,7 +36,9 @@ def test_bad_input_is_refused_with_one_line(case, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # relative paths in the cases point into data/
     MARKER.unlink(missing_ok=True)
     args = [meta.get("verb", "train")]
-    if meta.get("config") != "none":
+    if meta.get("as") == "argument":  # a sweep file is the verb's argument, not --config
+        args += [case.name]
+    elif meta.get("config") != "none":
         args += ["--config", case.name]
     args += shlex.split(meta.get("args", ""))
     result = CliRunner().invoke(app, args)
