@@ -375,14 +375,16 @@ def _finish(setup: Setup, files: RunFiles, summary: dict, reporter: Reporter, co
     """Checkpoint, plots and the final summary. After a failure each is tried on its own, so
     that a full disk still gets the summary written if it can, and the first error is the one
     the caller sees."""
+    # the summary goes before the plots, so that an interrupt while drawing cannot leave it stale
     steps = [lambda: files.summary(summary), files.close]
     if files.dir is not None:
-        steps.insert(0, lambda: _plots(files.dir, summary))
+        steps.insert(1, lambda: _plots(files.dir, summary))
         if consistent:
             steps.insert(0, lambda: save_checkpoint(files.dir / "checkpoint.npz", setup, summary))
     t0 = summary["_t0"]
+    first_summary = 1 if files.dir is not None and consistent else 0
     for i, step in enumerate(steps):
-        if i == len(steps) - 2:  # just before the summary is written
+        if i == first_summary:
             summary.pop("_t0", None)
             summary["seconds"] = time.perf_counter() - t0
             summary["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
