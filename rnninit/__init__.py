@@ -19,7 +19,7 @@ def __getattr__(name):
 
         return init_params
     if name == "train":
-        from .train import train
+        from .training import train
 
         return train
     raise AttributeError(f"module 'rnninit' has no attribute {name!r}")

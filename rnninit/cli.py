@@ -170,8 +170,8 @@ def train(
     """
     from .config import load_config
     from .render import ConsoleReporter
-    from .train import resume as run_resume
-    from .train import train as run_train
+    from .training import resume as run_resume
+    from .training import train as run_train
 
     with handled(), graceful_stop() as should_stop:
         if resume is not None:
@@ -237,7 +237,7 @@ def compare(
     from .compare import compare as run_compare
     from .config import load_config
     from .render_compare import print_report
-    from .train import Reporter
+    from .training import Reporter
 
     with handled():
         inits, overrides = split_compare_args(args)

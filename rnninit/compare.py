@@ -20,7 +20,7 @@ from .config import dump_config, set_key, validate
 from .errors import RnnInitError
 from .inits import parse_init
 from .runs import atomic_write_text, create_run_dir, is_run_dir, read_csv, read_summary, write_json
-from .train import Reporter, prepare, train
+from .training import Reporter, prepare, train
 
 SUMMARY_COLUMNS = ("final_loss", "best_loss", "final_val_loss", "best_val_loss", "steps_to_target",
                    "spectral_radius", "max_singular", "saturation_T", "seconds")  # fmt: skip

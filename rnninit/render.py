@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from .train import Reporter
+from .training import Reporter
 
 BLOCKS = " ▏▎▍▌▋▊▉█"
 MIN_DECADES = 3.0  # a bar column spans at least this many powers of ten

@@ -485,7 +485,7 @@ def execute_run(run_id: str, config: dict, run_dir: str, overrides=(), argv=None
     A run that fails (a missing task.path, a bug) still leaves config.yaml and a summary.json
     saying failed, with the error on one line, so that summarize and resume see it.
     """
-    from .train import resume, train
+    from .training import resume, train
 
     if stop is not None:
         should_stop = _dask_should_stop(stop)

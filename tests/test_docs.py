@@ -31,3 +31,11 @@ def test_no_placeholders_left():
 def test_every_config_named_in_readme_exists():
     for name in set(re.findall(r"configs/([a-z_]+\.yaml)", README)):
         assert (ROOT / "configs" / name).is_file(), name
+
+
+def test_rnninit_train_is_the_function_even_after_submodules_load():
+    import rnninit
+    import rnninit.compare  # noqa: F401  (loads the training module)
+
+    assert callable(rnninit.train) and rnninit.train.__name__ == "train"
+    assert callable(rnninit.init_params)

@@ -12,7 +12,7 @@ import pytest
 
 from rnninit.config import load_config
 from rnninit.runs import read_csv
-from rnninit.train import resume, train
+from rnninit.training import resume, train
 
 TEXT = "a quick brown fox jumps over the lazy dog while five boxing wizards jump quickly. " * 30
 

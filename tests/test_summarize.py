@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from rnninit.cli import app
 from rnninit.config import load_config
 from rnninit.summarize import summarize
-from rnninit.train import train
+from rnninit.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()

@@ -341,7 +341,7 @@ def test_ctrl_c_stops_the_sweep_and_resume_finishes_without_redoing(tmp_path, co
 
 def test_dask_local_cluster_end_to_end(tmp_path, corpus):
     distributed = pytest.importorskip("distributed")
-    from rnninit.train import train
+    from rnninit.training import train
 
     path = write_sweep(tmp_path, {"name": "d", "base": base(tmp_path, corpus),
                                   "grid": {"init": ["xavier", "uniform"]}, "seeds": 2})  # fmt: skip

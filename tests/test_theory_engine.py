@@ -37,7 +37,7 @@ def test_theory_matches_engine_at_step_0(nonlin, init):
 
 def test_theory_does_not_apply_to_uniform():
     from rnninit.config import load_config
-    from rnninit.train import prepare, theory_at_init
+    from rnninit.training import prepare, theory_at_init
 
     cfg = load_config(
         None, ["task.name=adding", "task.seq_len=4", "init=uniform", "model.hidden_size=8"]
