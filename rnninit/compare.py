@@ -19,7 +19,15 @@ import numpy as np
 from .config import dump_config, set_key, validate
 from .errors import RnnInitError
 from .inits import parse_init
-from .runs import atomic_write_text, create_run_dir, is_run_dir, read_csv, read_summary, write_json
+from .runs import (
+    atomic_write_text,
+    create_run_dir,
+    is_run_dir,
+    read_csv,
+    read_summary,
+    timesteps_at,
+    write_json,
+)
 from .training import Reporter, prepare, train
 
 SUMMARY_COLUMNS = ("final_loss", "best_loss", "final_val_loss", "best_val_loss", "steps_to_target",
@@ -80,8 +88,9 @@ def compare(
             set_key(cfg, "seed", base["seed"] + k)
             set_key(cfg, "name", f"{label}-s{base['seed'] + k}")
             configs[(label, k)] = validate(cfg, source=f"compare init '{spec}'")
-    for cfg in configs.values():  # every mistake (a missing corpus, sizes too big) before any file
-        prepare(cfg)
+    for (_, k), cfg in configs.items():  # every mistake (a missing corpus, sizes too big)
+        if k == 0:  # before any file; the seed changes nothing that could fail
+            prepare(cfg)
     root = create_run_dir(base["log"]["runs_dir"], f"compare-{base['name']}")
     meta = {"inits": inits, "labels": labels, "seeds": seeds, "argv": argv,
             "nonlinearity": base["model"]["nonlinearity"],
@@ -136,15 +145,6 @@ def mean_std(values) -> tuple[float | None, float | None, int]:
     return float(np.mean(vals)), float(np.std(vals)), len(vals)
 
 
-def _timesteps(rows: list[dict], step: int) -> dict[str, np.ndarray]:
-    mine = sorted((r for r in rows if r["step"] == step), key=lambda r: r["t"])
-    cols = ("preact_var", "act_mean", "act_var", "grad_var", "grad_norm", "saturation",
-            "theory_preact_var", "theory_act_var", "theory_chi")  # fmt: skip
-    out = {c: np.array([np.nan if r.get(c) is None else float(r[c]) for r in mine]) for c in cols}
-    out["t"] = np.array([r["t"] for r in mine])
-    return out
-
-
 def _seed_mean_timesteps(tables: list[dict]) -> dict[str, np.ndarray]:
     """Per-timestep statistics averaged across seeds (all seeds share T)."""
     out = {"t": tables[0]["t"]}
@@ -160,8 +160,8 @@ def _run_record(run_dir: Path) -> dict:
     summary = read_summary(run_dir)
     ts_rows = read_csv(run_dir / "timesteps.csv")
     steps = sorted({r["step"] for r in ts_rows})
-    step0 = _timesteps(ts_rows, steps[0]) if steps else None
-    last = _timesteps(ts_rows, steps[-1]) if steps else None
+    step0 = timesteps_at(ts_rows, steps[0]) if steps else None
+    last = timesteps_at(ts_rows, steps[-1]) if steps else None
     metrics = read_csv(run_dir / "metrics.csv")
     summary["saturation_T"] = float(step0["saturation"][-1]) if step0 is not None else None
     return {"summary": summary, "step0": step0, "last": last, "last_step": steps[-1] if steps else None,

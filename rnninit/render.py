@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from .runs import timesteps_at
 from .training import Reporter
 
 BLOCKS = " ▏▎▍▌▋▊▉█"
@@ -105,17 +106,11 @@ def timestep_table(ts: dict, step: int, title: str | None = None) -> Table:
 
 
 def timesteps_from_rows(rows: list[dict], step: int) -> dict:
-    """Rebuild the per-timestep dict of one statistics step from timesteps.csv rows."""
-    mine = sorted((r for r in rows if r["step"] == step), key=lambda r: r["t"])
-    cols = ("act_var", "grad_var", "grad_norm", "saturation", "preact_var", "act_mean")
-    ts = {c: np.array([_num(r.get(c)) for r in mine]) for c in cols}
-    theory = np.array([_num(r.get("theory_act_var")) for r in mine])
+    """The per-timestep dict of one statistics step, as timestep_table takes it."""
+    ts = timesteps_at(rows, step)
+    theory = ts["theory_act_var"]
     ts["theory"] = {"act_var": theory} if np.isfinite(theory).any() else None
     return ts
-
-
-def _num(v) -> float:
-    return float("nan") if v is None or v == "" else float(v)
 
 
 def describe_init(init: dict) -> str:

@@ -15,6 +15,7 @@ Arrays are time-major (section 2): ``x`` is (T, B) int64 token ids or (T, B, I) 
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -45,7 +46,7 @@ class Batch:
     mask: np.ndarray | None = None
 
 
-class Task:
+class Task(ABC):
     """Base class of the tasks: sizes, loss, chance baseline and the batch samplers.
 
     Attributes:
@@ -81,6 +82,7 @@ class Task:
     def target_text(self) -> str:
         return "chance / 2"
 
+    @abstractmethod
     def sample(self, rng: np.random.Generator, batch_size: int) -> Batch:
         """Draw a training batch of ``batch_size`` sequences from ``rng``.
 
@@ -91,7 +93,6 @@ class Task:
         Returns:
             A ``Batch`` with arrays of the shapes documented on ``Batch``.
         """
-        raise NotImplementedError
 
     def validation(self, batch_size: int, max_batches: int) -> list[Batch]:
         """Fixed validation batches, identical on every call.

@@ -404,6 +404,7 @@ def dump_overrides(overrides: list[str]) -> str:
 
 def _initial_summary(setup: Setup, run_dir: Path | None, argv) -> dict:
     cfg, task = setup.config, setup.task
+    target, target_text = _target(cfg, task)
     return {
         "status": "running",
         "run_id": run_dir.name if run_dir else None,
@@ -415,8 +416,8 @@ def _initial_summary(setup: Setup, run_dir: Path | None, argv) -> dict:
         "hidden_size": cfg["model"]["hidden_size"],
         "seq_len": task.seq_len,
         "chance": task.chance,
-        "target_loss": _target(cfg, task)[0],
-        "target_text": _target(cfg, task)[1],
+        "target_loss": target,
+        "target_text": target_text,
         "steps": cfg["train"]["steps"],
         "steps_done": 0,
         "final_loss": None,
