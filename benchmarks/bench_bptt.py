@@ -44,7 +44,7 @@ try:
 except ImportError:  # run from a checkout without installing: the repo root holds the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import rnninit
-from rnninit import model
+from rnninit.core import engine as model
 
 try:
     import torch

@@ -4,7 +4,7 @@
 
 The same 16 runs (4 inits x 4 seeds of the char task on the built-in corpus) are run by:
 
-    jobs 1   rnninit.sweep.run_sweep(executor="local", jobs=1): one worker process
+    jobs 1   rnninit.experiment.sweep.run_sweep(executor="local", jobs=1): one worker process
     jobs 2   the same with two worker processes
     dask 2   executor="dask" with no scheduler: a LocalCluster of 2 worker processes
 
@@ -37,7 +37,7 @@ try:
 except ImportError:  # run from a checkout without installing: the repo root holds the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import rnninit
-from rnninit.sweep import load_sweep, run_sweep
+from rnninit.experiment.sweep import load_sweep, run_sweep
 
 VARIANTS = [("jobs 1", "local", 1), ("jobs 2", "local", 2), ("dask 2", "dask", 2)]
 
@@ -88,7 +88,7 @@ def main() -> None:
             print("dask.distributed not installed: the dask variant is skipped")
             variants = [v for v in variants if v[1] != "dask"]
 
-    from rnninit.corpus import task_text
+    from rnninit.experiment.corpus import task_text
 
     task_text(None)  # build the corpus cache once, outside the timings
     print(f"rnninit {rnninit.__version__}, Python {sys.version.split()[0]}, "

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rnninit.cli import app
+from rnninit.cli.app import app
 
 CASES = Path(__file__).parent / "bad_inputs"
 MARKER = Path("/tmp/rnninit-bad-input-marker")

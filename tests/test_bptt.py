@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from naive_rnn import naive_bptt
 
-from rnninit.model import bptt, evaluate
+from rnninit.core.engine import bptt, evaluate
 
 T, B, I, H, O = 5, 3, 4, 6, 3
 
@@ -173,7 +173,7 @@ def test_linear_identity_keeps_gradient_norm():
 
 def test_core_imports_no_io_libraries():
     code = (
-        "import sys, rnninit.model, rnninit.stats; "
+        "import sys, rnninit.core.engine, rnninit.core.stats; "
         "bad = {'rich', 'typer', 'yaml', 'matplotlib'} & set(sys.modules); "
         "assert not bad, bad"
     )

@@ -10,8 +10,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from rnninit.cli import app
-from rnninit.runs import read_csv
+from rnninit.cli.app import app
+from rnninit.experiment.runs import read_csv
 
 runner = CliRunner()
 TEXT = (
@@ -159,7 +159,7 @@ def test_show_rerenders_from_folder(tmp_path, corpus):
 
 
 def test_inits_lists_every_scheme():
-    from rnninit.inits import SCHEMES
+    from rnninit.core.inits import SCHEMES
 
     result = runner.invoke(app, ["inits", "--shape", "64", "64"])
     assert result.exit_code == 0, result.output

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from rnninit.cli import app, split_compare_args
-from rnninit.compare import compare, init_label, load_compare
-from rnninit.config import load_config
-from rnninit.runs import read_csv
+from rnninit.cli.app import app
+from rnninit.cli.run_cmds import split_compare_args
+from rnninit.experiment.compare import compare, init_label, load_compare
+from rnninit.experiment.config import load_config
+from rnninit.experiment.runs import read_csv
 
 runner = CliRunner()
 TEXT = "the cat sat on the mat and the dog sat on the log; " * 60

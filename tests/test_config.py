@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from rnninit import optim
-from rnninit.config import (
+from rnninit.core import optim
+from rnninit.errors import RnnInitError
+from rnninit.experiment.config import (
     SCHEMA,
     apply_overrides,
     defaults,
@@ -19,7 +20,6 @@ from rnninit.config import (
     set_key,
     validate,
 )
-from rnninit.errors import RnnInitError
 
 ROOT = Path(__file__).parent.parent
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
@@ -375,7 +375,9 @@ def test_reference_table_covers_every_key_in_schema_order():
 
 
 def test_config_does_not_import_the_cli_libraries():
-    code = "import sys, rnninit.config; print(sorted({'rich', 'typer'} & set(sys.modules)))"
+    code = (
+        "import sys, rnninit.experiment.config; print(sorted({'rich', 'typer'} & set(sys.modules)))"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )

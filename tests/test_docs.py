@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from rnninit.config import SCHEMA, reference_markdown
+from rnninit.experiment.config import SCHEMA, reference_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -35,7 +35,7 @@ def test_every_config_named_in_readme_exists():
 
 def test_rnninit_train_is_the_function_even_after_submodules_load():
     import rnninit
-    import rnninit.compare  # noqa: F401  (loads the training module)
+    import rnninit.experiment.compare  # noqa: F401  (loads the training module)
 
     assert callable(rnninit.train) and rnninit.train.__name__ == "train"
     assert callable(rnninit.init_params)

@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnninit.errors import RnnInitError
-from rnninit.inits import (
+from rnninit.core.inits import (
     GAINS,
     PARAM_NAMES,
     PRESETS,
@@ -27,6 +26,7 @@ from rnninit.inits import (
     measure_schemes,
     parse_init,
 )
+from rnninit.errors import RnnInitError
 
 ROOT = Path(__file__).resolve().parents[1]
 FO, FI, H = 400, 300, 64  # a (fan_out, fan_in) weight; torch_default's bound uses H, not the fans
@@ -393,6 +393,6 @@ def test_measure_schemes_is_deterministic_and_rectangular_has_no_spectrum():
 
 
 def test_core_imports_no_cli_or_yaml():
-    code = "import rnninit.inits, sys; assert not {'rich', 'typer', 'yaml'} & set(sys.modules)"
+    code = "import rnninit.core.inits, sys; assert not {'rich', 'typer', 'yaml'} & set(sys.modules)"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT,
                    env={"PYTHONPATH": str(ROOT), "PATH": ""})  # fmt: skip

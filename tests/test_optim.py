@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from rnninit import optim
+from rnninit.core import optim
 
 HP = {"lr": 0.1, "momentum": 0.9, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
 

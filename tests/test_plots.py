@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnninit import plots
+from rnninit.report import plots
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 T = 12
@@ -196,7 +196,7 @@ def test_many_calls_leave_no_figure_open(tmp_path):
 
 
 def test_import_does_not_load_matplotlib():
-    code = "import rnninit.plots, sys; assert 'matplotlib' not in sys.modules, 'matplotlib loaded'"
+    code = "import rnninit.report.plots, sys; assert 'matplotlib' not in sys.modules, 'matplotlib loaded'"
     root = Path(__file__).resolve().parent.parent
     proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from rnninit.config import load_config
-from rnninit.runs import read_csv
-from rnninit.training import resume, train
+from rnninit.experiment.config import load_config
+from rnninit.experiment.runs import read_csv
+from rnninit.experiment.training import resume, train
 
 TEXT = "a quick brown fox jumps over the lazy dog while five boxing wizards jump quickly. " * 30
 
@@ -162,8 +162,8 @@ def test_disk_full_stops_with_status_failed_and_keeps_what_was_written(tmp_path,
 
     from typer.testing import CliRunner
 
-    from rnninit import runs
-    from rnninit.cli import app
+    from rnninit.cli.app import app
+    from rnninit.experiment import runs
 
     real = runs.CsvLog.write_many
     calls = []
@@ -192,8 +192,8 @@ def test_disk_full_stops_with_status_failed_and_keeps_what_was_written(tmp_path,
 def test_show_tells_a_dead_run_from_a_live_one(tmp_path):
     from typer.testing import CliRunner
 
-    from rnninit.cli import app
-    from rnninit.runs import effective_status
+    from rnninit.cli.app import app
+    from rnninit.experiment.runs import effective_status
 
     proc = _spawn(tmp_path, 100000)
     run = _wait_rows(tmp_path / "runs", 3, proc)
@@ -238,7 +238,7 @@ def test_ctrl_c_during_compare_keeps_finished_runs_and_says_so(tmp_path):
 
 
 def test_sweep_resume_continues_an_interrupted_run_from_its_checkpoint(tmp_path):
-    from rnninit.sweep import can_continue, execute_run
+    from rnninit.experiment.sweep import can_continue, execute_run
 
     reference = train(tiny_cfg(tmp_path / "ref"))
     cfg = tiny_cfg(tmp_path / "sweep")

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rnninit.cli import app
-from rnninit.config import load_config
-from rnninit.summarize import summarize
-from rnninit.training import train
+from rnninit.cli.app import app
+from rnninit.experiment.config import load_config
+from rnninit.experiment.summarize import summarize
+from rnninit.experiment.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()

@@ -13,9 +13,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from rnninit.cli import app
+from rnninit.cli.app import app
 from rnninit.errors import RnnInitError
-from rnninit.sweep import (
+from rnninit.experiment.sweep import (
     LocalExecutor,
     load_sweep,
     parse_shard,
@@ -110,7 +110,7 @@ def test_run_ids_are_stable_readable_and_ignore_runs_dir(tmp_path, corpus):
     assert len(set(ids)) == len(ids) == 8
     assert "init=he,hidden_size=16,seed=1-" in ids[-1]
     # in a fresh interpreter with another hash seed: the same ids
-    code = ("import json,sys; from rnninit.sweep import load_sweep; "
+    code = ("import json,sys; from rnninit.experiment.sweep import load_sweep; "
             "print(json.dumps([r.id for r in load_sweep(sys.argv[1]).runs]))")  # fmt: skip
     env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(ROOT)}
     out = subprocess.run([sys.executable, "-c", code, str(path)], env=env, capture_output=True,
@@ -341,7 +341,7 @@ def test_ctrl_c_stops_the_sweep_and_resume_finishes_without_redoing(tmp_path, co
 
 def test_dask_local_cluster_end_to_end(tmp_path, corpus):
     distributed = pytest.importorskip("distributed")
-    from rnninit.training import train
+    from rnninit.experiment.training import train
 
     path = write_sweep(tmp_path, {"name": "d", "base": base(tmp_path, corpus),
                                   "grid": {"init": ["xavier", "uniform"]}, "seeds": 2})  # fmt: skip

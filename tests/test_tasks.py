@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnninit import corpus
+from rnninit.core.tasks import TASKS, AddingTask, Batch, CharTask, CopyTask, make_task
 from rnninit.errors import RnnInitError
-from rnninit.tasks import TASKS, AddingTask, Batch, CharTask, CopyTask, make_task
+from rnninit.experiment import corpus
 
 TEXT = (
     "It was the best of times, it was the worst of times, it was the age of wisdom, "
@@ -363,7 +363,7 @@ def test_char_task_on_builtin_corpus(built_corpus):
 
 
 def test_core_imports_no_cli_or_yaml():
-    code = "import rnninit.tasks, sys; assert not {'rich','typer','yaml'} & set(sys.modules)"
+    code = "import rnninit.core.tasks, sys; assert not {'rich','typer','yaml'} & set(sys.modules)"
     root = Path(__file__).resolve().parents[1]
     r = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr

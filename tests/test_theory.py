@@ -1,4 +1,4 @@
-"""Tests of rnninit.theory: closed forms, an independent trapezoid rule, a plain wide RNN loop."""
+"""Tests of rnninit.core.theory: closed forms, an independent trapezoid rule, a plain wide RNN loop."""
 
 import functools
 import math
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnninit.theory import (
+from rnninit.core.theory import (
     NONLINEARITIES,
     fixed_point,
     gauss_expect,
@@ -336,7 +336,7 @@ def test_simulated_gradient_checks_are_not_vacuous():
 
 def test_import_pulls_in_no_heavy_dependency():
     code = (
-        "import sys, rnninit.theory; "
+        "import sys, rnninit.core.theory; "
         "print(','.join(m for m in ('rich', 'typer', 'yaml', 'matplotlib') if m in sys.modules))"
     )
     out = subprocess.run(

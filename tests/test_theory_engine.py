@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from rnninit import bptt
-from rnninit.inits import SCHEMES, init_params, parse_init
-from rnninit.theory import theory_for_run
+from rnninit.core.inits import SCHEMES, init_params, parse_init
+from rnninit.core.theory import theory_for_run
 
 T, B, I, H, O = 6, 256, 64, 1024, 4
 
@@ -36,8 +36,8 @@ def test_theory_matches_engine_at_step_0(nonlin, init):
 
 
 def test_theory_does_not_apply_to_uniform():
-    from rnninit.config import load_config
-    from rnninit.training import prepare, theory_at_init
+    from rnninit.experiment.config import load_config
+    from rnninit.experiment.training import prepare, theory_at_init
 
     cfg = load_config(
         None, ["task.name=adding", "task.seq_len=4", "init=uniform", "model.hidden_size=8"]

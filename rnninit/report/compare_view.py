@@ -7,8 +7,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .compare import verdict
-from .render import MIN_DECADES, fmt, sample_timesteps
+from .terminal import MIN_DECADES, fmt, sample_timesteps
 
 SPARKS = "▁▂▃▄▅▆▇█"
 
@@ -142,3 +141,58 @@ def print_report(console: Console, report: dict) -> None:
         console.print(verdict(label, agg, nl, task.get("target_loss"), task.get("chance") or 1.0))
     console.print(f"folder: {report['dir']}  (compare.csv, plots/act_var_step0.png, "
                   "plots/grad_var_step0.png, plots/loss.png)")  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# One plain sentence per init, from the numbers
+# ---------------------------------------------------------------------------------------------
+def _sci(v: float) -> str:
+    if v == 0:
+        return "0"
+    return f"{v:.3g}" if 1e-3 <= abs(v) < 1e4 else f"{v:.1e}"
+
+
+def verdict(label: str, agg: dict, nonlinearity: str, target: float | None, chance: float) -> str:
+    """What happened to one init, stated from the measured numbers."""
+    parts = []
+    ts = agg["step0"]
+    sat = ts["saturation"]
+    if nonlinearity != "linear" and np.nanmax(sat) >= 0.5:
+        t_first = int(ts["t"][int(np.argmax(sat >= 0.5))])
+        what = "tanh units saturated" if nonlinearity == "tanh" else "relu units dead"
+        parts.append(f"{np.nanmax(sat):.0%} of {what} by t = {t_first}")
+    act = ts["act_var"][np.isfinite(ts["act_var"])]
+    if act.size and act.min() < 1e-12 <= act.max():
+        parts.append(
+            f"Var(h_t) collapsed to {_sci(act.min())} (every unit pinned at the same value)"
+        )
+    elif act.size:
+        parts.append(f"Var(h_t) at init {_sci(act.min())}..{_sci(act.max())}")
+    g = ts["grad_var"]
+    if np.isfinite(g[0]) and np.isfinite(g[-1]) and g[-1] > 0 and g[0] > 0:
+        ratio = g[0] / g[-1]
+        if 0.5 <= ratio <= 2:
+            parts.append(f"grad_var within 2x from t = {len(g)} back to t = 1")
+        else:
+            word = "grew" if ratio > 1 else "fell"
+            parts.append(f"grad_var {word} to {_sci(ratio)}x from t = {len(g)} back to t = 1")
+    elif not np.all(np.isfinite(g)):
+        parts.append("gradient non-finite at init")
+    n = agg["n"]
+    if agg["diverged_at"]:
+        at = ", ".join(str(s) for s in agg["diverged_at"])
+        parts.append(f"diverged at step {at} ({len(agg['diverged_at'])} of {n} seeds; "
+                     f"first non-finite: {agg['diverged_tensor'][0]})")  # fmt: skip
+    final = agg["final_val_loss"][0]
+    if target is not None:
+        mean_steps = agg["steps_to_target"][0]
+        if mean_steps is not None:
+            seeds = f" ({agg['reached']} of {n} seeds)" if n > 1 else ""
+            parts.append(f"reached loss {target:.3f} at step {mean_steps:.0f}{seeds}")
+        else:
+            parts.append(
+                f"never reached loss {target:.3f} in {agg['runs'][0]['summary']['steps']} steps"
+            )
+    if final is not None:
+        parts.append(f"final val loss {final:.3f} ({final / chance:.0%} of chance {chance:.3f})")
+    return f"{label}: " + "; ".join(parts) + "."

@@ -14,8 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from .runs import timesteps_at
-from .training import Reporter
+from ..core.stats import timesteps_at
 
 BLOCKS = " ▏▎▍▌▋▊▉█"
 MIN_DECADES = 3.0  # a bar column spans at least this many powers of ten
@@ -219,7 +218,7 @@ def inits_table(rows: list[dict], shape: tuple[int, int], nonlinearity: str = "t
     return table
 
 
-class ConsoleReporter(Reporter):
+class ConsoleReporter:
     """A rich progress bar on a terminal; plain lines every `print_every` steps elsewhere."""
 
     def __init__(self, console: Console, print_every: int = 25, tables: bool = True):

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import yaml
 
+from ..errors import RnnInitError
 from .config import SCHEMA, get
-from .errors import RnnInitError
 from .runs import (
     STALE_AFTER,
     atomic_write_bytes,
@@ -89,7 +89,7 @@ def init_text(init) -> str:
 def config_values(cfg: dict) -> dict:
     """Dotted key -> value of a run's config: every schema key, init as one line of text, and
     init.Wxh ... init.by as the scheme each matrix resolved to (with :gain when not 1)."""
-    from .inits import parse_init
+    from ..core.inits import parse_init
 
     values = {"init": init_text(cfg.get("init"))}
     for key in SCHEMA:

@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from .errors import RnnInitError
+from ..errors import RnnInitError
 
 
 @dataclass(frozen=True)
@@ -66,17 +66,17 @@ SCHEMA: dict[str, Field] = {
     for f in [
         Field("name", "run", "name", "run name, the prefix of the run id"),
         Field("seed", 0, "int", "seeds everything: init, data, sampling", ge=0),
-        Field("task.name", "char", "choice", "which task makes the batches (inputs, targets, loss)", choices="rnninit.tasks:TASKS"),
+        Field("task.name", "char", "choice", "which task makes the batches (inputs, targets, loss)", choices="rnninit.core.tasks:TASKS"),
         Field("task.path", None, "str", "UTF-8 text file for `char` (null: the built-in offline corpus)", nullable=True),
         Field("task.seq_len", 25, "int", "T, the unrolled length (for `copy`, the delay; sequences are T+20 long); adding needs >= 2", ge=1),
         Field("task.val_fraction", 0.1, "float", "fraction of the data held out for validation", gt=0, le=0.5),
         Field("task.val_batches", 4, "int", "validation batches per evaluation", ge=1),
         Field("model.hidden_size", 128, "int", "H, the number of hidden units", ge=1),
-        Field("model.nonlinearity", "tanh", "choice", "phi, the hidden nonlinearity", choices="rnninit.model:NONLINEARITIES"),
+        Field("model.nonlinearity", "tanh", "choice", "phi, the hidden nonlinearity", choices="rnninit.core.engine:NONLINEARITIES"),
         Field("init", "xavier", "init", "how Wxh, Whh, Why, bh, by are drawn: one name for all, or {Whh: orthogonal, Wxh: {scheme: he, gain: relu}, spectral_radius: 0.9, ...}"),
         Field("train.steps", 300, "int", "number of parameter updates", ge=0),
         Field("train.batch_size", 32, "int", "B, sequences per batch", ge=1),
-        Field("train.optimizer", "adam", "choice", "the update rule", choices="rnninit.optim:OPTIMIZERS"),
+        Field("train.optimizer", "adam", "choice", "the update rule", choices="rnninit.core.optim:OPTIMIZERS"),
         Field("train.lr", 0.005, "float", "learning rate", gt=0),
         Field("train.momentum", 0.9, "float", "momentum coefficient (momentum)", ge=0, lt=1),
         Field("train.beta1", 0.9, "float", "first-moment decay (adam)", ge=0, lt=1),
@@ -381,7 +381,7 @@ def _number_hint(field: Field, value: Any) -> str:
 
 def _check_init(field: Field, value: Any, source: str, lines: dict | None) -> Any:
     """A str or mapping init, checked by rnninit.inits.parse_init; returned as given."""
-    from .inits import parse_init
+    from ..core.inits import parse_init
 
     if not isinstance(value, (str, dict)):
         raise _error(source, field.key, f"expected {INIT_RULE}, got {_show(value)}", lines)
@@ -451,7 +451,7 @@ def _edit_init(init: str | dict, path: list[str], value: Any, where: str) -> dic
     per matrix. An entry edited below its top (its gain) becomes {scheme: ...} first, with the
     scheme it has now, so that init.Whh.gain=tanh keeps Whh's scheme.
     """
-    from .inits import parse_init
+    from ..core.inits import parse_init
 
     try:
         now = parse_init(init, where="init")  # now.per_param[name] = (scheme, gain)
@@ -554,7 +554,7 @@ def _number_words(field: Field) -> str:
 
 def _init_names() -> str:
     """INIT_RULE, naming the schemes and presets of the registry in rnninit.inits."""
-    inits = importlib.import_module("rnninit.inits")
+    inits = importlib.import_module("rnninit.core.inits")
     names = [*getattr(inits, "SCHEMES", {}), *getattr(inits, "PRESETS", {})]
     return f"{INIT_RULE} ({', '.join(dict.fromkeys(names))})" if names else INIT_RULE
 

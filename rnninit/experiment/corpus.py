@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import RnnInitError
+from ..errors import RnnInitError
 
 CORPUS_MAX_CHARS = 1_000_000
 # Bump when the build below changes, so stale caches are not reused.

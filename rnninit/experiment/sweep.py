@@ -41,8 +41,8 @@ from typing import Any
 
 import yaml
 
+from ..errors import RnnInitError
 from .config import NAME_RE, NAME_RULE, apply_overrides, dump_config, get, load_config, validate
-from .errors import RnnInitError
 from .runs import atomic_write_text, read_summary, write_json
 from .summarize import run_status
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import RnnInitError
+from ..errors import RnnInitError
 
 if TYPE_CHECKING:
     from collections.abc import Callable

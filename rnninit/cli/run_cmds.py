@@ -1,130 +1,20 @@
-"""The command line: parse, call one library function, render. Nothing here computes.
-
-User mistakes arrive as RnnInitError and leave as one line on stderr with exit code 2;
-interrupts exit 130; anything else is an internal error, exit 1 (traceback with --debug).
-"""
+"""`rnninit train`, `compare`, `show` and `inits`: parse, call one library function, render."""
 
 from __future__ import annotations
 
-import signal
 import sys
-import traceback
-from contextlib import contextmanager
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
-from . import __version__
-from .errors import RnnInitError
+from ..errors import RnnInitError
+from .common import blame, exit_for, fail, graceful_stop, handled, stdout_console
 
-app = typer.Typer(
-    help="rnninit: how weight initialisation shapes the forward signal and the backward "
-    "gradient in recurrent networks. A pure-NumPy RNN trained with exact BPTT, with "
-    "per-timestep activation and gradient statistics.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
-)
-STATE = {"debug": False}
-
-
-def _stdout() -> Console:
-    """rich's console; off a terminal (logs, pipes) it gets a fixed 140 columns, not 80."""
-    console = Console(highlight=False)
-    if not console.is_terminal:
-        console = Console(highlight=False, width=140)
-    return console
-
-
-def _fail(message: str, code: int) -> typer.Exit:
-    print(f"rnninit: {message}", file=sys.stderr, flush=True)
-    return typer.Exit(code)
-
-
-@contextmanager
-def handled():
-    """Turn library exceptions into one stderr line and the documented exit code."""
-    try:
-        yield
-    except RnnInitError as e:
-        raise _fail(f"error: {e}", 2) from None
-    except KeyboardInterrupt:
-        raise _fail("interrupted", 130) from None
-    except (typer.Exit, typer.Abort):
-        raise
-    except OSError as e:  # disk full, permissions: what was written before stays as it was
-        if STATE["debug"]:
-            traceback.print_exc()
-        where = f": '{e.filename}'" if e.filename else ""
-        raise _fail(f"cannot write{where}: {e.strerror or e}", 1) from None
-    except Exception as e:
-        if STATE["debug"]:
-            traceback.print_exc()
-        first = str(e).splitlines()[0] if str(e) else ""
-        raise _fail(
-            f"internal error: {type(e).__name__}: {first} (rerun with --debug)", 1
-        ) from None
-
-
-@contextmanager
-def graceful_stop():
-    """First Ctrl-C or SIGTERM: finish the current step, write a checkpoint, exit 130.
-    A second Ctrl-C stops at once (every file is written atomically or line by line)."""
-    requested = []
-
-    def handler(signum, frame):
-        if requested:
-            raise KeyboardInterrupt
-        requested.append(signum)
-        print("rnninit: stopping after this step (Ctrl-C again to stop at once)", file=sys.stderr)
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield lambda: bool(requested)
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
-@contextmanager
-def blame(config: Path | None):
-    """Name the config file in errors found after loading it (a corpus, the runs folder)."""
-    try:
-        yield
-    except RnnInitError as e:
-        if config is not None and not str(e).startswith(str(config)):
-            raise RnnInitError(f"{config}: {e}") from None
-        raise
-
-
-def _exit_for(summary: dict) -> None:
-    """Exit 130 with one line when a run was interrupted; otherwise return (exit 0)."""
-    if summary["status"] == "interrupted":
-        where = summary.get("run_dir")
-        hint = f"; continue it with: rnninit train --resume {where}" if where else ""
-        raise _fail(f"interrupted at step {summary['steps_done']}{hint}", 130)
-
-
-def _version(value: bool):
-    if value:
-        print(f"rnninit {__version__}")
-        raise typer.Exit(0)
-
-
-@app.callback()
-def main_options(
-    debug: bool = typer.Option(False, "--debug", help="Show a traceback on internal errors."),
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version."
-    ),
-):
-    STATE["debug"] = debug
+app = typer.Typer()
 
 
 def _config_epilog() -> str:
-    from .config import reference_table
+    from ..experiment.config import reference_table
 
     lines = ["[bold]Config keys[/bold] (defaults; override any with KEY=VALUE):\n\n"]
     for key, default, allowed, _help in reference_table():
@@ -168,10 +58,10 @@ def train(
 
       rnninit train --config configs/char_xavier.yaml model.hidden_size=512 init.Whh=orthogonal
     """
-    from .config import load_config
-    from .render import ConsoleReporter
-    from .training import resume as run_resume
-    from .training import train as run_train
+    from ..experiment.config import load_config
+    from ..experiment.training import resume as run_resume
+    from ..experiment.training import train as run_train
+    from ..report.terminal import ConsoleReporter
 
     with handled(), graceful_stop() as should_stop:
         if resume is not None:
@@ -180,15 +70,15 @@ def train(
                     "--resume: takes the run's own config.yaml; give no --config or KEY=VALUE"
                 )
             cfg = load_config(resume / "config.yaml")
-            reporter = ConsoleReporter(_stdout(), cfg["log"]["print_every"], tables=tables)
+            reporter = ConsoleReporter(stdout_console(), cfg["log"]["print_every"], tables=tables)
             summary = run_resume(resume, reporter=reporter, argv=sys.argv, should_stop=should_stop)
         else:
             cfg = load_config(config, overrides or [])
-            reporter = ConsoleReporter(_stdout(), cfg["log"]["print_every"], tables=tables)
+            reporter = ConsoleReporter(stdout_console(), cfg["log"]["print_every"], tables=tables)
             with blame(config):
                 summary = run_train(cfg, reporter=reporter, argv=sys.argv, overrides=overrides or [],
                                     should_stop=should_stop, memory_check=not no_memory_check)  # fmt: skip
-    _exit_for(summary)
+    exit_for(summary)
 
 
 COMPARE_INITS_HELP = (
@@ -234,15 +124,15 @@ def compare(
 
       rnninit compare xavier uniform model.nonlinearity=relu
     """
-    from .compare import compare as run_compare
-    from .config import load_config
-    from .render_compare import print_report
-    from .training import Reporter
+    from ..experiment.compare import compare as run_compare
+    from ..experiment.config import load_config
+    from ..experiment.training import Reporter
+    from ..report.compare_view import print_report
 
     with handled():
         inits, overrides = split_compare_args(args)
         cfg = load_config(config, overrides)
-        console = _stdout()
+        console = stdout_console()
         total = len(inits) * seeds
 
         def done(label, k, summary):
@@ -262,11 +152,11 @@ def compare(
                                  should_stop=should_stop)  # fmt: skip
         print_report(console, report)
     if report["meta"]["status"] == "interrupted":
-        raise _fail(f"interrupted; what finished is in {report['dir']}", 130)
+        raise fail(f"interrupted; what finished is in {report['dir']}", 130)
 
 
 def fmt_num(v) -> str:
-    from .render import fmt
+    from ..report.terminal import fmt
 
     return fmt(v)
 
@@ -279,24 +169,24 @@ def show(
     ),
 ):
     """Re-render a run's tables from its folder alone."""
-    from .render import header, summary_table, timestep_table, timesteps_from_rows
-    from .runs import effective_status, read_csv, read_summary
+    from ..experiment.runs import effective_status, read_csv, read_summary
+    from ..report.terminal import header, summary_table, timestep_table, timesteps_from_rows
 
     with handled():
         import yaml
 
-        from .compare import is_compare_dir, load_compare
+        from ..experiment.compare import is_compare_dir, load_compare
 
         if is_compare_dir(run_dir):
-            from .render_compare import print_report
+            from ..report.compare_view import print_report
 
-            print_report(_stdout(), load_compare(run_dir))
+            print_report(stdout_console(), load_compare(run_dir))
             return
         summary = read_summary(run_dir)
         summary["status"] = effective_status(summary)  # a dead process says 'stale'
         cfg = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
         rows = read_csv(run_dir / "timesteps.csv")
-        console = _stdout()
+        console = stdout_console()
         console.print(header({**summary, "config": cfg, "chance_text": fmt_chance(summary)}))
         steps = sorted({r["step"] for r in rows})
         for step in steps if every else sorted({steps[0], steps[-1]}) if steps else []:
@@ -305,7 +195,7 @@ def show(
 
 
 def fmt_chance(summary: dict) -> str:
-    from .render import fmt
+    from ..report.terminal import fmt
 
     return f"{fmt(summary.get('chance'))} ({summary.get('loss_kind')})"
 
@@ -329,10 +219,10 @@ def inits(
     q* the hidden state settles at, the gradient factor chi per step back in time, and the
     regime: ordered (chi < 1, gradients vanish), critical, or chaotic (chi > 1, they explode).
     """
-    from .inits import PRESETS, SCHEMES, measure_schemes
-    from .model import NONLINEARITIES
-    from .render import inits_table
-    from .theory import recurrence_regime
+    from ..core.engine import NONLINEARITIES
+    from ..core.inits import PRESETS, SCHEMES, measure_schemes
+    from ..core.theory import recurrence_regime
+    from ..report.terminal import inits_table
 
     with handled():
         if nonlinearity not in NONLINEARITIES:
@@ -349,25 +239,8 @@ def inits(
         for row in rows:
             if SCHEMES[row["name"]].zero_mean and row["expected_var"] > 0:
                 row.update(recurrence_regime(nonlinearity, shape[1] * row["expected_var"]))
-        console = _stdout()
+        console = stdout_console()
         console.print(inits_table(rows, tuple(shape), nonlinearity))
         console.print("[bold]presets[/bold] (per matrix):")
         for name, per in PRESETS.items():
             console.print(f"  {name}: " + ", ".join(f"{k} {v}" for k, v in per.items()))
-
-
-def main() -> None:
-    """Console-script entry point."""
-    app()
-
-
-def _register_more_commands() -> None:
-    """Commands that live in their own modules (sweeps), attached to the same app."""
-    try:
-        from .cli_sweep import register
-    except ImportError:  # not built yet
-        return
-    register(app)
-
-
-_register_more_commands()

@@ -77,3 +77,12 @@ def spectral(Whh: np.ndarray) -> dict[str, float]:
         "spectral_radius": float(np.max(np.abs(np.linalg.eigvals(W)))),
         "max_singular": float(np.linalg.norm(W, 2)),
     }
+
+
+def timesteps_at(rows: list[dict], step: int) -> dict:
+    """One statistics step of timesteps.csv rows as column -> array over t (NaN where empty)."""
+    mine = sorted((r for r in rows if r["step"] == step), key=lambda r: r["t"])
+    cols = (*TIMESTEP_COLUMNS, *THEORY_COLUMNS)
+    out = {c: np.array([np.nan if r.get(c) is None else float(r[c]) for r in mine]) for c in cols}
+    out["t"] = np.array([r["t"] for r in mine])
+    return out

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import RnnInitError
+from ..errors import RnnInitError
 
 PARAM_NAMES = ("Wxh", "Whh", "Why", "bh", "by")
 WEIGHT_NAMES = ("Wxh", "Whh", "Why")

@@ -20,12 +20,16 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, optim
+from .._version import __version__
+from ..core import optim
+from ..core.engine import PARAM_NAMES, bptt, evaluate, forward
+from ..core.inits import SCHEMES, InitSpec, init_params, parse_init
+from ..core.stats import THEORY_COLUMNS, TIMESTEP_COLUMNS, param_stats, spectral
+from ..core.tasks import Task, make_task
+from ..core.theory import theory_for_run
+from ..errors import RnnInitError
 from .config import dump_config, validate
 from .corpus import corpus_fingerprint, task_text
-from .errors import RnnInitError
-from .inits import SCHEMES, InitSpec, init_params, parse_init
-from .model import PARAM_NAMES, bptt, evaluate, forward
 from .runs import (
     CSV_FILES,
     CsvLog,
@@ -34,9 +38,6 @@ from .runs import (
     create_run_dir,
     write_json,
 )
-from .stats import THEORY_COLUMNS, TIMESTEP_COLUMNS, param_stats, spectral
-from .tasks import Task, make_task
-from .theory import theory_for_run
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -536,7 +537,7 @@ def _update_summary(summary: dict, task: Task, row: dict, target: float | None) 
 
 def _plots(run_dir: Path, summary: dict) -> None:
     """variance_by_timestep.png and loss.png from the run's own CSVs."""
-    from . import plots
+    from ..report import plots
     from .runs import read_csv
 
     (run_dir / "plots").mkdir(exist_ok=True)

@@ -17,10 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
-from .errors import RnnInitError
-from .stats import PARAM_COLUMNS, THEORY_COLUMNS, TIMESTEP_COLUMNS
+from ..core.stats import PARAM_COLUMNS, THEORY_COLUMNS, TIMESTEP_COLUMNS
+from ..errors import RnnInitError
 
 METRICS_COLUMNS = ("step", "loss", "val_loss", "grad_norm", "lr", "seconds")
 TIMESTEPS_COLUMNS = ("step", "t", *TIMESTEP_COLUMNS, *THEORY_COLUMNS)
@@ -179,15 +177,6 @@ def truncate_csv(path: str | os.PathLike, keep) -> None:
         if len(cells) == len(header) and keep(dict(zip(header, map(_parse, cells)))):
             kept.append(line)
     atomic_write_text(path, "\n".join(kept) + "\n")
-
-
-def timesteps_at(rows: list[dict], step: int) -> dict:
-    """One statistics step of timesteps.csv rows as column -> array over t (NaN where empty)."""
-    mine = sorted((r for r in rows if r["step"] == step), key=lambda r: r["t"])
-    cols = (*TIMESTEP_COLUMNS, *THEORY_COLUMNS)
-    out = {c: np.array([np.nan if r.get(c) is None else float(r[c]) for r in mine]) for c in cols}
-    out["t"] = np.array([r["t"] for r in mine])
-    return out
 
 
 def is_run_dir(path: str | os.PathLike) -> bool:

@@ -1,0 +1,1 @@
+"""The experiment layer: configs, run folders, training, compare, sweeps, summaries."""

@@ -1,0 +1,1 @@
+"""The report layer: terminal tables and plots, drawn from plain data (never imports experiment or cli)."""
