@@ -103,6 +103,28 @@ def test_rerun_from_config_is_bit_identical(tmp_path, corpus):
     assert all(np.array_equal(a[k], b[k]) for k in a.files if k.startswith("param/"))
 
 
+def test_relative_paths_are_recorded_absolute_so_a_rerun_works_from_anywhere(
+    tmp_path, corpus, monkeypatch
+):
+    """Run with relative task.path and log.runs_dir from one folder, rerun from another."""
+    monkeypatch.chdir(tmp_path)
+    args = tiny("runs", corpus.name)
+    assert runner.invoke(app, ["train", *args]).exit_code == 0
+    first = only_run(tmp_path / "runs")
+    recorded = yaml.safe_load((first / "config.yaml").read_text())
+    assert recorded["task"]["path"] == str(corpus) and recorded["log"]["runs_dir"] == str(
+        tmp_path / "runs"
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = runner.invoke(app, ["train", "--config", str(first / "config.yaml")])
+    assert result.exit_code == 0, result.output
+    second = [d for d in (tmp_path / "runs").iterdir() if d != first]
+    assert len(second) == 1 and not (elsewhere / "runs").exists()  # landed beside the first
+    assert (first / "timesteps.csv").read_bytes() == (second[0] / "timesteps.csv").read_bytes()
+
+
 def test_bad_config_exits_2_with_one_line_and_no_run_folder(tmp_path, corpus):
     runs = tmp_path / "runs"
     bad = tmp_path / "bad.yaml"

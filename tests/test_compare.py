@@ -81,10 +81,8 @@ def test_compare_folder_layout_and_columns(base):
 
 
 def test_one_diverging_init_does_not_stop_the_others(base):
-    base["model"]["nonlinearity"] = "relu"
-    base["model"]["hidden_size"] = 256
-    base["task"]["seq_len"] = 40
-    base["train"]["dtype"] = "float32"
+    base = base.updated({"model.nonlinearity": "relu", "model.hidden_size": 256,
+                         "task.seq_len": 40, "train.dtype": "float32"})  # fmt: skip
     report = compare(base, ["uniform", "xavier"], seeds=1)
     uni, xav = report["inits"]["uniform"], report["inits"]["xavier"]
     assert uni["status"] == ["diverged"] and uni["diverged_at"] == [0]
@@ -98,7 +96,7 @@ def test_one_diverging_init_does_not_stop_the_others(base):
 
 def test_cli_compare_report(tmp_path, base):
     args = ["compare", "xavier", "uniform", f"log.runs_dir={tmp_path / 'cli'}",
-            f"task.path={base['task']['path']}", "task.seq_len=8", "model.hidden_size=16",
+            f"task.path={base.task.path}", "task.seq_len=8", "model.hidden_size=16",
             "train.steps=4", "log.stats_every=2"]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output

@@ -1,5 +1,6 @@
 """The config schema: precedence, overrides, round trip, and one clear line for every mistake."""
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,9 @@ from rnninit.core import optim
 from rnninit.errors import RnnInitError
 from rnninit.experiment.config import (
     SCHEMA,
+    SECTION_TYPES,
+    Config,
+    absolute_paths,
     apply_overrides,
     defaults,
     dump_config,
@@ -44,9 +48,10 @@ def error_of(path, overrides=()):
 # ---------------------------------------------------------------------------------------------
 def test_defaults_validate_unchanged():
     cfg = defaults()
-    assert validate(cfg, "defaults") == cfg
-    assert cfg["model"]["hidden_size"] == 128 and cfg["init"] == "xavier"
-    assert cfg["train"]["eps"] == 1e-8 and cfg["train"]["target_loss"] is None
+    typed = validate(cfg, "defaults")
+    assert typed.to_dict() == cfg
+    assert typed.model.hidden_size == 128 and typed.init == "xavier"
+    assert typed.train.eps == 1e-8 and typed.train.target_loss is None
 
 
 def test_defaults_is_a_fresh_copy():
@@ -55,28 +60,50 @@ def test_defaults_is_a_fresh_copy():
     assert defaults()["model"]["hidden_size"] == 128
 
 
+def test_a_resolved_config_is_typed_and_frozen():
+    cfg = load_config(None, ["model.hidden_size=64"])
+    assert cfg.model.hidden_size == 64 and cfg.get("model.hidden_size") == 64
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.model.hidden_size = 7
+    assert cfg.updated({"model.hidden_size": 8}).model.hidden_size == 8
+    assert cfg.model.hidden_size == 64  # updated returns a new config
+    with pytest.raises(RnnInitError, match="model.hidden_size: expected a positive integer"):
+        cfg.updated({"model.hidden_size": -3})
+
+
+def test_the_typed_fields_are_the_schema_keys():
+    """The dataclasses mirror SCHEMA key for key, in order (defaults and rules live there)."""
+    typed = []
+    for top in dataclasses.fields(Config):
+        section = SECTION_TYPES.get(top.name)
+        typed += (
+            [f"{top.name}.{f.name}" for f in dataclasses.fields(section)] if section else [top.name]
+        )
+    assert typed == list(SCHEMA)
+
+
 def test_load_without_file_is_the_defaults():
-    assert load_config(None) == defaults()
-    assert load_config() == defaults()
+    assert load_config(None).to_dict() == defaults()
+    assert load_config().to_dict() == defaults()
 
 
 def test_file_overrides_defaults_and_keeps_the_rest(tmp_path):
     path = write(tmp_path, "model:\n  hidden_size: 64\ntrain:\n  lr: 0.01\n")
     cfg = load_config(path)
-    assert cfg["model"]["hidden_size"] == 64 and cfg["train"]["lr"] == 0.01
+    assert cfg.model.hidden_size == 64 and cfg.train.lr == 0.01
     expected = defaults()
     expected["model"]["hidden_size"], expected["train"]["lr"] = 64, 0.01
-    assert cfg == expected
+    assert cfg.to_dict() == expected
 
 
 def test_empty_mapping_file_is_the_defaults(tmp_path):
-    assert load_config(write(tmp_path, "{}\n")) == defaults()
+    assert load_config(write(tmp_path, "{}\n")).to_dict() == defaults()
 
 
 def test_overrides_beat_the_file_and_later_overrides_win(tmp_path):
     path = write(tmp_path, "model:\n  hidden_size: 64\nseed: 3\n")
     cfg = load_config(path, ["model.hidden_size=32", "seed=4", "seed=5"])
-    assert cfg["model"]["hidden_size"] == 32 and cfg["seed"] == 5
+    assert cfg.model.hidden_size == 32 and cfg.seed == 5
 
 
 @pytest.mark.parametrize(
@@ -108,14 +135,14 @@ def test_dotted_override_of_every_kind_of_field(override, key, value):
 def test_null_override_where_allowed(tmp_path):
     path = write(tmp_path, "task:\n  path: x.txt\ntrain:\n  target_loss: 2.0\n")
     cfg = load_config(path, ["task.path=null", "train.target_loss="])
-    assert cfg["task"]["path"] is None and cfg["train"]["target_loss"] is None
+    assert cfg.task.path is None and cfg.train.target_loss is None
 
 
 def test_init_subkey_override_on_a_string_init():
     cfg = load_config(None, ["init=he", "init.Whh=orthogonal"])
-    assert cfg["init"] == {"default": "he", "Whh": "orthogonal"}
+    assert cfg.init == {"default": "he", "Whh": "orthogonal"}
     cfg = apply_overrides(cfg, ["init.Whh.gain=tanh", "init.spectral_radius=0.9"])
-    assert cfg["init"] == {
+    assert cfg.init == {
         "default": "he",
         "Whh": {"scheme": "orthogonal", "gain": "tanh"},
         "spectral_radius": 0.9,
@@ -124,7 +151,7 @@ def test_init_subkey_override_on_a_string_init():
 
 def test_init_gain_override_keeps_the_scheme_a_preset_gave():
     cfg = load_config(None, ["init=keras_default", "init.Whh.gain=0.9", "init.Wxh.gain=tanh"])
-    assert cfg["init"] == {
+    assert cfg.init == {
         "default": "keras_default",
         "Whh": {"scheme": "orthogonal", "gain": 0.9},
         "Wxh": {"scheme": "glorot_uniform", "gain": "tanh"},
@@ -133,7 +160,7 @@ def test_init_gain_override_keeps_the_scheme_a_preset_gave():
 
 def test_init_subkey_override_on_a_compact_init_string():
     cfg = load_config(None, ["init=Whh=orthogonal,Wxh=he", "init.Why=small"])
-    assert cfg["init"] == {
+    assert cfg.init == {
         "Wxh": "he",
         "Whh": "orthogonal",
         "Why": "small",
@@ -145,7 +172,7 @@ def test_init_subkey_override_on_a_compact_init_string():
 def test_init_subkey_override_edits_a_mapping_from_the_file(tmp_path):
     path = write(tmp_path, "init:\n  Wxh: xavier\n  Whh: identity\n")
     cfg = load_config(path, ["init.Whh=orthogonal"])
-    assert cfg["init"] == {"Wxh": "xavier", "Whh": "orthogonal"}
+    assert cfg.init == {"Wxh": "xavier", "Whh": "orthogonal"}
 
 
 def test_apply_overrides_and_validate_do_not_mutate_their_input():
@@ -158,16 +185,16 @@ def test_apply_overrides_and_validate_do_not_mutate_their_input():
 
 def test_validate_fills_defaults_and_normalises_numbers():
     cfg = validate({"model": {"hidden_size": 8}, "train": {"lr": 1, "clip": 2}}, "config")
-    assert cfg["model"]["hidden_size"] == 8 and cfg["seed"] == 0
-    assert type(cfg["train"]["lr"]) is float and type(cfg["train"]["clip"]) is float
-    assert list(cfg) == ["name", "seed", "task", "model", "init", "train", "log"]
+    assert cfg.model.hidden_size == 8 and cfg.seed == 0
+    assert type(cfg.train.lr) is float and type(cfg.train.clip) is float
+    assert list(cfg.to_dict()) == ["name", "seed", "task", "model", "init", "train", "log"]
 
 
 def test_allowed_names_come_from_the_registry(monkeypatch):
     with pytest.raises(RnnInitError, match="lion"):
         load_config(None, ["train.optimizer=lion"])
     monkeypatch.setitem(optim.OPTIMIZERS, "lion", optim.OPTIMIZERS["sgd"])
-    assert load_config(None, ["train.optimizer=lion"])["train"]["optimizer"] == "lion"
+    assert load_config(None, ["train.optimizer=lion"]).train.optimizer == "lion"
 
 
 def test_get_and_set_key():
@@ -196,9 +223,9 @@ def test_dump_load_round_trip_with_a_mapping_init(tmp_path):
             "name=round.trip",
         ],
     )
-    assert cfg["init"]["Whh"] == {"scheme": "xavier", "gain": "relu"}  # keeps its scheme
-    text = dump_config(cfg)
-    assert load_config(write(tmp_path, text)) == cfg
+    assert cfg.init["Whh"] == {"scheme": "xavier", "gain": "relu"}  # keeps its scheme
+    text = dump_config(absolute_paths(cfg))
+    assert load_config(write(tmp_path, text)) == absolute_paths(cfg)
     keys = [line.split(":")[0] for line in text.splitlines() if not line.startswith(" ")]
     assert keys == ["name", "seed", "task", "model", "init", "train", "log"]
 
@@ -331,7 +358,7 @@ def test_unreadable_files_are_one_line(tmp_path):
 def test_cross_field_rules_pass_when_fixed_by_later_overrides(tmp_path):
     path = write(tmp_path, "task:\n  path: x.txt\n")
     cfg = load_config(path, ["task.name=adding", "task.path=null", "task.seq_len=2"])
-    assert cfg["task"] == {**defaults()["task"], "name": "adding", "seq_len": 2}
+    assert cfg.to_dict()["task"] == {**defaults()["task"], "name": "adding", "seq_len": 2}
 
 
 def test_validate_names_its_source():
@@ -382,3 +409,30 @@ def test_config_does_not_import_the_cli_libraries():
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------------------------------------
+# Paths: relative to the YAML file that sets them; ~ expands; a run records them absolute.
+# ---------------------------------------------------------------------------------------------
+def test_paths_in_a_file_are_relative_to_its_folder(tmp_path, monkeypatch):
+    (tmp_path / "sub").mkdir()
+    path = write(tmp_path / "sub", "task:\n  path: ../text.txt\nlog:\n  runs_dir: out\n")
+    monkeypatch.chdir("/")
+    cfg = load_config(path)
+    assert Path(cfg.task.path).resolve() == (tmp_path / "text.txt").resolve()
+    assert Path(cfg.log.runs_dir) == tmp_path / "sub" / "out"
+
+
+def test_paths_on_the_command_line_are_relative_to_the_current_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(write(tmp_path, "task:\n  path: a.txt\n"), ["log.runs_dir=here"])
+    assert cfg.log.runs_dir == "here" and cfg.task.path == str(tmp_path / "a.txt")
+    assert absolute_paths(cfg).log.runs_dir == str(tmp_path / "here")
+
+
+def test_a_tilde_expands_to_the_home_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    cfg = load_config(write(tmp_path, "task:\n  path: ~/corpus.txt\n"))
+    assert cfg.task.path == str(tmp_path / "home" / "corpus.txt")
+    cfg = absolute_paths(load_config(None, ["log.runs_dir=~/runs"]))
+    assert cfg.log.runs_dir == str(tmp_path / "home" / "runs")

@@ -67,15 +67,15 @@ def test_grid_is_the_cross_product_zip_pairs_and_seeds_count(tmp_path, corpus):
     })  # fmt: skip
     sw = load_sweep(path)
     assert len(sw.runs) == 3 * 2 * 2 * 2
-    got = {(r.config["init"], r.config["model"]["hidden_size"], r.config["train"]["lr"],
-            r.config["train"]["steps"], r.config["seed"]) for r in sw.runs}  # fmt: skip
+    got = {(r.config.init, r.config.model.hidden_size, r.config.train.lr,
+            r.config.train.steps, r.config.seed) for r in sw.runs}  # fmt: skip
     want = {(i, h, lr, st, s) for i, h, (lr, st), s
             in itertools.product(inits, sizes, zip(lrs, steps), [5, 6])}  # fmt: skip
     assert got == want  # zip pairs stay paired; seeds count from the base's seed
     assert sw.keys == ["init", "model.hidden_size", "train.lr", "train.steps", "seed"]
     assert sw.name == "s" and sw.root == tmp_path / "runs" / "sweeps" / "s"
     # the base's other values reach every run
-    assert {r.config["task"]["seq_len"] for r in sw.runs} == {6}
+    assert {r.config.task.seq_len for r in sw.runs} == {6}
 
 
 def test_base_file_relative_to_the_sweep_file_and_seed_list(tmp_path, corpus):
@@ -86,17 +86,17 @@ def test_base_file_relative_to_the_sweep_file_and_seed_list(tmp_path, corpus):
         "name": "x", "base": "../b.yaml", "grid": {"init.Whh": ["orthogonal", "identity"]},
         "seeds": [3, 11]})  # fmt: skip
     sw = load_sweep(path)
-    assert sorted(r.config["seed"] for r in sw.runs) == [3, 3, 11, 11]
-    assert {r.config["model"]["hidden_size"] for r in sw.runs} == {8}
-    assert {r.config["init"]["Whh"] for r in sw.runs} == {"orthogonal", "identity"}
+    assert sorted(r.config.seed for r in sw.runs) == [3, 3, 11, 11]
+    assert {r.config.model.hidden_size for r in sw.runs} == {8}
+    assert {r.config.init["Whh"] for r in sw.runs} == {"orthogonal", "identity"}
 
 
 def test_the_example_sweep_is_init_vs_width():
     sw = load_sweep(ROOT / "configs" / "sweeps" / "init_vs_width.yaml")
     assert len(sw.runs) == 4 * 5 * 3
-    assert {r.config["init"] for r in sw.runs} == {"xavier", "uniform", "he", "orthogonal"}
-    assert {r.config["model"]["hidden_size"] for r in sw.runs} == {32, 64, 128, 256, 512}
-    assert {r.config["seed"] for r in sw.runs} == {0, 1, 2}
+    assert {r.config.init for r in sw.runs} == {"xavier", "uniform", "he", "orthogonal"}
+    assert {r.config.model.hidden_size for r in sw.runs} == {32, 64, 128, 256, 512}
+    assert {r.config.seed for r in sw.runs} == {0, 1, 2}
     quick = load_sweep(ROOT / "examples" / "quick_sweep.yaml")
     assert len(quick.runs) == 2 * 2 * 2 and quick.root == Path("runs/sweeps/quick")
 
@@ -194,7 +194,7 @@ def test_shards_cover_the_sweep_once_balanced_and_deterministic(tmp_path, corpus
         assert again == shards
     # balanced in work too: with 3 shards each gets three of the nine H = 512 runs
     for k in range(3):
-        assert sum(r.config["model"]["hidden_size"] == 512 for r in select_shard(runs, k, 3)) == 3
+        assert sum(r.config.model.hidden_size == 512 for r in select_shard(runs, k, 3)) == 3
 
 
 def test_shard_arguments_and_slurm_variables():
@@ -242,8 +242,8 @@ def test_a_failed_run_stops_nothing_exit_1_then_resume_reruns_only_the_rest(tmp_
     result = runner.invoke(app, ["sweep", str(path), "--jobs", "2"])
     assert result.exit_code == 1, result.output
     assert "2 of 4 runs failed" in result.stderr
-    good = [r for r in sw.runs if r.config["task"]["path"] == str(corpus)]
-    bad = [r for r in sw.runs if r.config["task"]["path"] == str(missing)]
+    good = [r for r in sw.runs if r.config.task.path == str(corpus)]
+    bad = [r for r in sw.runs if r.config.task.path == str(missing)]
     for r in good:
         assert summary(sw.run_dir(r))["status"] == "completed"
     for r in bad:

@@ -70,11 +70,11 @@ def train(
                     "--resume: takes the run's own config.yaml; give no --config or KEY=VALUE"
                 )
             cfg = load_config(resume / "config.yaml")
-            reporter = ConsoleReporter(stdout_console(), cfg["log"]["print_every"], tables=tables)
+            reporter = ConsoleReporter(stdout_console(), cfg.log.print_every, tables=tables)
             summary = run_resume(resume, reporter=reporter, argv=sys.argv, should_stop=should_stop)
         else:
             cfg = load_config(config, overrides or [])
-            reporter = ConsoleReporter(stdout_console(), cfg["log"]["print_every"], tables=tables)
+            reporter = ConsoleReporter(stdout_console(), cfg.log.print_every, tables=tables)
             with blame(config):
                 summary = run_train(cfg, reporter=reporter, argv=sys.argv, overrides=overrides or [],
                                     should_stop=should_stop, memory_check=not no_memory_check)  # fmt: skip
@@ -142,7 +142,7 @@ def compare(
             if status == "diverged":
                 status += f" at step {summary['diverged_at']}"
             loss = summary.get("final_val_loss")
-            console.print(f"[{n}/{total}] {label} seed {cfg['seed'] + k}: {status}, "
+            console.print(f"[{n}/{total}] {label} seed {cfg.seed + k}: {status}, "
                           f"val loss {fmt_num(loss)}, {summary['seconds']:.1f} s")  # fmt: skip
 
         done.seen = []

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import copy
 import math
 import re
 import time
@@ -19,7 +18,7 @@ import numpy as np
 from ..core.inits import parse_init
 from ..core.stats import timesteps_at
 from ..errors import RnnInitError
-from .config import dump_config, set_key, validate
+from .config import Config, dump_config, validate
 from .runs import (
     atomic_write_text,
     create_run_dir,
@@ -52,7 +51,7 @@ def _check_inits(inits: list[str]) -> list[str]:
 
 
 def compare(
-    config: dict,
+    config: Config | dict,
     inits: list[str],
     seeds: int = 1,
     *,
@@ -83,17 +82,15 @@ def compare(
     configs = {}
     for spec, label in zip(inits, labels):
         for k in range(seeds):
-            cfg = copy.deepcopy(base)
-            set_key(cfg, "init", spec)
-            set_key(cfg, "seed", base["seed"] + k)
-            set_key(cfg, "name", f"{label}-s{base['seed'] + k}")
-            configs[(label, k)] = validate(cfg, source=f"compare init '{spec}'")
+            seed = base.seed + k
+            configs[(label, k)] = base.updated({"init": spec, "seed": seed, "name": f"{label}-s{seed}"},
+                                               source=f"compare init '{spec}'")  # fmt: skip
     for (_, k), cfg in configs.items():  # every mistake (a missing corpus, sizes too big)
         if k == 0:  # before any file; the seed changes nothing that could fail
             prepare(cfg)
-    root = create_run_dir(base["log"]["runs_dir"], f"compare-{base['name']}")
+    root = create_run_dir(base.log.runs_dir, f"compare-{base.name}")
     meta = {"inits": inits, "labels": labels, "seeds": seeds, "argv": argv,
-            "nonlinearity": base["model"]["nonlinearity"],
+            "nonlinearity": base.model.nonlinearity,
             "overrides": overrides or [], "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "status": "running", "runs": {}}  # fmt: skip
     report = None
@@ -101,7 +98,7 @@ def compare(
     write_json(root / "compare.json", meta)
     try:
         for (label, k), cfg in configs.items():
-            cfg["log"]["runs_dir"] = str(root)
+            cfg = cfg.updated({"log.runs_dir": str(root)})
             reporter = reporter_for(label, k) if reporter_for else Reporter()
             summary = train(cfg, reporter=reporter, argv=argv, overrides=overrides,
                             should_stop=should_stop)  # fmt: skip

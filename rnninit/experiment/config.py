@@ -14,6 +14,7 @@ key, what was expected and what was given::
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
 import importlib
 import math
@@ -22,6 +23,7 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -48,6 +50,7 @@ class Field:
     lt: float | None = None
     choices: tuple[str, ...] | str = ()
     nullable: bool = False
+    is_path: bool = False  # a file or folder: relative to the YAML file that sets it; ~ expands
 
     def names(self) -> list[str]:
         """The allowed names of a choice field, read from its registry when it has one."""
@@ -67,7 +70,7 @@ SCHEMA: dict[str, Field] = {
         Field("name", "run", "name", "run name, the prefix of the run id"),
         Field("seed", 0, "int", "seeds everything: init, data, sampling", ge=0),
         Field("task.name", "char", "choice", "which task makes the batches (inputs, targets, loss)", choices="rnninit.core.tasks:TASKS"),
-        Field("task.path", None, "str", "UTF-8 text file for `char` (null: the built-in offline corpus)", nullable=True),
+        Field("task.path", None, "str", "UTF-8 text file for `char` (null: the built-in offline corpus); relative to the config file's folder; ~ expands", nullable=True, is_path=True),
         Field("task.seq_len", 25, "int", "T, the unrolled length (for `copy`, the delay; sequences are T+20 long); adding needs >= 2", ge=1),
         Field("task.val_fraction", 0.1, "float", "fraction of the data held out for validation", gt=0, le=0.5),
         Field("task.val_batches", 4, "int", "validation batches per evaluation", ge=1),
@@ -84,12 +87,13 @@ SCHEMA: dict[str, Field] = {
         Field("train.eps", 1.0e-8, "float", "added to the denominator (adagrad, adam)", gt=0),
         Field("train.clip", 5.0, "float", "global gradient-norm clipping (0 = no clipping)", ge=0),
         Field("train.dtype", "float64", "choice", "floating-point type of parameters and activations", choices=("float32", "float64")),
+        Field("train.threads", None, "int", "BLAS threads of this run (null: chosen from the size of the matrix products); recorded in summary.json, since bit-identical reruns need the same count and BLAS", ge=1, nullable=True),
         Field("train.target_loss", None, "float", "steps_to_target: the first step whose smoothed training loss (EMA 0.9) is at or below it (null: the task's default; char: 0.85 x unigram entropy, adding and copy: chance / 2)", gt=0, nullable=True),
         Field("log.stats_every", 100, "int", "per-timestep statistics at step 0, every N steps and at the end", ge=1),
         Field("log.eval_every", 25, "int", "validation loss every N steps and at the end", ge=1),
         Field("log.print_every", 25, "int", "a progress line every N steps when not on a terminal", ge=1),
         Field("log.checkpoint_every", 0, "int", "checkpoint.npz every N steps (0: only at the end and on interrupt)", ge=0),
-        Field("log.runs_dir", "runs", "str", "where run folders go"),
+        Field("log.runs_dir", "runs", "str", "where run folders go (in a config file: relative to its folder; on the command line: to the current one); ~ expands", is_path=True),
     ]
 }
 # fmt: on
@@ -101,6 +105,99 @@ for _key in SCHEMA:
     if "." in _key:
         SECTIONS.setdefault(_key.split(".")[0], []).append(_key.split(".", 1)[1])
 
+
+# ---------------------------------------------------------------------------------------------
+# The typed, frozen view of a resolved config: cfg.train.lr rather than cfg["train"]["lr"].
+# The fields mirror SCHEMA (a test checks that they agree); defaults and rules live there only.
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TaskConfig:
+    name: str
+    path: str | None
+    seq_len: int
+    val_fraction: float
+    val_batches: int
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    hidden_size: int
+    nonlinearity: str
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int
+    batch_size: int
+    optimizer: str
+    lr: float
+    momentum: float
+    beta1: float
+    beta2: float
+    eps: float
+    clip: float
+    dtype: str
+    threads: int | None
+    target_loss: float | None
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    stats_every: int
+    eval_every: int
+    print_every: int
+    checkpoint_every: int
+    runs_dir: str
+
+
+@dataclass(frozen=True)
+class Config:
+    """A resolved, validated config, as ``load_config``, ``validate`` and ``apply_overrides``
+    return it. ``init`` is a scheme or preset name, or a mapping per matrix, as the user wrote
+    it (never mutated: ``updated`` returns a new config)."""
+
+    name: str
+    seed: int
+    task: TaskConfig
+    model: ModelConfig
+    init: str | dict
+    train: TrainConfig
+    log: LogConfig
+
+    def to_dict(self) -> dict:
+        """The nested dict (a deep copy): YAML dumps, hashes and the report layer take this."""
+        return dataclasses.asdict(self)
+
+    def get(self, dotted_key: str) -> Any:
+        """``cfg.get("model.hidden_size")`` is ``cfg.model.hidden_size``."""
+        node = self
+        for part in dotted_key.split("."):
+            node = getattr(node, part)
+        return node
+
+    def updated(self, values: dict[str, Any], source: str = "config") -> Config:
+        """A new config with the dotted keys of ``values`` set, validated again."""
+        data = self.to_dict()
+        for key, value in values.items():
+            set_key(data, key, value)
+        return validate(data, source)
+
+
+SECTION_TYPES = {"task": TaskConfig, "model": ModelConfig, "train": TrainConfig, "log": LogConfig}
+
+
+def _typed(cfg: dict) -> Config:
+    """The frozen Config of a validated nested dict."""
+    parts = {top: SECTION_TYPES[top](**cfg[top]) if top in SECTION_TYPES else copy.deepcopy(cfg[top])
+             for top in TOP_KEYS}  # fmt: skip
+    return Config(**parts)
+
+
+def _plain(cfg: Config | dict) -> dict:
+    """A nested dict of either form (a deep copy)."""
+    return cfg.to_dict() if isinstance(cfg, Config) else copy.deepcopy(cfg)
+
+
 NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 NAME_RULE = "a run name: 1-64 characters of A-Z a-z 0-9 _ . -, not starting with '.'"
 INIT_RULE = "a scheme or preset name, or a mapping per matrix"
@@ -109,7 +206,7 @@ INIT_RULE = "a scheme or preset name, or a mapping per matrix"
 # ---------------------------------------------------------------------------------------------
 # Precedence: the one place where the layers meet.
 # ---------------------------------------------------------------------------------------------
-def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] = ()) -> dict:
+def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] = ()) -> Config:
     """Resolve a config: built-in defaults, then the YAML file, then ``KEY=VALUE`` overrides.
 
     Args:
@@ -117,7 +214,8 @@ def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] 
         overrides: dotted ``KEY=VALUE`` strings, values parsed as YAML, applied in order.
 
     Returns:
-        The resolved, validated nested dict; every key of ``SCHEMA`` is present.
+        The resolved, validated ``Config``. Paths the file sets (task.path, log.runs_dir) are
+        relative to the file's folder; ``~`` expands.
 
     Raises:
         RnnInitError: one line naming the file or override, the key, what was given and allowed.
@@ -129,7 +227,29 @@ def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] 
     if path is not None:  # 2. the YAML file: the keys it names replace the defaults
         data, lines = _read_yaml(path)
         cfg = _validate(_merge(cfg, data, str(path), lines), str(path), lines)
+        _resolve_paths(cfg, data, Path(path).parent)
     return apply_overrides(cfg, overrides)  # 3. KEY=VALUE overrides, in the order given
+
+
+def _resolve_paths(cfg: dict, data: dict, folder: Path) -> None:
+    """Paths a YAML file sets are relative to that file's folder (``~`` expands), so a config
+    means the same files from whatever directory it is run."""
+    for key, field in SCHEMA.items():
+        top, _, sub = key.partition(".")
+        given = data.get(top, {}).get(sub) if sub and isinstance(data.get(top), dict) else None
+        if field.is_path and isinstance(given, str):
+            set_key(cfg, key, str(folder / Path(given).expanduser()))
+
+
+def absolute_paths(cfg: Config) -> Config:
+    """The config with every path key absolute (``~`` expanded, relative to the current folder):
+    what a run folder's config.yaml records, so a rerun or a resume works from anywhere."""
+    values = {}
+    for key, field in SCHEMA.items():
+        value = cfg.get(key)
+        if field.is_path and isinstance(value, str):
+            values[key] = os.path.abspath(os.path.expanduser(value))
+    return cfg.updated(values)
 
 
 def defaults() -> dict:
@@ -140,8 +260,8 @@ def defaults() -> dict:
     return cfg
 
 
-def validate(cfg: dict, source: str) -> dict:
-    """Check a nested config against ``SCHEMA`` and return a normalised copy.
+def validate(cfg: Config | dict, source: str) -> Config:
+    """Check a config (typed or a nested dict) against ``SCHEMA``; return it typed and frozen.
 
     Keys missing from ``cfg`` take their defaults; ints given for float keys become floats.
     ``source`` names where the config came from in error messages (a file name, "config").
@@ -149,11 +269,13 @@ def validate(cfg: dict, source: str) -> dict:
     Raises:
         RnnInitError: for an unknown or misspelt key, a wrong type or a value out of range.
     """
-    return _validate(_merge(defaults(), cfg, source, {}), source, {})
+    return _typed(_validate(_merge(defaults(), _plain(cfg), source, {}), source, {}))
 
 
-def apply_overrides(cfg: dict, overrides: Sequence[str], source: str = "override") -> dict:
-    """Return a copy of a resolved config with each dotted ``KEY=VALUE`` applied in turn.
+def apply_overrides(
+    cfg: Config | dict, overrides: Sequence[str], source: str = "override"
+) -> Config:
+    """Return a resolved config with each dotted ``KEY=VALUE`` applied in turn.
 
     Values are parsed with ``yaml.safe_load`` (``5`` is an int, ``null`` is None, ``tanh`` a
     string). ``init.Whh=orthogonal`` turns a one-name init into ``{default: <name>, Whh:
@@ -161,7 +283,7 @@ def apply_overrides(cfg: dict, overrides: Sequence[str], source: str = "override
     orthogonal, gain: tanh}`` (a matrix not named yet keeps the scheme it has now).
     Errors name the override: ``override 'model.hidden_size=-3': ...``.
     """
-    out = copy.deepcopy(cfg)
+    out = _plain(cfg)
     touched: list[tuple[str, str]] = []  # (schema key, override) in the order applied
     for token in overrides:
         where = f"{source} '{token}'"
@@ -178,19 +300,21 @@ def apply_overrides(cfg: dict, overrides: Sequence[str], source: str = "override
         key, involved, text = problem
         where = next((w for k, w in reversed(touched) if k in involved), source)
         raise RnnInitError(f"{where}: {key}: {text}")
-    return out
+    return _typed(out)
 
 
-def dump_config(cfg: dict) -> str:
+def dump_config(cfg: Config | dict) -> str:
     """YAML text of a resolved config, keys in schema order; ``load_config`` gives it back."""
-    ordered: dict = {}
+    plain, ordered = _plain(cfg), {}
     for key in SCHEMA:
-        set_key(ordered, key, get(cfg, key))
+        set_key(ordered, key, get(plain, key))
     return yaml.safe_dump(ordered, sort_keys=False, default_flow_style=False, allow_unicode=True)
 
 
-def get(cfg: dict, dotted_key: str) -> Any:
-    """``get(cfg, "model.hidden_size")`` is ``cfg["model"]["hidden_size"]``."""
+def get(cfg: Config | dict, dotted_key: str) -> Any:
+    """``get(cfg, "model.hidden_size")``: ``cfg.model.hidden_size`` or ``cfg["model"]["hidden_size"]``."""
+    if isinstance(cfg, Config):
+        return cfg.get(dotted_key)
     node = cfg
     for part in dotted_key.split("."):
         node = node[part]

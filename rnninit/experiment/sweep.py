@@ -20,7 +20,6 @@ shards and ``resume`` work without any shared state but the folders themselves.
 from __future__ import annotations
 
 import contextlib
-import copy
 import difflib
 import hashlib
 import itertools
@@ -42,7 +41,7 @@ from typing import Any
 import yaml
 
 from ..errors import RnnInitError
-from .config import NAME_RE, NAME_RULE, apply_overrides, dump_config, get, load_config, validate
+from .config import NAME_RE, NAME_RULE, Config, apply_overrides, dump_config, load_config, validate
 from .runs import atomic_write_text, read_summary, write_json
 from .summarize import run_status
 
@@ -59,7 +58,7 @@ class SweepRun:
     """One run of a sweep: its folder name, resolved config and the values the sweep chose."""
 
     id: str
-    config: dict
+    config: Config
     params: dict  # varied key -> value, in sweep order
     overrides: tuple[str, ...]  # the same as KEY=VALUE, recorded in the run's overrides.yaml
     cost: float  # relative work, for balancing shards
@@ -104,7 +103,7 @@ def load_sweep(path: str | os.PathLike, overrides: list[str] | tuple = ()) -> Sw
     if not isinstance(name, str) or not NAME_RE.fullmatch(name) or name.startswith("."):
         raise RnnInitError(f"{src}: name: expected {NAME_RULE}, got {name!r}")
     base = _base(data.get("base"), Path(path), src)
-    sections = _axes(data, src, int(base["seed"]))  # [(section, points of one axis)]
+    sections = _axes(data, src, base.seed)  # [(section, points of one axis)]
     axes = [points for _, points in sections]
     keys = [k for points in axes for k in points[0]]
     _check_keys(keys, overrides, src)
@@ -112,7 +111,7 @@ def load_sweep(path: str | os.PathLike, overrides: list[str] | tuple = ()) -> Sw
     for section, points in sections:  # each value alone first, for a message that names it
         for point in points:
             apply_overrides(base, _tokens(point), source=f"{src}: {section}")
-    root = Path(base["log"]["runs_dir"]) / "sweeps" / name
+    root = Path(base.log.runs_dir) / "sweeps" / name
     runs = [_make_run(base, point, keys, src, root) for point in _product(axes)]
     seen: dict[str, dict] = {}
     for run in runs:
@@ -156,7 +155,7 @@ def _read(path: Path) -> dict:
     return data
 
 
-def _base(value, path: Path, src: str) -> dict:
+def _base(value, path: Path, src: str) -> Config:
     """The base config: a file relative to the sweep file, an inline mapping, or the defaults."""
     if value is None:
         return load_config(None)
@@ -270,18 +269,20 @@ def _show(value) -> str:
     return "nothing" if value is None else _flow(value)
 
 
-def _make_run(base: dict, point: dict, keys: list[str], src: str, root: Path) -> SweepRun:
+def _make_run(base: Config, point: dict, keys: list[str], src: str, root: Path) -> SweepRun:
     tokens = _tokens(point)
     cfg = apply_overrides(base, tokens, source=f"{src}: run {_words(point)}")
     run_id = f"{_readable(point, keys)}-{config_hash(cfg)}"
-    cfg["log"]["runs_dir"] = str(root)  # `rnninit train --config <run>/config.yaml` lands beside
+    cfg = cfg.updated(
+        {"log.runs_dir": str(root)}
+    )  # `rnninit train --config <run>/config.yaml` lands beside
     return SweepRun(id=run_id, config=cfg, params=dict(point), overrides=tuple(tokens),
                     cost=_cost(cfg))  # fmt: skip
 
 
-def config_hash(cfg: dict) -> str:
+def config_hash(cfg: Config) -> str:
     """8 hex digits of the SHA-256 of the resolved config, log.runs_dir left out."""
-    c = copy.deepcopy(cfg)
+    c = cfg.to_dict()
     c["log"].pop("runs_dir", None)
     text = json.dumps(c, sort_keys=True, separators=(",", ":"), allow_nan=True)
     return hashlib.sha256(text.encode()).hexdigest()[:8]
@@ -308,11 +309,11 @@ def _words(point: dict) -> str:
     return " ".join(f"{k}={_flow(v)}" for k, v in point.items())
 
 
-def _cost(cfg: dict) -> float:
+def _cost(cfg: Config) -> float:
     """Work of a run up to a constant: steps x timesteps x batch x H (H + 64)."""
-    t, H = cfg["task"], cfg["model"]["hidden_size"]
-    T = t["seq_len"] + (20 if t["name"] == "copy" else 0)
-    return float((cfg["train"]["steps"] + 1) * T * cfg["train"]["batch_size"] * H * (H + 64))
+    t, H = cfg.task, cfg.model.hidden_size
+    T = t.seq_len + (20 if t.name == "copy" else 0)
+    return float((cfg.train.steps + 1) * T * cfg.train.batch_size * H * (H + 64))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -534,7 +535,7 @@ def _record_failure(run_dir: Path, config: dict, run_id: str, error: str, t0: fl
             return
         write_json(run_dir / "summary.json", {
             "status": "failed", "error": error, "run_id": run_id, "run_dir": str(run_dir),
-            "name": config["name"], "seed": config["seed"], "steps": get(config, "train.steps"),
+            "name": config.name, "seed": config.seed, "steps": config.train.steps,
             "steps_done": 0, "pid": os.getpid(), "host": socket.gethostname(),
             "updated": time.time()})  # fmt: skip
 

@@ -28,7 +28,7 @@ from ..core.stats import THEORY_COLUMNS, TIMESTEP_COLUMNS, param_stats, spectral
 from ..core.tasks import Task, make_task
 from ..core.theory import theory_for_run
 from ..errors import RnnInitError
-from .config import dump_config, validate
+from .config import Config, TrainConfig, absolute_paths, dump_config, validate
 from .corpus import corpus_fingerprint, task_text
 from .runs import (
     CSV_FILES,
@@ -55,7 +55,7 @@ class Reporter:
 class Setup:
     """Everything a run needs before step 0, built (and checked) before any file is written."""
 
-    config: dict
+    config: Config
     task: Task
     spec: InitSpec
     params: dict
@@ -80,14 +80,14 @@ def memory_limit() -> int:
         return 8 * 2**30
 
 
-def check_memory(cfg: dict, seq_len: int, input_size: int, output_size: int) -> None:
+def check_memory(cfg: Config, seq_len: int, input_size: int, output_size: int) -> None:
     """Refuse, before any work, sizes whose BPTT arrays would not fit in memory.
 
     One step keeps a_t, h_t, dL/dh_t and dL/da_t for every t (4 arrays of T*B*H), the outputs
     and their softmax and gradient (3 of T*B*O), and a copy of the inputs' projection.
     """
-    T, B, H = seq_len, cfg["train"]["batch_size"], cfg["model"]["hidden_size"]
-    itemsize = np.dtype(cfg["train"]["dtype"]).itemsize
+    T, B, H = seq_len, cfg.train.batch_size, cfg.model.hidden_size
+    itemsize = np.dtype(cfg.train.dtype).itemsize
     need = (5 * H + 3 * output_size) * T * B * itemsize + 4 * H * (
         H + input_size + output_size
     ) * itemsize
@@ -95,46 +95,46 @@ def check_memory(cfg: dict, seq_len: int, input_size: int, output_size: int) -> 
     if need > limit:
         raise RnnInitError(
             f"train: one BPTT step needs about {need / 2**30:.1f} GiB (T={T}, B={B}, H={H}, "
-            f"{cfg['train']['dtype']}); the limit is {limit / 2**30:.1f} GiB (80% of this machine's "
+            f"{cfg.train.dtype}); the limit is {limit / 2**30:.1f} GiB (80% of this machine's "
             "memory); lower train.batch_size, task.seq_len or model.hidden_size, or pass "
             "--no-memory-check"
         )
 
 
-def prepare(config: dict, memory_check: bool = True) -> Setup:
+def prepare(config: Config | dict, memory_check: bool = True) -> Setup:
     """Validate the config and build the task, the parameters and the optimizer state."""
-    cfg = validate(config, source="config")
-    t, m, tr = cfg["task"], cfg["model"], cfg["train"]
+    cfg = absolute_paths(validate(config, source="config"))
+    t, m, tr = cfg.task, cfg.model, cfg.train
     if memory_check:  # a first look with the task's T, before reading any corpus
-        extra = 20 if t["name"] == "copy" else 0
-        check_memory(cfg, t["seq_len"] + extra, 1, 1)
+        extra = 20 if t.name == "copy" else 0
+        check_memory(cfg, t.seq_len + extra, 1, 1)
     text, corpus = None, {}
-    if t["name"] == "char":
-        text, description = task_text(t["path"])
+    if t.name == "char":
+        text, description = task_text(t.path)
         corpus = {"corpus": description, "corpus_sha256": corpus_fingerprint(text)}
     task = make_task(
-        t["name"], seq_len=t["seq_len"], seed=cfg["seed"], text=text, val_fraction=t["val_fraction"]
+        t.name, seq_len=t.seq_len, seed=cfg.seed, text=text, val_fraction=t.val_fraction
     )
     if memory_check:
         check_memory(cfg, task.seq_len, task.input_size, task.output_size)
-    spec = parse_init(cfg["init"], where="init")
-    init_ss, data_ss = _seeds(cfg["seed"])
+    spec = parse_init(cfg.init, where="init")
+    init_ss, data_ss = _seeds(cfg.seed)
     params = init_params(
         task.input_size,
-        m["hidden_size"],
+        m.hidden_size,
         task.output_size,
         init=spec,
         rng=np.random.default_rng(init_ss),
-        dtype=DTYPES[tr["dtype"]],
+        dtype=DTYPES[tr.dtype],
     )
     return Setup(
         config=cfg,
         task=task,
         spec=spec,
         params=params,
-        opt_state=optim.init_state(tr["optimizer"], params),
+        opt_state=optim.init_state(tr.optimizer, params),
         rng_data=np.random.default_rng(data_ss),
-        val_batches=task.validation(tr["batch_size"], t["val_batches"]),
+        val_batches=task.validation(tr.batch_size, t.val_batches),
         corpus=corpus,
     )
 
@@ -142,7 +142,7 @@ def prepare(config: dict, memory_check: bool = True) -> Setup:
 def theory_at_init(setup: Setup, x) -> dict | None:
     """Mean-field prediction for step 0 (None where the theory does not apply, e.g. uniform)."""
     spec, task = setup.spec, setup.task
-    H, I = setup.config["model"]["hidden_size"], task.input_size
+    H, I = setup.config.model.hidden_size, task.input_size
     shapes = {"Wxh": (H, I), "Whh": (H, H), "bh": (H,)}
     var = {}
     for name, shape in shapes.items():
@@ -158,7 +158,7 @@ def theory_at_init(setup: Setup, x) -> dict | None:
     else:
         x_sq = np.einsum("tbi,tbi->t", x, x, dtype=np.float64) / (x.shape[1] * I)
     return theory_for_run(
-        setup.config["model"]["nonlinearity"], var["Wxh"], var["Whh"], var["bh"], I, H, x_sq
+        setup.config.model.nonlinearity, var["Wxh"], var["Whh"], var["bh"], I, H, x_sq
     )
 
 
@@ -265,8 +265,8 @@ def _versions() -> dict:
     return {"python": platform.python_version(), "numpy": np.__version__, "rnninit": __version__}
 
 
-def _hyper(tr: dict) -> dict:
-    return {k: tr[k] for k in ("lr", "momentum", "beta1", "beta2", "eps")}
+def _hyper(tr: TrainConfig) -> dict:
+    return {k: getattr(tr, k) for k in ("lr", "momentum", "beta1", "beta2", "eps")}
 
 
 def train(
@@ -306,7 +306,7 @@ def train(
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
     else:
-        run_dir = create_run_dir(cfg["log"]["runs_dir"], cfg["name"])
+        run_dir = create_run_dir(cfg.log.runs_dir, cfg.name)
     files = RunFiles(run_dir)
     if run_dir is not None:
         atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
@@ -352,7 +352,9 @@ def _run(setup: Setup, files: RunFiles, summary: dict, reporter: Reporter, shoul
     files.summary(summary)
     if files.dir is not None and summary["steps_done"] == 0:
         save_checkpoint(files.dir / "checkpoint.npz", setup, summary)  # resumable from the start
-    reporter.start({**summary, "config": setup.config, "chance_text": setup.task.chance_text})
+    reporter.start(
+        {**summary, "config": setup.config.to_dict(), "chance_text": setup.task.chance_text}
+    )
     consistent = True  # may a checkpoint be written at the end?
     try:
         _loop(setup, files, summary, reporter, should_stop or (lambda: False))
@@ -410,16 +412,16 @@ def _initial_summary(setup: Setup, run_dir: Path | None, argv) -> dict:
         "status": "running",
         "run_id": run_dir.name if run_dir else None,
         "run_dir": str(run_dir) if run_dir else None,
-        "name": cfg["name"],
+        "name": cfg.name,
         "task": task.name,
         "loss_kind": task.loss,
-        "nonlinearity": cfg["model"]["nonlinearity"],
-        "hidden_size": cfg["model"]["hidden_size"],
+        "nonlinearity": cfg.model.nonlinearity,
+        "hidden_size": cfg.model.hidden_size,
         "seq_len": task.seq_len,
         "chance": task.chance,
         "target_loss": target,
         "target_text": target_text,
-        "steps": cfg["train"]["steps"],
+        "steps": cfg.train.steps,
         "steps_done": 0,
         "final_loss": None,
         "best_loss": None,
@@ -434,7 +436,7 @@ def _initial_summary(setup: Setup, run_dir: Path | None, argv) -> dict:
         "spectral_radius_target": setup.spec.spectral_radius,
         **spectral(setup.params["Whh"]),
         "seconds": 0.0,
-        "seed": cfg["seed"],
+        "seed": cfg.seed,
         "argv": list(argv) if argv is not None else list(sys.argv),
         "versions": _versions(),
         "pid": os.getpid(),
@@ -445,31 +447,31 @@ def _initial_summary(setup: Setup, run_dir: Path | None, argv) -> dict:
     }
 
 
-def _target(cfg: dict, task: Task) -> tuple[float, str]:
+def _target(cfg: Config, task: Task) -> tuple[float, str]:
     """train.target_loss, or the task's default target when it is null."""
-    target = cfg["train"]["target_loss"]
+    target = cfg.train.target_loss
     if target is not None:
         return target, "train.target_loss"
     return task.default_target, f"task default: {task.target_text}"
 
 
 def _validate_loss(setup: Setup) -> float:
-    p, nl, kind = setup.params, setup.config["model"]["nonlinearity"], setup.task.loss
+    p, nl, kind = setup.params, setup.config.model.nonlinearity, setup.task.loss
     losses = [evaluate(p, b.x, b.y, b.mask, nonlinearity=nl, loss=kind) for b in setup.val_batches]
     return float(np.mean(losses))
 
 
 def _loop(setup: Setup, files: RunFiles, summary: dict, reporter: Reporter, should_stop) -> None:
     cfg, task, params = setup.config, setup.task, setup.params
-    tr, lg = cfg["train"], cfg["log"]
-    nl, steps, hyper = cfg["model"]["nonlinearity"], tr["steps"], _hyper(tr)
+    tr, lg = cfg.train, cfg.log
+    nl, steps, hyper = cfg.model.nonlinearity, tr.steps, _hyper(tr)
     t0 = summary["_t0"]
     for step in range(summary["steps_done"], steps + 1):
         if should_stop():
             raise Stopped
-        batch = task.sample(setup.rng_data, tr["batch_size"])
+        batch = task.sample(setup.rng_data, tr.batch_size)
         summary["data_sha256"] = _chain_digest(summary["data_sha256"], batch)
-        collect = step % lg["stats_every"] == 0 or step == steps
+        collect = step % lg.stats_every == 0 or step == steps
         with np.errstate(all="ignore"):  # overflow is detected below, as non-finite numbers
             res = bptt(params, batch.x, batch.y, batch.mask, None, nl, task.loss, stats=collect)
             gnorm = optim.global_norm(res.grads)
@@ -483,11 +485,11 @@ def _loop(setup: Setup, files: RunFiles, summary: dict, reporter: Reporter, shou
             files.write("params.csv", _param_rows(step, params, res.grads))
             reporter.stats(step, {**res.timesteps, "theory": theory})
         val = None
-        if bad is None and (step % lg["eval_every"] == 0 or step == steps):
+        if bad is None and (step % lg.eval_every == 0 or step == steps):
             with np.errstate(all="ignore"):
                 val = _validate_loss(setup)
         row = {"step": step, "loss": res.loss, "val_loss": val, "grad_norm": gnorm,
-               "lr": tr["lr"], "seconds": time.perf_counter() - t0}  # fmt: skip
+               "lr": tr.lr, "seconds": time.perf_counter() - t0}  # fmt: skip
         files.write("metrics.csv", [row])
         _update_summary(summary, task, row, summary["target_loss"])
         if val is not None:
@@ -499,10 +501,10 @@ def _loop(setup: Setup, files: RunFiles, summary: dict, reporter: Reporter, shou
         summary["steps_done"] = step
         if step == steps:
             break
-        optim.clip_by_global_norm(res.grads, tr["clip"], gnorm)
-        optim.step(tr["optimizer"], params, res.grads, setup.opt_state, hyper)
+        optim.clip_by_global_norm(res.grads, tr.clip, gnorm)
+        optim.step(tr.optimizer, params, res.grads, setup.opt_state, hyper)
         summary["steps_done"] = step + 1
-        if files.dir and lg["checkpoint_every"] and (step + 1) % lg["checkpoint_every"] == 0:
+        if files.dir and lg.checkpoint_every and (step + 1) % lg.checkpoint_every == 0:
             save_checkpoint(files.dir / "checkpoint.npz", setup, summary)
     summary["status"] = "completed"
 
