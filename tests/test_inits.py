@@ -18,6 +18,7 @@ import pytest
 from rnninit.core.inits import (
     GAINS,
     PARAM_NAMES,
+    PRESET_ROLES,
     PRESETS,
     SCHEMES,
     InitSpec,
@@ -25,6 +26,7 @@ from rnninit.core.inits import (
     init_params,
     measure_schemes,
     parse_init,
+    preset_for,
 )
 from rnninit.errors import RnnInitError
 
@@ -357,6 +359,37 @@ def test_where_prefixes_the_message():
 def test_init_spec_passes_through():
     spec = parse_init("Whh=orthogonal")
     assert parse_init(spec) is spec
+
+
+def test_the_cell_names_the_parameters():
+    """cell="rnn" is the default; the names, shapes and draw order are the cell's."""
+    assert parse_init("he", cell="rnn") == parse_init("he")
+    a = init_params(4, 6, 3, init="keras_default", seed=2, cell="rnn")
+    b = init_params(4, 6, 3, init="keras_default", seed=2)
+    assert list(a) == list(PARAM_NAMES) == ["Wxh", "Whh", "Why", "bh", "by"]
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert {k: v.shape for k, v in a.items()} == {
+        "Wxh": (6, 4), "Whh": (6, 6), "Why": (3, 6), "bh": (6,), "by": (3,),
+    }  # fmt: skip
+    with pytest.raises(RnnInitError, match=r"^cell: unknown cell 'lstn'; allowed: rnn$"):
+        parse_init("xavier", cell="lstn")
+    with pytest.raises(RnnInitError, match=r"^cell: unknown cell 'rnm' \(did you mean 'rnn'\?\)"):
+        init_params(4, 6, 3, cell="rnm")
+
+
+def test_presets_are_given_per_role():
+    """A preset names a scheme per role; for the vanilla cell that is one per parameter."""
+    assert PRESET_ROLES["keras_default"] == {
+        "input": "glorot_uniform", "recurrent": "orthogonal", "output": "glorot_uniform",
+        "bias": "zeros",
+    }  # fmt: skip
+    assert preset_for("flax_default", "rnn") == PRESETS["flax_default"]
+
+
+def test_init_params_refuses_a_spec_without_every_parameter():
+    spec = InitSpec(per_param={"Wxh": ("xavier", 1.0), "Whh": ("xavier", 1.0)})
+    with pytest.raises(RnnInitError, match="no scheme for Why, bh, by of cell 'rnn'"):
+        init_params(3, 4, 2, init=spec)
 
 
 # --- measure_schemes ----------------------------------------------------------------------------

@@ -8,7 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnninit.core.tasks import TASKS, AddingTask, Batch, CharTask, CopyTask, make_task
+from rnninit.core.tasks import (
+    TASKS,
+    AddingTask,
+    Batch,
+    CharTask,
+    CopyTask,
+    make_task,
+    sequence_length,
+)
 from rnninit.errors import RnnInitError
 from rnninit.experiment import corpus
 
@@ -106,6 +114,18 @@ def test_make_task_refuses_unknown_name_and_bad_seq_len():
         make_task("char", seq_len=10)
     with pytest.raises(RnnInitError, match="seed.*-1"):
         make_task("adding", seq_len=10, seed=-1)
+
+
+def test_sequence_length_without_building_the_task():
+    """copy's sequences are delay + 20 long; the others' are task.seq_len; same as the task's."""
+    assert sequence_length("copy", 7) == 27 == TASKS["copy"].length(7)
+    assert sequence_length("adding", 7) == 7 == TASKS["adding"].length(7)
+    assert sequence_length("char", 7) == 7  # no corpus needed
+    for name in ("copy", "adding"):
+        assert make_task(name, seq_len=9).seq_len == sequence_length(name, 9)
+    assert build("char").seq_len == sequence_length("char", build("char").seq_len)
+    with pytest.raises(RnnInitError, match="task.name.*char, adding, copy.*'cpy'"):
+        sequence_length("cpy", 5)
 
 
 def test_bits_only_for_char():

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rnninit.core.nonlinearities import NONLINEARITIES
 from rnninit.core.theory import (
-    NONLINEARITIES,
     fixed_point,
     gauss_expect,
     grad_var_profile,
@@ -235,8 +235,8 @@ def test_theory_for_run_scales_variances_and_returns_none():
     assert theory_for_run("relu", 1.0 / I, None, 0.0, I, H, x_sq) is None
 
 
-def test_nonlinearities_tuple():
-    assert NONLINEARITIES == ("tanh", "relu", "linear")
+def test_every_registered_nonlinearity_has_a_theory():
+    assert tuple(NONLINEARITIES) == ("tanh", "relu", "linear")
     for name in NONLINEARITIES:
         mf = mean_field(name, 0.5, 1.0, 0.0, np.ones(4))
         assert all(np.all(np.isfinite(v)) for v in mf.values())

@@ -1,8 +1,10 @@
 """The initialisation registry (DESIGN section 4): schemes, presets, gains and per-matrix specs.
 
 A weight has shape (fan_out, fan_in): ``Wxh`` (H, I), ``Whh`` (H, H), ``Why`` (O, H). A 1-D bias
-of length n counts as fan_out = fan_in = n. Every draw takes a ``numpy.random.Generator`` and a
-``gain`` that multiplies the standard deviation, as in PyTorch: the draw is gain x the base draw.
+of length n counts as fan_out = fan_in = n. The parameters' names, shapes and roles come from the
+cell (``cells.py``), presets name a scheme per role, gains come from the nonlinearity registry.
+Every draw takes a ``numpy.random.Generator`` and a ``gain`` that multiplies the standard
+deviation, as in PyTorch: the draw is gain x the base draw.
 No draw is truncated or rescaled behind the user's back, so each delivers the mean and variance
 its ``moments`` state; the tests check both against formulas written out by hand.
 The registry is data: adding a scheme is one entry in ``SCHEMES``.
@@ -12,7 +14,6 @@ Pure NumPy: no printing, no files, no global RNG, no rich/typer/yaml.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,13 +21,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import RnnInitError
+from .cells import ROLES, Cell, get_cell
+from .names import suggest
+from .nonlinearities import NONLINEARITIES
 
-PARAM_NAMES = ("Wxh", "Whh", "Why", "bh", "by")
-WEIGHT_NAMES = ("Wxh", "Whh", "Why")
-BIAS_NAMES = ("bh", "by")
+# The vanilla cell's names, kept for importers: ("Wxh", "Whh", "Why", "bh", "by").
+_RNN = get_cell("rnn")
+PARAM_NAMES = _RNN.param_names
+BIAS_NAMES = _RNN.names_with_role("bias")
+WEIGHT_NAMES = tuple(n for n in PARAM_NAMES if n not in BIAS_NAMES)
 
-# The gain that keeps the signal's scale through each nonlinearity (PyTorch's calculate_gain).
-GAINS: dict[str, float] = {"linear": 1.0, "tanh": 5 / 3, "relu": math.sqrt(2)}
+# The gain that keeps the signal's scale through each nonlinearity (PyTorch's calculate_gain),
+# from the registry; linear (gain 1, the reference) first, as messages have always listed them.
+GAINS: dict[str, float] = {
+    nl.name: nl.gain for nl in sorted(NONLINEARITIES.values(), key=lambda nl: nl.gain != 1.0)
+}
 
 
 @dataclass(frozen=True)
@@ -190,26 +199,36 @@ SCHEMES: dict[str, Scheme] = {
 
 MATRIX_ONLY = tuple(n for n, s in SCHEMES.items() if s.kind in ("orthogonal", "identity"))
 
-# Per-matrix schemes as the big frameworks set them (Keras SimpleRNN, Flax SimpleCell, nn.RNN).
-PRESETS: dict[str, dict[str, str]] = {
-    "keras_default": {"Wxh": "glorot_uniform", "Whh": "orthogonal", "Why": "glorot_uniform",
-                      "bh": "zeros", "by": "zeros"},
-    "flax_default": {"Wxh": "lecun", "Whh": "orthogonal", "Why": "lecun",
-                     "bh": "zeros", "by": "zeros"},
-    "torch_default": {name: "torch_default" for name in PARAM_NAMES},
+# Per-role schemes as the big frameworks set them (Keras SimpleRNN, Flax SimpleCell, nn.RNN).
+PRESET_ROLES: dict[str, dict[str, str]] = {
+    "keras_default": {"input": "glorot_uniform", "recurrent": "orthogonal",
+                      "output": "glorot_uniform", "bias": "zeros"},
+    "flax_default": {"input": "lecun", "recurrent": "orthogonal", "output": "lecun",
+                     "bias": "zeros"},
+    "torch_default": {role: "torch_default" for role in ROLES},
 }  # fmt: skip
 
 
-def describe_preset(name: str) -> str:
+def preset_for(name: str, cell: str | Cell = "rnn") -> dict[str, str]:
+    """A preset's scheme for every parameter of ``cell``, in draw order."""
+    roles = PRESET_ROLES[name]
+    return {param: roles[role] for param, role in get_cell(cell).param_roles.items()}
+
+
+# The presets for the vanilla cell's names, kept for importers.
+PRESETS: dict[str, dict[str, str]] = {name: preset_for(name) for name in PRESET_ROLES}
+
+
+def describe_preset(name: str, cell: str | Cell = "rnn") -> str:
     """One line naming a preset's scheme per parameter, e.g. ``'Wxh lecun, Whh orthogonal, ...'``.
 
     Raises:
         RnnInitError: ``name`` is not a preset.
     """
     if name not in PRESETS:
-        raise RnnInitError(f"init: unknown preset {name!r}{_suggest(name, PRESETS)}; "
+        raise RnnInitError(f"init: unknown preset {name!r}{suggest(name, PRESETS)}; "
                            f"allowed: {', '.join(PRESETS)}")  # fmt: skip
-    return ", ".join(f"{param} {scheme}" for param, scheme in PRESETS[name].items())
+    return ", ".join(f"{param} {scheme}" for param, scheme in preset_for(name, cell).items())
 
 
 @dataclass(frozen=True)
@@ -217,7 +236,8 @@ class InitSpec:
     """A resolved init.
 
     Attributes:
-        per_param: every one of PARAM_NAMES -> (scheme name, gain as a positive float).
+        per_param: every parameter of the cell (for ``rnn``: PARAM_NAMES) -> (scheme name, gain
+            as a positive float).
         spectral_radius: if set, Whh is rescaled after drawing so that max |eig(Whh)| equals it.
     """
 
@@ -226,11 +246,6 @@ class InitSpec:
 
 
 # --- parsing ------------------------------------------------------------------------------------
-
-
-def _suggest(given, choices) -> str:
-    close = difflib.get_close_matches(str(given), list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _positive(value, where: str, what: str) -> float:
@@ -255,52 +270,53 @@ def _gain(value, where: str) -> float:
     try:
         return _positive(value, where, f"a positive number or one of {', '.join(GAINS)}")
     except RnnInitError as e:
-        hint = _suggest(value, GAINS) if isinstance(value, str) else ""
+        hint = suggest(value, GAINS) if isinstance(value, str) else ""
         raise RnnInitError(f"{e}{hint}") from None
 
 
-def _scheme_name(value, where: str, param: str) -> str:
-    """A scheme name that suits `param` (orthogonal and identity need a matrix)."""
+def _scheme_name(value, where: str, param: str, is_bias: bool) -> str:
+    """A scheme name that suits `param` (orthogonal and identity need a matrix, not a bias)."""
     if not isinstance(value, str):
         raise RnnInitError(f"{where}: expected a scheme name, got {value!r}")
     if value not in SCHEMES:
-        raise RnnInitError(f"{where}: unknown scheme {value!r}{_suggest(value, SCHEMES)}; "
+        raise RnnInitError(f"{where}: unknown scheme {value!r}{suggest(value, SCHEMES)}; "
                            f"allowed: {', '.join(SCHEMES)}")  # fmt: skip
-    if param in BIAS_NAMES and value in MATRIX_ONLY:
+    if is_bias and value in MATRIX_ONLY:
         allowed = ", ".join(n for n in SCHEMES if n not in MATRIX_ONLY)
         raise RnnInitError(f"{where}: scheme {value!r} needs a matrix and {param} is a 1-D bias; "
                            f"allowed: {allowed}")  # fmt: skip
     return value
 
 
-def _param_value(value, where: str, param: str) -> tuple[str, float]:
+def _param_value(value, where: str, param: str, is_bias: bool) -> tuple[str, float]:
     """A per-param value: a scheme name, or {scheme: NAME, gain: G}."""
     if isinstance(value, str):
-        return _scheme_name(value, where, param), 1.0
+        return _scheme_name(value, where, param, is_bias), 1.0
     if not isinstance(value, dict):
         raise RnnInitError(f"{where}: expected a scheme name or {{scheme: NAME, gain: G}}, "
                            f"got {value!r}")  # fmt: skip
     for key in value:
         if key not in ("scheme", "gain"):
-            raise RnnInitError(f"{where}.{key}: unknown key {key!r}{_suggest(key, ['scheme', 'gain'])}; "
+            raise RnnInitError(f"{where}.{key}: unknown key {key!r}{suggest(key, ['scheme', 'gain'])}; "
                                "allowed: scheme, gain")  # fmt: skip
     if "scheme" not in value:
         raise RnnInitError(f"{where}: missing key 'scheme', e.g. {{scheme: orthogonal, gain: 1.0}}")
-    name = _scheme_name(value["scheme"], f"{where}.scheme", param)
+    name = _scheme_name(value["scheme"], f"{where}.scheme", param, is_bias)
     return name, _gain(value.get("gain", 1.0), f"{where}.gain")
 
 
-def _from_name(name, where: str) -> dict[str, tuple[str, float]]:
-    """A scheme or preset name -> all five params; a scheme goes to the weights, biases zeros."""
+def _from_name(name, where: str, cell: Cell) -> dict[str, tuple[str, float]]:
+    """A scheme or preset name -> every param; a scheme goes to the weights, biases zeros."""
     if not isinstance(name, str):
         raise RnnInitError(f"{where}: expected a scheme or preset name, got {name!r}")
     name = name.strip()
     if name in PRESETS:  # first: 'torch_default' alone means the preset, biases drawn too
-        return {param: (scheme, 1.0) for param, scheme in PRESETS[name].items()}
+        return {param: (scheme, 1.0) for param, scheme in preset_for(name, cell).items()}
     if name in SCHEMES:
-        return {p: (name if p in WEIGHT_NAMES else "zeros", 1.0) for p in PARAM_NAMES}
+        roles = cell.param_roles
+        return {p: (name if role != "bias" else "zeros", 1.0) for p, role in roles.items()}
     names = list(dict.fromkeys([*SCHEMES, *PRESETS]))
-    raise RnnInitError(f"{where}: unknown scheme or preset {name!r}{_suggest(name, names)}; "
+    raise RnnInitError(f"{where}: unknown scheme or preset {name!r}{suggest(name, names)}; "
                        f"allowed: {', '.join(names)}")  # fmt: skip
 
 
@@ -321,28 +337,35 @@ def _compact(text: str, where: str) -> dict:
     return mapping
 
 
-MAPPING_KEYS = (*PARAM_NAMES, "default", "spectral_radius")
+def mapping_keys(cell: str | Cell = "rnn") -> tuple[str, ...]:
+    """The keys an init mapping accepts: the cell's parameters, ``default``, ``spectral_radius``."""
+    return (*get_cell(cell).param_names, "default", "spectral_radius")
 
 
-def _from_mapping(spec: dict, where: str) -> InitSpec:
+MAPPING_KEYS = mapping_keys("rnn")  # the vanilla cell's, kept for importers
+
+
+def _from_mapping(spec: dict, where: str, cell: Cell) -> InitSpec:
+    keys = mapping_keys(cell)
     for key in spec:
-        if key not in MAPPING_KEYS:
-            raise RnnInitError(f"{where}.{key}: unknown matrix {key!r}{_suggest(key, MAPPING_KEYS)}; "
-                               f"allowed: {', '.join(MAPPING_KEYS)}")  # fmt: skip
-    per_param = _from_name(spec.get("default", "xavier"), f"{where}.default")
-    for param in PARAM_NAMES:
+        if key not in keys:
+            raise RnnInitError(f"{where}.{key}: unknown matrix {key!r}{suggest(key, keys)}; "
+                               f"allowed: {', '.join(keys)}")  # fmt: skip
+    per_param = _from_name(spec.get("default", "xavier"), f"{where}.default", cell)
+    for param, role in cell.param_roles.items():
         if param in spec:
-            per_param[param] = _param_value(spec[param], f"{where}.{param}", param)
+            per_param[param] = _param_value(spec[param], f"{where}.{param}", param, role == "bias")
     radius = spec.get("spectral_radius")
     if radius is not None:
         radius = _positive(radius, f"{where}.spectral_radius", "a positive number")
-        if per_param["Whh"][0] == "zeros":
-            raise RnnInitError(f"{where}.spectral_radius: Whh is drawn with 'zeros', whose spectral "
-                               "radius 0 cannot be rescaled; choose another scheme for Whh")  # fmt: skip
+        W = cell.recurrent_weight
+        if per_param[W][0] == "zeros":
+            raise RnnInitError(f"{where}.spectral_radius: {W} is drawn with 'zeros', whose spectral "
+                               f"radius 0 cannot be rescaled; choose another scheme for {W}")  # fmt: skip
     return InitSpec(per_param=per_param, spectral_radius=radius)
 
 
-def parse_init(spec, where: str = "init") -> InitSpec:
+def parse_init(spec, where: str = "init", cell: str | Cell = "rnn") -> InitSpec:
     """Resolve an init spec into a scheme and a gain for every parameter.
 
     Accepted forms:
@@ -359,6 +382,8 @@ def parse_init(spec, where: str = "init") -> InitSpec:
     Args:
         spec: one of the forms above, or an ``InitSpec`` (returned as is).
         where: the key path that prefixes every error message, e.g. ``"init"``.
+        cell: the cell whose parameters are named (a key of ``cells.CELLS`` or a Cell); the
+            keys above are the vanilla cell's.
 
     Returns:
         The resolved ``InitSpec``.
@@ -369,12 +394,13 @@ def parse_init(spec, where: str = "init") -> InitSpec:
     """
     if isinstance(spec, InitSpec):
         return spec
+    cell = get_cell(cell)
     if isinstance(spec, str) and "=" in spec:
-        return _from_mapping(_compact(spec, where), where)
+        return _from_mapping(_compact(spec, where), where, cell)
     if isinstance(spec, str):
-        return InitSpec(per_param=_from_name(spec, where), spectral_radius=None)
+        return InitSpec(per_param=_from_name(spec, where, cell), spectral_radius=None)
     if isinstance(spec, dict):
-        return _from_mapping(spec, where)
+        return _from_mapping(spec, where, cell)
     raise RnnInitError(f"{where}: expected a scheme or preset name, PARAM=SCHEME pairs or a "
                        f"mapping per matrix, got {spec!r}")  # fmt: skip
 
@@ -396,13 +422,15 @@ def init_params(
     *,
     rng: np.random.Generator | None = None,
     dtype=np.float64,
+    cell: str | Cell = "rnn",
 ) -> dict[str, np.ndarray]:
-    """Draw the parameters of a vanilla RNN.
+    """Draw the parameters of a cell (by default the vanilla RNN).
 
-    Shapes: Wxh (H, I), Whh (H, H), Why (O, H), bh (H,), by (O,). All draws come from one
-    generator in the fixed order Wxh, Whh, Why, bh, by, so a seed fixes every number. If the
-    spec sets ``spectral_radius`` R, Whh is then multiplied by R / max|eig(Whh)|. The draws are
-    float64, cast to ``dtype`` at the end.
+    Names, shapes and roles come from ``cell.param_specs(I, H, O)``; for ``rnn``: Wxh (H, I),
+    Whh (H, H), Why (O, H), bh (H,), by (O,). All draws come from one generator in the cell's
+    fixed order (rnn: Wxh, Whh, Why, bh, by), so a seed fixes every number. If the spec sets
+    ``spectral_radius`` R, the recurrent weight Whh is then multiplied by R / max|eig(Whh)|. The
+    draws are float64, cast to ``dtype`` at the end.
 
     Args:
         I: input size. H: hidden size. O: output size (positive integers).
@@ -410,30 +438,37 @@ def init_params(
         seed: seed of ``np.random.default_rng``; ignored when ``rng`` is given.
         rng: a generator to draw from (it is advanced by the draws).
         dtype: the dtype of the returned arrays.
+        cell: a key of ``cells.CELLS`` or a Cell.
 
     Returns:
-        ``{"Wxh": ..., "Whh": ..., "Why": ..., "bh": ..., "by": ...}``.
+        One array per parameter, in draw order: ``{"Wxh": ..., "Whh": ..., "Why": ..., "bh": ...,
+        "by": ...}`` for ``rnn``.
 
     Raises:
-        RnnInitError: a bad spec or size, or a Whh with spectral radius 0 when R is set.
+        RnnInitError: a bad spec, size or cell, or a Whh with spectral radius 0 when R is set.
     """
     for label, n in (("I", I), ("H", H), ("O", O)):
         if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
             raise RnnInitError(f"init_params: {label}: expected a positive integer, got {n!r}")
-    spec = parse_init(init)
+    cell = get_cell(cell)
+    spec = parse_init(init, cell=cell)
+    missing = [name for name in cell.param_names if name not in spec.per_param]
+    if missing:
+        raise RnnInitError(f"init_params: the init names no scheme for {', '.join(missing)} "
+                           f"of cell {cell.name!r}")  # fmt: skip
     if rng is None:
         rng = np.random.default_rng(seed)
-    shapes = {"Wxh": (H, I), "Whh": (H, H), "Why": (O, H), "bh": (H,), "by": (O,)}
     params = {}
-    for name in PARAM_NAMES:  # fixed order: reproducible
-        scheme, gain = spec.per_param[name]
-        params[name] = np.asarray(SCHEMES[scheme].draw(rng, shapes[name], gain, H), np.float64)
+    for p in cell.param_specs(I, H, O):  # fixed order: reproducible
+        scheme, gain = spec.per_param[p.name]
+        params[p.name] = np.asarray(SCHEMES[scheme].draw(rng, p.shape, gain, H), np.float64)
     if spec.spectral_radius is not None:
-        rho = spectral_radius(params["Whh"])
+        W = cell.recurrent_weight
+        rho = spectral_radius(params[W])
         if not rho > 0:
-            raise RnnInitError(f"init.spectral_radius: Whh ({spec.per_param['Whh'][0]}) has "
+            raise RnnInitError(f"init.spectral_radius: {W} ({spec.per_param[W][0]}) has "
                                "spectral radius 0 and cannot be rescaled")  # fmt: skip
-        params["Whh"] = params["Whh"] * (spec.spectral_radius / rho)
+        params[W] = params[W] * (spec.spectral_radius / rho)
     return {name: p.astype(dtype) for name, p in params.items()}
 
 

@@ -5,7 +5,11 @@ Variances are population variances (ddof = 0) over the batch and the hidden unit
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+from .nonlinearities import NONLINEARITIES
 
 TIMESTEP_COLUMNS = ("preact_var", "act_mean", "act_var", "grad_var", "grad_norm", "saturation")
 THEORY_COLUMNS = ("theory_preact_var", "theory_act_var", "theory_chi")
@@ -31,18 +35,20 @@ def _sum_sq(flat: np.ndarray) -> np.ndarray:
 def timestep_stats(A, Hs, dH, nonlinearity: str) -> dict[str, np.ndarray]:
     """Statistics of each timestep t = 1..T.
 
-    A: (T, B, H) pre-activations a_t; Hs: (T, B, H) activations h_t; dH: (T, B, H) the total
-    gradient dL/dh_t (from o_t and from a_{t+1}). Returns a dict of (T,) float64 arrays.
+    A: (T, B, H) pre-activations a_t; Hs: (T, B, H) activations h_t (the engine takes both from
+    the cell's ``stat_arrays``); dH: (T, B, H) the total gradient dL/dh_t (from o_t and from
+    a_{t+1}). ``saturation`` is the share of units the nonlinearity's saturation rule marks
+    (tanh: |h| > 0.99; relu: h = 0), 0 where it has none (linear).
+    Returns a dict of (T,) float64 arrays.
     """
     T = A.shape[0]
     hflat = Hs.reshape(T, -1)
     n = hflat.shape[1]
-    if nonlinearity == "tanh":
-        saturation = np.count_nonzero(np.abs(hflat) > 0.99, axis=1) / n
-    elif nonlinearity == "relu":
-        saturation = np.count_nonzero(hflat == 0, axis=1) / n
-    else:
+    rule = NONLINEARITIES[nonlinearity].saturation
+    if rule is None:
         saturation = np.zeros(T)
+    else:
+        saturation = np.count_nonzero(rule.mask(hflat), axis=1) / n
     dflat = dH.reshape(T, -1)
     return {
         "preact_var": _var_over_steps(A),
@@ -52,6 +58,19 @@ def timestep_stats(A, Hs, dH, nonlinearity: str) -> dict[str, np.ndarray]:
         "grad_norm": np.sqrt(_sum_sq(dflat)),
         "saturation": saturation.astype(np.float64),
     }
+
+
+def mean_std(values) -> tuple[float | None, float | None, int]:
+    """Mean and population standard deviation (ddof = 0) of the finite values, and their count.
+
+    ``values``: any iterable of numbers; None, NaN and +-inf are left out. Returns
+    ``(mean, std, n)`` with n the number of finite values, or ``(None, None, 0)`` when there are
+    none. This is the one mean/std helper of the package (across seeds, across runs).
+    """
+    vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    if not vals:
+        return None, None, 0
+    return float(np.mean(vals)), float(np.std(vals)), len(vals)
 
 
 def param_stats(params: dict, grads: dict | None) -> dict[str, dict[str, float]]:

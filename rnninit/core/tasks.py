@@ -290,10 +290,15 @@ class CopyTask(Task):
                 f"task.seq_len: the copy task needs a delay of at least 1, got {seq_len}"
             )
         self.delay = seq_len
-        self.seq_len = seq_len + 2 * self.n_copy
+        self.seq_len = self.sequence_length(seq_len)
         # Blanks are predictable; only the 10 recalled symbols cost log 8 each.
         self.chance = self.n_copy * math.log(self.n_symbols) / self.seq_len
         self.chance_text = f"10 log(8) / (T + 20) = {self.chance:.4f} nats (blanks known, recalled symbols guessed)"
+
+    @classmethod
+    def sequence_length(cls, delay: int) -> int:
+        """The length of a copy sequence: the symbols, the delay, the recall (delay + 20)."""
+        return delay + 2 * cls.n_copy
 
     def sample(self, rng: np.random.Generator, batch_size: int) -> Batch:
         """B copy sequences: symbols, blanks, delimiter, blanks -> blanks, then the symbols."""
@@ -308,13 +313,22 @@ class CopyTask(Task):
         return Batch(x=x, y=y, mask=None)
 
 
+def _same_length(seq_len: int) -> int:
+    return seq_len
+
+
 @dataclass(frozen=True)
 class TaskInfo:
-    """A registry entry: how to build a task, one line about it, and its chance formula."""
+    """A registry entry: how to build a task, one line about it, and its chance formula.
+
+    ``length(seq_len)`` is T of the task's sequences for the configured ``task.seq_len``
+    (``copy``: delay + 20), known without building the task.
+    """
 
     builder: Callable[..., Task]
     description: str
     chance: str
+    length: Callable[[int], int] = _same_length
 
 
 def _char(*, seq_len: int, seed: int, text: str | None, val_fraction: float) -> Task:
@@ -346,8 +360,25 @@ TASKS: dict[str, TaskInfo] = {
         _copy,
         "10 symbols, T-1 blanks, delimiter, 10 blanks -> blanks, then the 10 symbols; xent",
         "10 log(8) / (T + 20)",
+        length=CopyTask.sequence_length,
     ),
 }
+
+
+def _check_name(name: str) -> None:
+    if name not in TASKS:
+        raise RnnInitError(f"task.name: expected one of {', '.join(TASKS)}, got {name!r}")
+
+
+def sequence_length(name: str, seq_len: int) -> int:
+    """T of the sequences task ``name`` makes for the configured ``task.seq_len``, without
+    building the task (no corpus is read): ``seq_len`` itself, or for ``copy`` delay + 20.
+
+    Raises:
+        RnnInitError: an unknown task name.
+    """
+    _check_name(name)
+    return TASKS[name].length(seq_len)
 
 
 def make_task(
@@ -374,8 +405,7 @@ def make_task(
         RnnInitError: unknown name, a bad ``seq_len`` or ``seed``, or a text too short for one
             sequence.
     """
-    if name not in TASKS:
-        raise RnnInitError(f"task.name: expected one of {', '.join(TASKS)}, got {name!r}")
+    _check_name(name)
     if isinstance(seq_len, bool) or not isinstance(seq_len, (int, np.integer)) or seq_len < 1:
         raise RnnInitError(f"task.seq_len: expected a positive integer, got {seq_len!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:

@@ -19,7 +19,9 @@ Backprop through step t multiplies the gradient variance by chi_t,
 Var(dL/dh_{t-1}) ~= chi_t * Var(dL/dh_t), so chi < 1 is the ordered regime (gradients vanish
 geometrically in time), chi > 1 the chaotic one (they explode) and chi = 1 the critical line.
 
-relu and linear use closed forms; tanh uses quadrature (``gauss_expect``). NumPy only, no I/O.
+The moments of each phi come from the nonlinearity registry (``nonlinearities.py``): relu and
+linear in closed form, tanh by quadrature (``gauss_expect``, in ``quadrature.py`` and re-exported
+here). NumPy only, no I/O.
 """
 
 from __future__ import annotations
@@ -29,100 +31,25 @@ from collections.abc import Callable
 
 import numpy as np
 
-NONLINEARITIES = ("tanh", "relu", "linear")
+from .nonlinearities import NONLINEARITIES
+from .quadrature import gauss_expect
 
-_GH_MAX_Q = 0.5  # Gauss-Hermite for q <= this; the trapezoid rule in z above it
-_Z_MAX = 10.0  # trapezoid range z in [-10, 10]: the N(0, 1) mass outside is ~1.5e-23
-_TRAP_MAX_POINTS = 2**21 + 1  # memory cap, reached only for q beyond ~4e8
-_GH_RULES: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-
-
-def _gh_rule(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Probabilists' Gauss-Hermite nodes and weights, weights divided by sqrt(2 pi) (cached)."""
-    if n not in _GH_RULES:
-        z, w = np.polynomial.hermite_e.hermegauss(n)
-        _GH_RULES[n] = (z, w / math.sqrt(2.0 * math.pi))
-    return _GH_RULES[n]
-
-
-def _trapezoid_z(f: Callable[[np.ndarray], np.ndarray], q: float) -> float:
-    """E[f(sqrt(q) z)] by the trapezoid rule in z, step h = min(0.1, 0.2 / sqrt(q))."""
-    s = math.sqrt(q)
-    h = min(0.1, 0.2 / s)
-    n_half = min(math.ceil(_Z_MAX / h), _TRAP_MAX_POINTS // 2)
-    z = np.linspace(-_Z_MAX, _Z_MAX, 2 * n_half + 1)
-    w = np.exp(-0.5 * z * z) * ((z[1] - z[0]) / math.sqrt(2.0 * math.pi))
-    w[0] *= 0.5
-    w[-1] *= 0.5
-    return float(np.dot(f(s * z), w))
-
-
-def gauss_expect(
-    f: Callable[[np.ndarray], np.ndarray], q: float | np.ndarray, n: int = 101
-) -> np.ndarray:
-    """E_z[f(sqrt(q) z)] for z ~ N(0, 1), elementwise over q (scalar or array; same shape out).
-
-    f must be vectorised (array in, same-shape array out). For q <= 1/2 the rule is n-node
-    Gauss-Hermite for the weight exp(-z^2 / 2) (``numpy.polynomial.hermite_e.hermegauss``, weights
-    normalised by sqrt(2 pi)), exact for polynomials of degree <= 2n - 1:
-
-        E[f(sqrt(q) z)] ~= sum_k w_k f(sqrt(q) z_k) / sqrt(2 pi)
-
-    For larger q an activation that bends on the unit scale (tanh) bends between the nodes, whose
-    spacing near 0 is ~0.3 sqrt(q) in a for n = 101, and Gauss-Hermite loses accuracy (for
-    tanh'^2 with n = 101: 1e-14 at q = 1/2, 3e-10 at q = 1, 1e-5 at q = 3, 4e-3 at q = 10,
-    7e-2 at q = 100), so n only matters for q <= 1/2. Above that the trapezoid rule in z on
-    [-10, 10] with step h = min(0.1, 0.2 / sqrt(q)) is used (measured within 1e-12 of a fine
-    reference for tanh^2 and tanh'^2 up to q = 1e6): for f analytic in the strip |Im a| < d
-    (tanh: pi / 2) its error decays like exp(-2 pi d / (h sqrt(q))) <= exp(-49), plus the 1e-23
-    Gaussian tail beyond |z| = 10.
-    Functions with a kink (relu) converge only algebraically under either rule: use closed forms.
-
-    Raises:
-        ValueError: q negative or not finite.
-    """
-    q_arr = np.asarray(q, dtype=np.float64)
-    if not np.all(np.isfinite(q_arr)) or np.any(q_arr < 0):
-        raise ValueError(f"gauss_expect: q must be finite and >= 0, got {q!r}")
-    z, w = _gh_rule(n)
-    out = np.empty(q_arr.shape)
-    for idx, qk in np.ndenumerate(q_arr):
-        qk = float(qk)
-        out[idx] = np.dot(f(math.sqrt(qk) * z), w) if qk <= _GH_MAX_Q else _trapezoid_z(f, qk)
-    return out
-
-
-# Per nonlinearity, q -> (E[phi^2], Var[phi], E[phi'^2]) for phi(sqrt(q) z). Var[phi] is written
-# in closed form where possible so that q = inf gives inf rather than inf - inf.
-
-
-def _tanh_moments(q: float) -> tuple[float, float, float]:
-    """Quadrature; E[tanh] = 0 by symmetry, so Var[tanh] = E[tanh^2]."""
-    e_phi2 = float(gauss_expect(lambda a: np.tanh(a) ** 2, q))
-    e_dphi2 = float(gauss_expect(lambda a: (1.0 - np.tanh(a) ** 2) ** 2, q))  # sech^4, no overflow
-    return e_phi2, e_phi2, e_dphi2
-
-
-def _relu_moments(q: float) -> tuple[float, float, float]:
-    """E[relu^2] = q/2, E[relu] = sqrt(q/(2 pi)), Var = q (1/2 - 1/(2 pi)), E[relu'^2] = 1/2."""
-    return 0.5 * q, q * (0.5 - 0.5 / math.pi), 0.5
-
-
-def _linear_moments(q: float) -> tuple[float, float, float]:
-    """E[a^2] = Var[a] = q, phi' = 1."""
-    return q, q, 1.0
-
-
-_MOMENTS: dict[str, Callable[[float], tuple[float, float, float]]] = {
-    "tanh": _tanh_moments,
-    "relu": _relu_moments,
-    "linear": _linear_moments,
-}
+__all__ = [
+    "NONLINEARITIES",
+    "fixed_point",
+    "gauss_expect",
+    "grad_var_profile",
+    "mean_field",
+    "recurrence_regime",
+    "regime",
+    "theory_for_run",
+]
 
 
 def _moments(nonlinearity: str) -> Callable[[float], tuple[float, float, float]]:
+    """q -> (E[phi^2], Var[phi], E[phi'^2]) of phi(sqrt(q) z), from the nonlinearity registry."""
     try:
-        return _MOMENTS[nonlinearity]
+        return NONLINEARITIES[nonlinearity].moments
     except KeyError:
         raise ValueError(
             f"unknown nonlinearity {nonlinearity!r}; expected one of {', '.join(NONLINEARITIES)}"
@@ -171,15 +98,17 @@ def mean_field(
     return {"preact_var": preact_var, "act_var": act_var, "chi": chi}
 
 
-def _tanh_root(s_w2: float, c: float, tol: float, max_iter: int) -> float:
-    """Positive root of G(q) = s_w2 E[tanh(sqrt(q) z)^2] + c - q, by bisection.
+def _saturating_root(moments, s_w2: float, c: float, tol: float, max_iter: int) -> float:
+    """Positive root of G(q) = s_w2 E[phi(sqrt(q) z)^2] + c - q, by bisection, for a saturating phi.
 
-    E[tanh^2](q) is increasing and concave with slope 1 at 0 and bounded by 1, so G has a single
-    positive root, in (0, s_w2 + c], when c > 0 or s_w2 > 1. G(q) > 0 below it, < 0 above.
+    For phi odd, |phi| < 1 and phi'(0) = 1 (tanh), E[phi^2](q) is increasing and concave with
+    slope 1 at 0 and bounded by 1, so G has a single positive root, in (0, s_w2 + c], when c > 0
+    or s_w2 > 1. G(q) > 0 below it, < 0 above. moments: the registry's q -> (E[phi^2], ...).
+    Without input or bias the lower bracket starts from tanh's E[phi^2] = q - 2 q^2 + O(q^3).
     """
 
     def G(q: float) -> float:
-        return s_w2 * _tanh_moments(q)[0] + c - q
+        return s_w2 * moments(q)[0] + c - q
 
     lo, hi = 0.0, s_w2 + c
     if c == 0.0:  # G(0) = 0 is the unstable root: move lo up to where G > 0
@@ -219,15 +148,22 @@ def fixed_point(
       positive root of q = s_w2 E[tanh(sqrt(q) z)^2] + s_u2_in + s_b2 (always finite, since
       E[tanh^2] < 1), found by bisection to |dq| <= tol * max(1, q*) in at most max_iter halvings.
 
+    Which case applies is the registry's ``theory_kind``: "homogeneous" (linear, relu) or
+    "saturating" (tanh).
+
     Raises:
         ValueError: unknown nonlinearity, a negative or non-finite variance.
     """
     moments = _moments(nonlinearity)
     _check_var(s_w2=s_w2, s_u2_in=s_u2_in, s_b2=s_b2)
     c = s_u2_in + s_b2
-    if nonlinearity == "tanh":
-        q_star = 0.0 if (c == 0.0 and s_w2 <= 1.0) else _tanh_root(s_w2, c, tol, max_iter)
+    kind = NONLINEARITIES[nonlinearity].theory_kind
+    if kind == "saturating":
+        dies_out = c == 0.0 and s_w2 <= 1.0  # no input, no bias, no growth: q* = 0
+        q_star = 0.0 if dies_out else _saturating_root(moments, s_w2, c, tol, max_iter)
         return q_star, s_w2 * moments(q_star)[2]
+    if kind != "homogeneous":
+        raise ValueError(f"fixed_point: no fixed-point rule for theory_kind {kind!r}")
     k = s_w2 * moments(1.0)[0]  # E[phi^2] is proportional to q: slope of the map
     chi_star = s_w2 * moments(1.0)[2]
     if k < 1.0:

@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ..core.nonlinearities import NONLINEARITIES
 from .terminal import MIN_DECADES, fmt, sample_timesteps
 
 SPARKS = "▁▂▃▄▅▆▇█"
@@ -157,10 +158,11 @@ def verdict(label: str, agg: dict, nonlinearity: str, target: float | None, chan
     parts = []
     ts = agg["step0"]
     sat = ts["saturation"]
-    if nonlinearity != "linear" and np.nanmax(sat) >= 0.5:
+    entry = NONLINEARITIES.get(nonlinearity)
+    rule = entry.saturation if entry is not None else None
+    if rule is not None and np.nanmax(sat) >= 0.5:
         t_first = int(ts["t"][int(np.argmax(sat >= 0.5))])
-        what = "tanh units saturated" if nonlinearity == "tanh" else "relu units dead"
-        parts.append(f"{np.nanmax(sat):.0%} of {what} by t = {t_first}")
+        parts.append(f"{np.nanmax(sat):.0%} of {rule.phrase} by t = {t_first}")
     act = ts["act_var"][np.isfinite(ts["act_var"])]
     if act.size and act.min() < 1e-12 <= act.max():
         parts.append(

@@ -112,15 +112,26 @@ def timesteps_from_rows(rows: list[dict], step: int) -> dict:
     return ts
 
 
+_BIASES_BEFORE_ROLES = ("bh", "by")  # the biases of run folders written before roles were recorded
+
+
 def describe_init(init: dict) -> str:
-    """'Wxh xavier, Whh orthogonal (gain 1.667), Why xavier, biases zeros'."""
-    parts = []
-    for name in ("Wxh", "Whh", "Why"):
-        s = init[name]
+    """'Wxh xavier, Whh orthogonal (gain 1.667), Why xavier, biases zeros'.
+
+    ``init``: parameter name -> {"scheme", "gain", optionally "role"}, in draw order. Weights are
+    named one by one; the entries with role "bias" (without a role: bh and by) are grouped.
+    """
+    parts, biases = [], set()
+    for name, s in init.items():
+        if not isinstance(s, dict) or "scheme" not in s:
+            continue  # not a parameter's entry
+        if s.get("role", "bias" if name in _BIASES_BEFORE_ROLES else "weight") == "bias":
+            biases.add(s["scheme"])
+            continue
         gain = "" if s["gain"] == 1 else f" (gain {s['gain']:.4g})"
         parts.append(f"{name} {s['scheme']}{gain}")
-    biases = {init["bh"]["scheme"], init["by"]["scheme"]}
-    parts.append(f"biases {'/'.join(sorted(biases))}")
+    if biases:
+        parts.append(f"biases {'/'.join(sorted(biases))}")
     return ", ".join(parts)
 
 
