@@ -86,3 +86,15 @@ def timesteps_at(rows: list[dict], step: int) -> dict:
     out = {c: np.array([np.nan if r.get(c) is None else float(r[c]) for r in mine]) for c in cols}
     out["t"] = np.array([r["t"] for r in mine])
     return out
+
+
+def mean_std(values) -> tuple[float | None, float | None, int]:
+    """Mean and population standard deviation (ddof = 0) of the finite values, and their count.
+
+    None, NaN and inf are left out; (None, None, 0) when no value is finite.
+    """
+    vals = np.array([float(v) for v in values if v is not None], dtype=np.float64)
+    vals = vals[np.isfinite(vals)]
+    if vals.size == 0:
+        return None, None, 0
+    return float(vals.mean()), float(vals.std()), int(vals.size)
