@@ -18,9 +18,9 @@ import numpy as np
 from ..core.inits import parse_init
 from ..core.stats import timesteps_at
 from ..errors import RnnInitError
+from ..fileio import atomic_write_text
 from .config import Config, dump_config, validate
 from .runs import (
-    atomic_write_text,
     create_run_dir,
     is_run_dir,
     read_csv,

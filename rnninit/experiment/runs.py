@@ -13,50 +13,21 @@ import json
 import math
 import os
 import secrets
-import tempfile
 import time
 from pathlib import Path
 
 from ..core.stats import PARAM_COLUMNS, THEORY_COLUMNS, TIMESTEP_COLUMNS
 from ..errors import RnnInitError
+from ..fileio import atomic_write_text
 
 METRICS_COLUMNS = ("step", "loss", "val_loss", "grad_norm", "lr", "seconds")
 TIMESTEPS_COLUMNS = ("step", "t", *TIMESTEP_COLUMNS, *THEORY_COLUMNS)
 PARAMS_COLUMNS = ("step", "param", *PARAM_COLUMNS)
-_UMASK = os.umask(0)  # read once at import (os has no getter); restored on the next line
-os.umask(_UMASK)
 CSV_FILES = {
     "metrics.csv": METRICS_COLUMNS,
     "timesteps.csv": TIMESTEPS_COLUMNS,
     "params.csv": PARAMS_COLUMNS,
 }
-
-
-def _mkstemp(path: Path) -> tuple[int, str]:
-    """A temp file beside `path`, with the permissions an ordinary open() would give it."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; run folders are meant to be shared
-    return fd, tmp
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write `text` (UTF-8) to `path` via a temp file in the same folder and an atomic rename."""
-    atomic_write_bytes(path, lambda f: f.write(text.encode("utf-8")))
-
-
-def atomic_write_bytes(path: str | os.PathLike, write) -> None:
-    """Call write(file_object) on a temp file in path's folder, then rename it over path."""
-    path = Path(path)
-    fd, tmp = _mkstemp(path)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _json_safe(obj):

@@ -20,11 +20,10 @@ from pathlib import Path
 import yaml
 
 from ..errors import RnnInitError
+from ..fileio import atomic_write_bytes, atomic_write_text
 from .config import SCHEMA, get
 from .runs import (
     STALE_AFTER,
-    atomic_write_bytes,
-    atomic_write_text,
     effective_status,
     is_run_dir,
     read_csv,

@@ -41,8 +41,9 @@ from typing import Any
 import yaml
 
 from ..errors import RnnInitError
+from ..fileio import atomic_write_text
 from .config import NAME_RE, NAME_RULE, Config, apply_overrides, dump_config, load_config, validate
-from .runs import atomic_write_text, read_summary, write_json
+from .runs import read_summary, write_json
 from .summarize import run_status
 
 SWEEP_KEYS = ("name", "base", "grid", "zip", "seeds")

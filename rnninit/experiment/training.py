@@ -28,13 +28,12 @@ from ..core.stats import THEORY_COLUMNS, TIMESTEP_COLUMNS, param_stats, spectral
 from ..core.tasks import Task, make_task
 from ..core.theory import theory_for_run
 from ..errors import RnnInitError
+from ..fileio import atomic_write_bytes, atomic_write_text
 from .config import Config, TrainConfig, absolute_paths, dump_config, validate
 from .corpus import corpus_fingerprint, task_text
 from .runs import (
     CSV_FILES,
     CsvLog,
-    atomic_write_bytes,
-    atomic_write_text,
     create_run_dir,
     write_json,
 )
