@@ -55,3 +55,40 @@ def test_a_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path):
         fileio.atomic_write_bytes(path, boom)
     assert path.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_one_csv_writer_quotes_cells_and_keeps_plain_numbers_byte_for_byte(tmp_path):
+    import csv
+
+    import numpy as np
+
+    from rnninit.experiment.runs import CsvLog, read_csv, truncate_csv
+
+    path = tmp_path / "log.csv"
+    log = CsvLog(path, ("step", "loss", "val_loss", "note"))
+    log.write({"step": 0, "loss": 0.1, "val_loss": None, "note": "plain"})
+    log.write_many([{"step": 1, "loss": float("nan"), "note": 'a, "b"'},
+                    {"step": 2, "loss": np.float64(1 / 3), "note": "x"}])  # fmt: skip
+    log.close()
+    text = path.read_text()
+    assert text.splitlines()[:2] == ["step,loss,val_loss,note", "0,0.1,,plain"]  # as ever
+    assert text.splitlines()[2:] == ['1,nan,,"a, ""b"""', "2,0.3333333333333333,,x"]
+    with open(path, newline="") as f:
+        assert [r["note"] for r in csv.DictReader(f)] == ["plain", 'a, "b"', "x"]
+    truncate_csv(path, lambda row: row["step"] < 2)  # parses with csv: the quoted row survives
+    assert [r["note"] for r in read_csv(path)] == ["plain", 'a, "b"']
+    assert path.read_text() == "\n".join(text.splitlines()[:3]) + "\n"
+
+
+def test_whole_csvs_have_the_cells_of_the_run_logs_and_their_folder_is_made(tmp_path):
+    """One cell format everywhere: floats as repr, None empty, mappings as JSON, quoted if needed."""
+    from rnninit.experiment.runs import csv_text, write_csv
+
+    rows = [{"init": "Whh=orthogonal,Wxh=he", "x": 0.1, "n": 3, "none": None, "ok": False,
+             "values": {"b": 1, "a": [1, 2]}}]  # fmt: skip
+    assert csv_text(rows) == (
+        'init,x,n,none,ok,values\n"Whh=orthogonal,Wxh=he",0.1,3,,False,"{""a"": [1, 2], ""b"": 1}"\n'
+    )
+    write_csv(tmp_path / "deep" / "t.csv", rows)
+    assert (tmp_path / "deep" / "t.csv").read_text() == csv_text(rows)
+    assert csv_text([]) == ""

@@ -295,7 +295,8 @@ def summarize(
 
       rnninit summarize runs/sweeps/init_vs_width --plot model.hidden_size
     """
-    from ..experiment.summarize import json_text, plot_final_loss, summarize, table_rows, write_csv
+    from ..experiment.runs import write_csv
+    from ..experiment.summarize import json_text, plot_final_loss, summarize, table_rows
 
     with handled():
         keys = [k.strip() for k in (by or "").split(",") if k.strip()]

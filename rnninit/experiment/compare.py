@@ -263,15 +263,11 @@ def compare_rows(report: dict) -> list[dict]:
 
 def write_compare_outputs(root: Path, report: dict) -> None:
     from ..report import plots
-    from .runs import _fmt
+    from .runs import write_csv
 
     rows = compare_rows(report)
     if rows:
-        cols = list(rows[0])
-        text = (
-            ",".join(cols) + "\n" + "".join(",".join(_fmt(r[c]) for c in cols) + "\n" for r in rows)
-        )
-        atomic_write_text(root / "compare.csv", text)
+        write_csv(root / "compare.csv", rows)
     pdir = root / "plots"
     pdir.mkdir(exist_ok=True)
     for col in ("act_var", "grad_var"):

@@ -1,8 +1,9 @@
 """Run folders (DESIGN section 7): ids, atomic writes, appended CSVs, reading a run back.
 
-Every whole-file write goes to a temporary file in the same folder and is renamed over the
-target, so a reader (or a crash) never sees half a file. CSVs are appended a line at a time and
-flushed, so a killed run leaves every finished row parseable.
+Every whole-file write goes through rnninit.fileio (a temporary file in the same folder renamed
+over the target), so a reader (or a crash) never sees half a file. Every CSV goes through
+csv_cell and csv_lines (the csv module's quoting); a run's CSVs are appended a line at a time
+and flushed, so a killed run leaves every finished row parseable.
 """
 
 from __future__ import annotations
@@ -71,12 +72,45 @@ def create_run_dir(runs_dir: str | os.PathLike, name: str) -> Path:
     raise RnnInitError(f"log.runs_dir: could not create a fresh run folder in '{root}'")
 
 
-def _fmt(value) -> str:
+# ---------------------------------------------------------------------------------------------
+# The one CSV writer: every CSV the tool writes (run logs, compare.csv, sweep.csv, --csv).
+# ---------------------------------------------------------------------------------------------
+def csv_cell(value) -> str:
+    """One CSV cell: '' for None, floats as repr (the shortest exact round trip; nan and inf as
+    'nan', 'inf'), mappings and lists as JSON, anything else as str."""
     if value is None:
         return ""
     if isinstance(value, float):
-        return repr(value)  # shortest exact round trip; nan and inf as 'nan', 'inf'
+        return repr(float(value))  # float(): a NumPy float's repr would be 'np.float64(...)'
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict | list | tuple):
+        return json.dumps(value, sort_keys=True, default=str)
     return str(value)
+
+
+def csv_lines(lines) -> str:
+    """Rows of text cells as CSV text, one line each: the csv module quotes a cell that holds a
+    comma, a quote or a line break, and leaves every other cell as it is."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(lines)
+    return buf.getvalue()
+
+
+def csv_text(rows: list[dict], columns=None) -> str:
+    """A header and one line per row (columns: those of the first row unless given)."""
+    if columns is None:
+        columns = list(rows[0]) if rows else []
+    if not columns:
+        return ""
+    return csv_lines([columns, *([csv_cell(r.get(c)) for c in columns] for r in rows)])
+
+
+def write_csv(path: str | os.PathLike, rows: list[dict], columns=None) -> None:
+    """A whole CSV, written atomically (its folder made if needed)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, csv_text(rows, columns))
 
 
 class CsvLog:
@@ -88,20 +122,14 @@ class CsvLog:
         fresh = not (append and self.path.exists())
         self._f = open(self.path, "w" if fresh else "a", encoding="utf-8", newline="")
         if fresh:
-            self._write_line(self.columns)
-
-    def _write_line(self, values) -> None:
-        self._f.write(",".join(values) + "\n")
-        self._f.flush()
+            self._f.write(csv_lines([self.columns]))
+            self._f.flush()
 
     def write(self, row: dict) -> None:
-        self._write_line(_fmt(row.get(c)) for c in self.columns)
+        self.write_many([row])
 
     def write_many(self, rows) -> None:
-        buf = io.StringIO()
-        for row in rows:
-            buf.write(",".join(_fmt(row.get(c)) for c in self.columns) + "\n")
-        self._f.write(buf.getvalue())
+        self._f.write(csv_lines([csv_cell(row.get(c)) for c in self.columns] for row in rows))
         self._f.flush()
 
     def close(self) -> None:
@@ -138,16 +166,14 @@ def truncate_csv(path: str | os.PathLike, keep) -> None:
     """Rewrite a CSV atomically with only the rows for which keep(row_dict) is true."""
     path = Path(path)
     with open(path, encoding="utf-8", newline="") as f:
-        lines = f.read().splitlines()
+        lines = list(csv.reader(f))
     if not lines:
         return
-    header = lines[0].split(",")
-    kept = [lines[0]]
-    for line in lines[1:]:
-        cells = line.split(",")
+    header, kept = lines[0], lines[:1]
+    for cells in lines[1:]:
         if len(cells) == len(header) and keep(dict(zip(header, map(_parse, cells)))):
-            kept.append(line)
-    atomic_write_text(path, "\n".join(kept) + "\n")
+            kept.append(cells)
+    atomic_write_text(path, csv_lines(kept))
 
 
 def is_run_dir(path: str | os.PathLike) -> bool:

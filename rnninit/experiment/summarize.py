@@ -7,9 +7,7 @@ between the runs found, so a loop over `model.hidden_size=$h` needs no descripti
 
 from __future__ import annotations
 
-import csv
 import difflib
-import io
 import json
 import math
 import os
@@ -20,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import RnnInitError
-from ..fileio import atomic_write_bytes, atomic_write_text
+from ..fileio import atomic_write_bytes
 from .config import SCHEMA, get
 from .runs import (
     STALE_AFTER,
@@ -249,30 +247,6 @@ def table_rows(report: dict) -> list[dict]:
         return [dict(g) for g in report["groups"]]
     return [{**{c: r.get(c) for c in RUN_COLUMNS}, **{k: r["values"].get(k) for k in report["varied"]}}
             for r in report["records"]]  # fmt: skip
-
-
-def _cell(v) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return repr(v)
-    return v if isinstance(v, str) else _same(v)
-
-
-def csv_text(rows: list[dict]) -> str:
-    if not rows:
-        return ""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(list(rows[0]))
-    writer.writerows([_cell(v) for v in r.values()] for r in rows)
-    return buf.getvalue()
-
-
-def write_csv(path, rows: list[dict]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, csv_text(rows))
 
 
 def json_text(report: dict) -> str:

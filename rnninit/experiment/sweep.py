@@ -765,7 +765,8 @@ def run_sweep(
 def write_outputs(sweep: Sweep) -> None:
     """sweep.csv (every run folder of the sweep, from every shard so far) and a plot of the
     final loss against the first numeric key the sweep varies, a line per init."""
-    from .summarize import load_record, plot_final_loss, report_for, table_rows, write_csv
+    from .runs import write_csv
+    from .summarize import load_record, plot_final_loss, report_for, table_rows
 
     done = [r for r in sweep.runs if (sweep.run_dir(r) / "summary.json").is_file()]
     if not done:
