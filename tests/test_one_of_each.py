@@ -92,3 +92,73 @@ def test_whole_csvs_have_the_cells_of_the_run_logs_and_their_folder_is_made(tmp_
     write_csv(tmp_path / "deep" / "t.csv", rows)
     assert (tmp_path / "deep" / "t.csv").read_text() == csv_text(rows)
     assert csv_text([]) == ""
+
+
+# ---------------------------------------------------------------------------------------------
+# One status rule
+# ---------------------------------------------------------------------------------------------
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def _running(**changes) -> dict:
+    import socket
+    import time
+
+    return {"status": "running", "pid": os.getpid(), "host": socket.gethostname(),
+            "updated": time.time(), **changes}  # fmt: skip
+
+
+def test_the_status_rule_case_by_case():
+    import time
+
+    from rnninit.experiment.runs import STALE_AFTER, effective_status, process_start
+
+    old = time.time() - STALE_AFTER - 60
+    assert effective_status(_running(pid=_dead_pid())) == "stale"  # this host: pid gone
+    assert effective_status(_running()) == "running"  # this host: pid alive
+    assert effective_status(_running(updated=old)) == "running"  # alive, however old the beat
+    assert effective_status(_running(host="elsewhere.invalid", pid=1)) == "running"  # fresh beat
+    assert effective_status(_running(host="elsewhere.invalid", updated=old)) == "stale"  # old beat
+    assert effective_status(_running(pid=None, updated=old)) == "stale"  # no pid: the heartbeat
+    assert effective_status(_running(pid=_dead_pid(), status="completed")) == "completed"
+    mine = process_start(os.getpid())
+    if mine is None:
+        pytest.skip("no /proc: a process's start cannot be read here")
+    assert effective_status(_running(pid_start=mine, updated=old)) == "running"
+    assert effective_status(_running(pid_start="another-boot:1")) == "stale"  # the pid reused
+
+
+def test_sweep_resume_summarize_and_continue_read_a_run_the_same_way(tmp_path):
+    """A live run on this host whose heartbeat is old: summarize used to call it stale and
+    `sweep --resume` to start it again from scratch beside the live process."""
+    import json
+    import time
+
+    import yaml
+
+    from rnninit.experiment.summarize import summarize
+    from rnninit.experiment.sweep import can_continue, load_sweep, plan_work
+
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"name": "s", "base": {"log": {"runs_dir": str(tmp_path)}},
+                                    "grid": {"init": ["xavier", "uniform"]}}))  # fmt: skip
+    sw = load_sweep(path)
+    live, dead = sw.runs
+    for run, summary in ((live, _running(updated=time.time() - 3600)),
+                         (dead, _running(pid=_dead_pid()))):  # fmt: skip
+        folder = sw.run_dir(run)
+        folder.mkdir(parents=True)
+        (folder / "config.yaml").write_text("{}\n")
+        (folder / "checkpoint.npz").write_bytes(b"")
+        (folder / "summary.json").write_text(json.dumps(summary))
+    work = plan_work(sw, sw.runs, resume=True)
+    assert work.skipped == {live.id: "running"} and [r.id for r in work.todo] == [dead.id]
+    shown = {Path(r["dir"]).name: r["status"] for r in summarize([sw.root])["records"]}
+    assert shown == {live.id: "running", dead.id: "stale"}
+    assert not can_continue(sw.run_dir(live)) and can_continue(sw.run_dir(dead))

@@ -165,8 +165,17 @@ def test_running_runs_whose_process_is_gone_are_stale(runs, tmp_path):
     cases = {  # name -> (summary changes, status summarize must show)
         "dead": ({"pid": _dead_pid(), "host": socket.gethostname(), "updated": now}, "stale"),
         "alive": ({"pid": os.getpid(), "host": socket.gethostname(), "updated": now}, "running"),
-        "alive_silent": (
+        "alive_silent": (  # a live pid on this host is asked directly: an old heartbeat is no sign
             {"pid": os.getpid(), "host": socket.gethostname(), "updated": now - 3600},
+            "running",
+        ),  # fmt: skip
+        "pid_reused": (  # the pid lives, but it is another process than the run's
+            {
+                "pid": os.getpid(),
+                "pid_start": "another-boot:1",
+                "host": socket.gethostname(),
+                "updated": now,
+            },
             "stale",
         ),  # fmt: skip
         "far_silent": ({"pid": 1, "host": "elsewhere.invalid", "updated": now - 3600}, "stale"),

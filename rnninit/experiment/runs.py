@@ -14,6 +14,7 @@ import json
 import math
 import os
 import secrets
+import socket
 import time
 from pathlib import Path
 
@@ -195,26 +196,49 @@ STALE_AFTER = 600.0  # seconds without a heartbeat before a run on another host 
 
 
 def effective_status(summary: dict) -> str:
-    """The summary's status, except that a run marked running whose process is gone is 'stale'.
+    """The one reader of a run's status (show, summarize, sweep --resume, a worker's resume).
 
-    On this host the pid is asked directly; elsewhere, a heartbeat (`updated`) older than
-    STALE_AFTER seconds means the process is gone.
+    Any status but running is returned as written. A run marked running is 'stale' when its
+    process is gone, by one rule:
+    - on this host (`host` is this machine's name, `pid` recorded) the pid is asked directly:
+      no such process, or a live one whose start (`pid_start`, where recorded) differs from the
+      run's, which is the pid reused by another process, means stale. A live process means
+      running however old its heartbeat: an evaluation or a step may take longer than
+      STALE_AFTER, and a second writer on a live run's folder is the one thing to avoid.
+    - elsewhere, a heartbeat (`updated`, rewritten with every summary) older than STALE_AFTER
+      seconds means stale: another machine's pids cannot be asked.
     """
-    import socket
-
     status = summary.get("status", "unknown")
     if status != "running":
         return status
     pid = summary.get("pid")
-    if summary.get("host") == socket.gethostname() and isinstance(pid, int):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return "stale"
-        except PermissionError:
-            return "running"
-        return "running"
+    if summary.get("host") == socket.gethostname() and isinstance(pid, int) and pid > 0:
+        return "running" if _alive(pid, summary.get("pid_start")) else "stale"
     updated = summary.get("updated")
     if isinstance(updated, int | float) and time.time() - updated > STALE_AFTER:
         return "stale"
     return "running"
+
+
+def _alive(pid: int, start: str | None) -> bool:
+    """Is process `pid` of this host the one that started at `start` (any, when None)?"""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # another user's process: it exists
+    now = process_start(pid)
+    return start is None or now is None or now == start
+
+
+def process_start(pid: int) -> str | None:
+    """A token of when process `pid` started: the boot id and the start time in clock ticks
+    since boot (Linux /proc; immune to clock changes), or None where it cannot be read.
+    Another process that gets the same pid later has another token."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
+        return f"{boot}:{stat.rsplit(')', 1)[1].split()[19]}"  # field 22, starttime
+    except (OSError, IndexError):
+        return None

@@ -11,7 +11,6 @@ import difflib
 import json
 import math
 import os
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -21,7 +20,6 @@ from ..errors import RnnInitError
 from ..fileio import atomic_write_bytes
 from .config import SCHEMA, get
 from .runs import (
-    STALE_AFTER,
     effective_status,
     is_run_dir,
     read_csv,
@@ -34,17 +32,6 @@ LOSSES = ("final_loss", "final_val_loss")
 STEP0 = ("act_var_t1", "act_var_tT", "grad_var_t1", "grad_var_tT")
 METRICS = (*LOSSES, "steps_to_target", *STEP0)
 FINISHED = ("completed", "diverged")
-
-
-def run_status(summary: dict) -> str:
-    """The summary's status; a run marked running is 'stale' when its process is gone on this
-    host or its heartbeat (`updated`, written at every evaluation) is older than STALE_AFTER."""
-    status = effective_status(summary)
-    updated = summary.get("updated")
-    if status == "running" and isinstance(updated, int | float):
-        if time.time() - updated > STALE_AFTER:
-            return "stale"
-    return status
 
 
 def find_runs(paths) -> list[Path]:
@@ -122,7 +109,7 @@ def load_record(run_dir: Path, label: str | None = None) -> dict:
     rec = {"run": label or str(run_dir), "dir": str(run_dir)}
     try:
         s = read_summary(run_dir)
-        rec["status"] = run_status(s)
+        rec["status"] = effective_status(s)
     except RnnInitError as e:
         s, rec["status"], rec["error"] = {}, "unreadable", str(e)
     for k in (*LOSSES, "steps_to_target", "diverged_at", "steps_done", "steps", "seconds"):

@@ -43,8 +43,7 @@ import yaml
 from ..errors import RnnInitError
 from ..fileio import atomic_write_text
 from .config import NAME_RE, NAME_RULE, Config, apply_overrides, dump_config, load_config, validate
-from .runs import read_summary, write_json
-from .summarize import run_status
+from .runs import effective_status, read_summary, write_json
 
 SWEEP_KEYS = ("name", "base", "grid", "zip", "seeds")
 EXECUTORS = ("local", "dask")
@@ -376,7 +375,7 @@ def run_state(run_dir: Path) -> str | None:
     if not (run_dir / "summary.json").is_file():
         return None
     try:
-        return run_status(read_summary(run_dir))
+        return effective_status(read_summary(run_dir))
     except RnnInitError:
         return "unreadable"
 
@@ -471,8 +470,6 @@ def _dask_should_stop(event_name: str):
 
 def can_continue(run_dir: Path) -> bool:
     """True for a run folder that an interrupt or a kill left with a checkpoint to go on from."""
-    from .runs import effective_status, read_summary
-
     if not (run_dir / "checkpoint.npz").is_file():
         return False
     try:

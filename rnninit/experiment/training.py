@@ -35,6 +35,7 @@ from .runs import (
     CSV_FILES,
     CsvLog,
     create_run_dir,
+    process_start,
     write_json,
 )
 
@@ -339,6 +340,7 @@ def resume(run_dir, *, reporter: Reporter | None = None, argv=None, should_stop=
                 run_dir / name, lambda row: row.get("step") is not None and row["step"] < step
             )
     summary = {**meta["summary"], "status": "running", "pid": os.getpid(),
+               "pid_start": process_start(os.getpid()),
                "host": socket.gethostname(), "resumed_from": step,
                "argv": list(argv) if argv is not None else list(sys.argv),
                "_t0": time.perf_counter() - meta["elapsed"]}  # fmt: skip
@@ -439,6 +441,7 @@ def _initial_summary(setup: Setup, run_dir: Path | None, argv) -> dict:
         "argv": list(argv) if argv is not None else list(sys.argv),
         "versions": _versions(),
         "pid": os.getpid(),
+        "pid_start": process_start(os.getpid()),  # tells this process from a later one of its pid
         "host": socket.gethostname(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
         **setup.corpus,
