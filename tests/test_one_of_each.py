@@ -162,3 +162,13 @@ def test_sweep_resume_summarize_and_continue_read_a_run_the_same_way(tmp_path):
     shown = {Path(r["dir"]).name: r["status"] for r in summarize([sw.root])["records"]}
     assert shown == {live.id: "running", dead.id: "stale"}
     assert not can_continue(sw.run_dir(live)) and can_continue(sw.run_dir(dead))
+
+
+def test_one_number_formatter_for_tables():
+    """terminal.fmt formats every number in a table; fmt_cell adds the cells that are not floats
+    (config values: ints and names), as the sweep and summarize tables show them."""
+    from rnninit.report.terminal import fmt, fmt_cell
+
+    cells = [fmt_cell(v) for v in (0.000123456, 12345.0, 0.5, 3, "xavier", None, float("nan"))]
+    assert cells == ["1.23e-04", "1.23e+04", "0.5", "3", "xavier", "—", "nan"]
+    assert fmt_cell(2 / 3, 3) == fmt(2 / 3, 3) == "0.667"

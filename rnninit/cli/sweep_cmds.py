@@ -18,6 +18,7 @@ from rich.text import Text
 
 from ..errors import RnnInitError
 from ..experiment.sweep import EXECUTORS, SweepReporter
+from ..report.terminal import fmt_cell
 from .common import fail, graceful_stop, handled, stdout_console
 
 app = typer.Typer()
@@ -29,14 +30,6 @@ HEADINGS = {"final_val_loss": "final loss", "steps_to_target": "to target",
 NOTES = ("final loss: validation loss at the end; to target: steps until the smoothed training "
          "loss reached the target; act, grad: act_var = Var(h_t) and grad_var = Var(dL/dh_t) at "
          "the first and the last t, at step 0 (before any update)")  # fmt: skip
-
-
-def _value(v) -> str:
-    from ..report.terminal import fmt
-
-    if isinstance(v, float):
-        return fmt(v)
-    return "—" if v is None else str(v)
 
 
 def _status(status: str) -> Text:
@@ -66,8 +59,8 @@ def runs_table(report: dict, title: str) -> Table:
         table.add_column(short_key(key), justify="right", min_width=len(short_key(key)))
     for r in report["records"]:
         cells = [_tail(r["run"]), _status(r["status"])]
-        cells += [_value(r[c]) for c in HEADINGS]
-        cells += [_value(r["values"].get(k)) for k in report["varied"]]
+        cells += [fmt_cell(r[c]) for c in HEADINGS]
+        cells += [fmt_cell(r["values"].get(k)) for k in report["varied"]]
         table.add_row(*cells)
     return table
 
@@ -89,7 +82,7 @@ def groups_table(report: dict, title: str) -> Table:
     for col in HEADINGS:
         table.add_column(HEADINGS[col], justify="right", no_wrap=True)
     for g in report["groups"]:
-        cells = [_value(g[k]) for k in report["by"]]
+        cells = [fmt_cell(g[k]) for k in report["by"]]
         cells += [str(g["n"]), f"{g['completed']}/{g['diverged']}/{g['failed']}"]
         for col in HEADINGS:
             mean, std = g[f"{col}_mean"], g[f"{col}_std"]
@@ -127,7 +120,7 @@ class SweepProgress(SweepReporter):
             line += f": {result.get('error')}"
         elif status in ("completed", "diverged", "interrupted"):
             at = f" at step {result.get('diverged_at')}" if status == "diverged" else ""
-            line += (f"{at}: val loss {_value(result.get('final_val_loss'))}, "
+            line += (f"{at}: val loss {fmt_cell(result.get('final_val_loss'))}, "
                      f"{result.get('seconds') or 0:.1f} s")  # fmt: skip
         if status == "not started":
             return
@@ -350,7 +343,9 @@ def _print_plan(console, sw, runs, work, part) -> None:
     for i, r in enumerate(runs, 1):
         state = work.states.get(r.id) or "new"
         action = "exists" if r.id in existing else "run" if r.id in todo else "skip"
-        table.add_row(str(i), r.id, _status(state), action, *(_value(r.params[k]) for k in sw.keys))
+        table.add_row(
+            str(i), r.id, _status(state), action, *(fmt_cell(r.params[k]) for k in sw.keys)
+        )
     console.print(table)
     console.print(f"would run {len(work.todo) - len(work.existing)}, skip "
                   f"{len(work.skipped)}; nothing was run")  # fmt: skip

@@ -146,12 +146,6 @@ def print_report(console: Console, report: dict) -> None:
 # ---------------------------------------------------------------------------------------------
 # One plain sentence per init, from the numbers
 # ---------------------------------------------------------------------------------------------
-def _sci(v: float) -> str:
-    if v == 0:
-        return "0"
-    return f"{v:.3g}" if 1e-3 <= abs(v) < 1e4 else f"{v:.1e}"
-
-
 def verdict(label: str, agg: dict, nonlinearity: str, target: float | None, chance: float) -> str:
     """What happened to one init, stated from the measured numbers."""
     parts = []
@@ -164,10 +158,10 @@ def verdict(label: str, agg: dict, nonlinearity: str, target: float | None, chan
     act = ts["act_var"][np.isfinite(ts["act_var"])]
     if act.size and act.min() < 1e-12 <= act.max():
         parts.append(
-            f"Var(h_t) collapsed to {_sci(act.min())} (every unit pinned at the same value)"
+            f"Var(h_t) collapsed to {fmt(act.min(), 3)} (every unit pinned at the same value)"
         )
     elif act.size:
-        parts.append(f"Var(h_t) at init {_sci(act.min())}..{_sci(act.max())}")
+        parts.append(f"Var(h_t) at init {fmt(act.min(), 3)}..{fmt(act.max(), 3)}")
     g = ts["grad_var"]
     if np.isfinite(g[0]) and np.isfinite(g[-1]) and g[-1] > 0 and g[0] > 0:
         ratio = g[0] / g[-1]
@@ -175,7 +169,7 @@ def verdict(label: str, agg: dict, nonlinearity: str, target: float | None, chan
             parts.append(f"grad_var within 2x from t = {len(g)} back to t = 1")
         else:
             word = "grew" if ratio > 1 else "fell"
-            parts.append(f"grad_var {word} to {_sci(ratio)}x from t = {len(g)} back to t = 1")
+            parts.append(f"grad_var {word} to {fmt(ratio, 3)}x from t = {len(g)} back to t = 1")
     elif not np.all(np.isfinite(g)):
         parts.append("gradient non-finite at init")
     n = agg["n"]
