@@ -139,3 +139,21 @@ def test_a_spec_with_a_comma_keeps_compare_csv_rectangular(base):
     frame = pandas.read_csv(path)
     assert list(frame["spec"]) == ["xavier", "Whh=orthogonal,Wxh=he"]
     assert list(frame["seeds"]) == [1, 1]
+
+
+def test_the_loss_plot_and_the_summary_say_which_std(base, monkeypatch):
+    from rnninit.core.stats import mean_std
+    from rnninit.report import compare_view, plots
+
+    titles, real = [], plots.compare_loss
+
+    def spy(curves, path, **kwargs):
+        titles.append(kwargs["title"])
+        real(curves, path, **kwargs)
+
+    monkeypatch.setattr(plots, "compare_loss", spy)
+    report = compare(base.updated({"train.steps": 2}), ["xavier"], seeds=2)
+    assert titles == ["validation loss, mean ± population std across seeds"]
+    assert "mean ± population std over seeds" in compare_view.summary(report).caption
+    agg = report["inits"]["xavier"]
+    assert agg["final_val_loss"] == mean_std(r["summary"]["final_val_loss"] for r in agg["runs"])

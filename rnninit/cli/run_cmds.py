@@ -107,7 +107,7 @@ def compare(
     ),
     config: Path = typer.Option(None, "--config", "-c", help="YAML config shared by every init."),
     seeds: int = typer.Option(
-        1, "--seeds", min=1, help="Runs per init (seeds seed, seed+1, ...); mean ± std."
+        1, "--seeds", min=1, help="Runs per init (seeds seed, seed+1, ...); mean ± population std."
     ),
 ):
     """Train several initialisations on identical data and compare them side by side.

@@ -66,7 +66,8 @@ def runs_table(report: dict, title: str) -> Table:
 
 
 def groups_table(report: dict, title: str) -> Table:
-    """One row per group of --by: runs, their outcomes, and mean ± std across the group."""
+    """One row per group of --by: runs, their outcomes, and mean ± population std across the
+    group."""
     from ..report.terminal import fmt
 
     table = Table(title=title, title_justify="left", caption="mean ± std (population) over the "
@@ -261,8 +262,8 @@ def summarize(
     by: str = typer.Option(
         None,
         "--by",
-        help="Group by these comma-separated keys (e.g. init,model.hidden_size): mean ± std "
-        "over the other runs of each group (seeds).",
+        help="Group by these comma-separated keys (e.g. init,model.hidden_size): mean ± "
+        "population std over the other runs of each group (seeds).",
     ),  # fmt: skip
     csv_file: Path = typer.Option(None, "--csv", help="Also write the table to this CSV."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from ..core.stats import mean_std
 from ..errors import RnnInitError
 from ..fileio import atomic_write_bytes
 from .config import SCHEMA, get
@@ -144,7 +145,8 @@ def _sort_key(value):
 
 
 def summarize(paths, by: list[str] | None = None) -> dict:
-    """Read every run folder below `paths` and, with `by`, group them (mean ± std per group).
+    """Read every run folder below `paths` and, with `by`, group them (mean ± population std
+    per group).
 
     Returns:
         {"records": one flat dict per run, "varied": the keys that differ between runs,
@@ -180,15 +182,6 @@ def check_keys(records: list[dict], keys: list[str], option: str) -> None:
             close = difflib.get_close_matches(key, known, n=1)
             hint = f", did you mean '{close[0]}'?" if close else ""
             raise RnnInitError(f"{option}: {key}: not a config key of these runs{hint}")
-
-
-def mean_std(values) -> tuple[float | None, float | None, int]:
-    """Mean and population standard deviation (ddof 0) of the finite values, and their count."""
-    vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
-    if not vals:
-        return None, None, 0
-    mean = sum(vals) / len(vals)
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in vals) / len(vals)), len(vals)
 
 
 def group(records: list[dict], by: list[str], varied: list[str]) -> tuple[list[dict], list[str]]:
@@ -251,7 +244,8 @@ def json_text(report: dict) -> str:
 
 def plot_final_loss(report: dict, key: str, path) -> Path:
     """Final loss (validation if every run has one, else training) against `key`, a line per
-    init with mean ± std over the runs at each point (seeds). Written atomically as PNG."""
+    init with mean ± population std over the runs at each point (seeds). Written atomically as
+    PNG."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -292,7 +286,8 @@ def plot_final_loss(report: dict, key: str, path) -> Path:
         ax.set_xticks(range(len(xvals)), [str(v) for v in xvals])
     ax.set_xlabel(key)
     ax.set_ylabel(metric.replace("_", " "))
-    ax.set_title(f"{metric.replace('_', ' ')} vs {key} (mean ± std over runs)", fontsize=10)
+    ax.set_title(f"{metric.replace('_', ' ')} vs {key} (mean ± population std over runs)",
+                 fontsize=10)  # fmt: skip
     ax.grid(True, alpha=0.3)
     if lines:
         ax.legend(title="init", fontsize=8)

@@ -99,7 +99,8 @@ def summary(report: dict) -> Table:
     table = Table(title="summary", title_justify="left",
                   caption=f"chance {fmt(chance)} ({task.get('loss_kind', '')}); target loss {fmt(target)}: "
                           f"{task.get('target_text', '')}; speed-up against the slowest init to reach "
-                          "it (≥: against the run length, when an init never did)",
+                          "it (≥: against the run length, when an init never did); a ± b: mean ± "
+                          "population std over seeds",
                   caption_justify="left")  # fmt: skip
     for col in ("init", "status", "final val loss", "best val loss", "steps to target", "speed-up",
                 "ρ(Whh)", "σmax(Whh)", "sat t=T"):  # fmt: skip

@@ -174,7 +174,8 @@ def compare_loss(
     target: float | None = None,
     title: str = "",
 ) -> None:
-    """Loss against step for several inits: the mean over seeds with a shaded mean ± std band.
+    """Loss against step for several inits: the mean over seeds with a shaded mean ± std band
+    (the title says which std: compare's is the population std over seeds).
 
     Args:
         curves: init label -> {"step": array, "mean": array, "std": array}; std may be all 0
