@@ -172,3 +172,19 @@ def test_one_number_formatter_for_tables():
     cells = [fmt_cell(v) for v in (0.000123456, 12345.0, 0.5, 3, "xavier", None, float("nan"))]
     assert cells == ["1.23e-04", "1.23e+04", "0.5", "3", "xavier", "—", "nan"]
     assert fmt_cell(2 / 3, 3) == fmt(2 / 3, 3) == "0.667"
+
+
+def test_one_did_you_mean():
+    from rnninit.core.names import closest, suggest
+    from rnninit.errors import RnnInitError
+    from rnninit.experiment.summarize import check_keys
+
+    assert suggest("xavir", ["xavier", "uniform"]) == " (did you mean 'xavier'?)"
+    assert suggest("zzz", ["xavier", "uniform"]) == ""
+    assert closest("hiden_size", ["hidden_size"]) == "hidden_size"
+    assert closest("hidden", ["model.hidden_size"], cutoff=0.7) is None
+    with pytest.raises(RnnInitError) as e:  # summarize says it as config and inits do
+        check_keys([{"values": {"model.hidden_size": 8}}], ["model.hiden_size"], "--by")
+    assert str(e.value) == (
+        "--by: model.hiden_size: not a config key of these runs (did you mean 'model.hidden_size'?)"
+    )

@@ -7,7 +7,6 @@ between the runs found, so a loop over `model.hidden_size=$h` needs no descripti
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import os
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from ..core.names import suggest
 from ..core.stats import mean_std
 from ..errors import RnnInitError
 from ..fileio import atomic_write_bytes
@@ -179,9 +179,8 @@ def check_keys(records: list[dict], keys: list[str], option: str) -> None:
     known = sorted({k for r in records for k in r["values"]})
     for key in keys:
         if key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f", did you mean '{close[0]}'?" if close else ""
-            raise RnnInitError(f"{option}: {key}: not a config key of these runs{hint}")
+            raise RnnInitError(f"{option}: {key}: not a config key of these runs"
+                               f"{suggest(key, known)}")  # fmt: skip
 
 
 def group(records: list[dict], by: list[str], varied: list[str]) -> tuple[list[dict], list[str]]:

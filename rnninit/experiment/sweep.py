@@ -20,7 +20,6 @@ shards and ``resume`` work without any shared state but the folders themselves.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import hashlib
 import itertools
 import json
@@ -40,6 +39,7 @@ from typing import Any
 
 import yaml
 
+from ..core.names import closest
 from ..errors import RnnInitError
 from ..fileio import atomic_write_text
 from .config import NAME_RE, NAME_RULE, Config, apply_overrides, dump_config, load_config, validate
@@ -95,8 +95,8 @@ def load_sweep(path: str | os.PathLike, overrides: list[str] | tuple = ()) -> Sw
     data = _read(Path(path))
     unknown = [k for k in data if k not in SWEEP_KEYS]
     if unknown:
-        close = difflib.get_close_matches(str(unknown[0]), SWEEP_KEYS, n=1)
-        hint = f", did you mean '{close[0]}'?" if close else ""
+        close = closest(unknown[0], SWEEP_KEYS)
+        hint = f", did you mean '{close}'?" if close else ""
         raise RnnInitError(f"{src}: {unknown[0]}: unknown key{hint} (sweep keys: "
                            f"{', '.join(SWEEP_KEYS)})")  # fmt: skip
     name = data.get("name", Path(path).stem)
