@@ -117,3 +117,43 @@ def test_compare_argument_split_and_bad_init(tmp_path, base):
     assert result.exit_code == 2
     assert "did you mean 'xavier'" in result.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_a_spec_with_a_comma_keeps_compare_csv_rectangular(base):
+    """'Whh=orthogonal,Wxh=he' holds a comma: its cell is quoted, every row has every column."""
+    report = compare(base.updated({"train.steps": 2}), ["xavier", "Whh=orthogonal,Wxh=he"])
+    path = Path(report["dir"]) / "compare.csv"
+    with open(path, newline="") as f:
+        lines = list(csv.reader(f))
+    assert len(lines) == 3 and {len(cells) for cells in lines} == {len(lines[0])}
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["spec"] for r in rows] == ["xavier", "Whh=orthogonal,Wxh=he"]
+    assert [r["init"] for r in rows] == ["xavier", "Whh-orthogonal_Wxh-he"]
+    assert all(None not in r and None not in r.values() for r in rows)  # no cell too many or few
+    assert [int(r["seeds"]) for r in rows] == [1, 1]
+    try:
+        import pandas
+    except ImportError:
+        return
+    frame = pandas.read_csv(path)
+    assert list(frame["spec"]) == ["xavier", "Whh=orthogonal,Wxh=he"]
+    assert list(frame["seeds"]) == [1, 1]
+
+
+def test_the_loss_plot_and_the_summary_say_which_std(base, monkeypatch):
+    from rnninit.core.stats import mean_std
+    from rnninit.report import compare_view, plots
+
+    titles, real = [], plots.compare_loss
+
+    def spy(curves, path, **kwargs):
+        titles.append(kwargs["title"])
+        real(curves, path, **kwargs)
+
+    monkeypatch.setattr(plots, "compare_loss", spy)
+    report = compare(base.updated({"train.steps": 2}), ["xavier"], seeds=2)
+    assert titles == ["validation loss, mean ± population std across seeds"]
+    assert "mean ± population std over seeds" in compare_view.summary(report).caption
+    agg = report["inits"]["xavier"]
+    assert agg["final_val_loss"] == mean_std(r["summary"]["final_val_loss"] for r in agg["runs"])

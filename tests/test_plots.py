@@ -203,14 +203,16 @@ def test_import_does_not_load_matplotlib():
 
 
 def test_the_png_is_renamed_into_place_from_the_same_folder(tmp_path, monkeypatch):
+    from rnninit import fileio
+
     renames = []
-    real_replace = plots.os.replace
+    real_replace = fileio.os.replace
 
     def spy(src, dst):
         renames.append((Path(src), Path(dst)))
         real_replace(src, dst)
 
-    monkeypatch.setattr(plots.os, "replace", spy)
+    monkeypatch.setattr(fileio.os, "replace", spy)
     path = tmp_path / "loss.png"
     plots.loss_curve(metric_rows(), path)
     [(src, dst)] = renames

@@ -144,6 +144,22 @@ def test_plot_of_final_loss_against_a_varied_key(runs, tmp_path):
         assert bad.exit_code == 2 and message in bad.stderr, bad.stderr
 
 
+def test_the_plot_title_says_which_std(runs, tmp_path, monkeypatch):
+    from matplotlib.axes import Axes
+
+    from rnninit.experiment.summarize import plot_final_loss
+
+    titles, real = [], Axes.set_title
+
+    def spy(self, label, *args, **kwargs):
+        titles.append(label)
+        return real(self, label, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "set_title", spy)
+    plot_final_loss(summarize([runs]), "model.hidden_size", tmp_path / "p.png")
+    assert titles == ["final val loss vs model.hidden_size (mean ± population std over runs)"]
+
+
 def test_unknown_group_key_and_empty_folders_are_refused(runs, tmp_path):
     bad = runner.invoke(app, ["summarize", str(runs), "--by", "model.hiden_size"])
     assert bad.exit_code == 2 and "did you mean 'model.hidden_size'" in bad.stderr
@@ -165,8 +181,17 @@ def test_running_runs_whose_process_is_gone_are_stale(runs, tmp_path):
     cases = {  # name -> (summary changes, status summarize must show)
         "dead": ({"pid": _dead_pid(), "host": socket.gethostname(), "updated": now}, "stale"),
         "alive": ({"pid": os.getpid(), "host": socket.gethostname(), "updated": now}, "running"),
-        "alive_silent": (
+        "alive_silent": (  # a live pid on this host is asked directly: an old heartbeat is no sign
             {"pid": os.getpid(), "host": socket.gethostname(), "updated": now - 3600},
+            "running",
+        ),  # fmt: skip
+        "pid_reused": (  # the pid lives, but it is another process than the run's
+            {
+                "pid": os.getpid(),
+                "pid_start": "another-boot:1",
+                "host": socket.gethostname(),
+                "updated": now,
+            },
             "stale",
         ),  # fmt: skip
         "far_silent": ({"pid": 1, "host": "elsewhere.invalid", "updated": now - 3600}, "stale"),

@@ -107,7 +107,7 @@ def compare(
     ),
     config: Path = typer.Option(None, "--config", "-c", help="YAML config shared by every init."),
     seeds: int = typer.Option(
-        1, "--seeds", min=1, help="Runs per init (seeds seed, seed+1, ...); mean ± std."
+        1, "--seeds", min=1, help="Runs per init (seeds seed, seed+1, ...); mean ± population std."
     ),
 ):
     """Train several initialisations on identical data and compare them side by side.
@@ -128,6 +128,7 @@ def compare(
     from ..experiment.config import load_config
     from ..experiment.training import Reporter
     from ..report.compare_view import print_report
+    from ..report.terminal import fmt
 
     with handled():
         inits, overrides = split_compare_args(args)
@@ -143,7 +144,7 @@ def compare(
                 status += f" at step {summary['diverged_at']}"
             loss = summary.get("final_val_loss")
             console.print(f"[{n}/{total}] {label} seed {cfg.seed + k}: {status}, "
-                          f"val loss {fmt_num(loss)}, {summary['seconds']:.1f} s")  # fmt: skip
+                          f"val loss {fmt(loss)}, {summary['seconds']:.1f} s")  # fmt: skip
 
         done.seen = []
         with graceful_stop() as should_stop, blame(config):
@@ -153,12 +154,6 @@ def compare(
         print_report(console, report)
     if report["meta"]["status"] == "interrupted":
         raise fail(f"interrupted; what finished is in {report['dir']}", 130)
-
-
-def fmt_num(v) -> str:
-    from ..report.terminal import fmt
-
-    return fmt(v)
 
 
 @app.command()

@@ -18,6 +18,7 @@ from rich.text import Text
 
 from ..errors import RnnInitError
 from ..experiment.sweep import EXECUTORS, SweepReporter
+from ..report.terminal import fmt_cell
 from .common import fail, graceful_stop, handled, stdout_console
 
 app = typer.Typer()
@@ -29,14 +30,6 @@ HEADINGS = {"final_val_loss": "final loss", "steps_to_target": "to target",
 NOTES = ("final loss: validation loss at the end; to target: steps until the smoothed training "
          "loss reached the target; act, grad: act_var = Var(h_t) and grad_var = Var(dL/dh_t) at "
          "the first and the last t, at step 0 (before any update)")  # fmt: skip
-
-
-def _value(v) -> str:
-    from ..report.terminal import fmt
-
-    if isinstance(v, float):
-        return fmt(v)
-    return "—" if v is None else str(v)
 
 
 def _status(status: str) -> Text:
@@ -66,14 +59,15 @@ def runs_table(report: dict, title: str) -> Table:
         table.add_column(short_key(key), justify="right", min_width=len(short_key(key)))
     for r in report["records"]:
         cells = [_tail(r["run"]), _status(r["status"])]
-        cells += [_value(r[c]) for c in HEADINGS]
-        cells += [_value(r["values"].get(k)) for k in report["varied"]]
+        cells += [fmt_cell(r[c]) for c in HEADINGS]
+        cells += [fmt_cell(r["values"].get(k)) for k in report["varied"]]
         table.add_row(*cells)
     return table
 
 
 def groups_table(report: dict, title: str) -> Table:
-    """One row per group of --by: runs, their outcomes, and mean ± std across the group."""
+    """One row per group of --by: runs, their outcomes, and mean ± population std across the
+    group."""
     from ..report.terminal import fmt
 
     table = Table(title=title, title_justify="left", caption="mean ± std (population) over the "
@@ -89,7 +83,7 @@ def groups_table(report: dict, title: str) -> Table:
     for col in HEADINGS:
         table.add_column(HEADINGS[col], justify="right", no_wrap=True)
     for g in report["groups"]:
-        cells = [_value(g[k]) for k in report["by"]]
+        cells = [fmt_cell(g[k]) for k in report["by"]]
         cells += [str(g["n"]), f"{g['completed']}/{g['diverged']}/{g['failed']}"]
         for col in HEADINGS:
             mean, std = g[f"{col}_mean"], g[f"{col}_std"]
@@ -127,7 +121,7 @@ class SweepProgress(SweepReporter):
             line += f": {result.get('error')}"
         elif status in ("completed", "diverged", "interrupted"):
             at = f" at step {result.get('diverged_at')}" if status == "diverged" else ""
-            line += (f"{at}: val loss {_value(result.get('final_val_loss'))}, "
+            line += (f"{at}: val loss {fmt_cell(result.get('final_val_loss'))}, "
                      f"{result.get('seconds') or 0:.1f} s")  # fmt: skip
         if status == "not started":
             return
@@ -268,8 +262,8 @@ def summarize(
     by: str = typer.Option(
         None,
         "--by",
-        help="Group by these comma-separated keys (e.g. init,model.hidden_size): mean ± std "
-        "over the other runs of each group (seeds).",
+        help="Group by these comma-separated keys (e.g. init,model.hidden_size): mean ± "
+        "population std over the other runs of each group (seeds).",
     ),  # fmt: skip
     csv_file: Path = typer.Option(None, "--csv", help="Also write the table to this CSV."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
@@ -295,7 +289,8 @@ def summarize(
 
       rnninit summarize runs/sweeps/init_vs_width --plot model.hidden_size
     """
-    from ..experiment.summarize import json_text, plot_final_loss, summarize, table_rows, write_csv
+    from ..experiment.runs import write_csv
+    from ..experiment.summarize import json_text, plot_final_loss, summarize, table_rows
 
     with handled():
         keys = [k.strip() for k in (by or "").split(",") if k.strip()]
@@ -349,7 +344,9 @@ def _print_plan(console, sw, runs, work, part) -> None:
     for i, r in enumerate(runs, 1):
         state = work.states.get(r.id) or "new"
         action = "exists" if r.id in existing else "run" if r.id in todo else "skip"
-        table.add_row(str(i), r.id, _status(state), action, *(_value(r.params[k]) for k in sw.keys))
+        table.add_row(
+            str(i), r.id, _status(state), action, *(fmt_cell(r.params[k]) for k in sw.keys)
+        )
     console.print(table)
     console.print(f"would run {len(work.todo) - len(work.existing)}, skip "
                   f"{len(work.skipped)}; nothing was run")  # fmt: skip

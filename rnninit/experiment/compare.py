@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from ..core.inits import parse_init
-from ..core.stats import timesteps_at
+from ..core.stats import mean_std, timesteps_at
 from ..errors import RnnInitError
+from ..fileio import atomic_write_text
 from .config import Config, dump_config, validate
 from .runs import (
-    atomic_write_text,
     create_run_dir,
     is_run_dir,
     read_csv,
@@ -130,18 +130,6 @@ def is_compare_dir(path) -> bool:
     return (Path(path) / "compare.json").is_file()
 
 
-def _finite(values) -> list[float]:
-    return [float(v) for v in values if v is not None and math.isfinite(float(v))]
-
-
-def mean_std(values) -> tuple[float | None, float | None, int]:
-    """Mean and population std of the finite values, and how many there were."""
-    vals = _finite(values)
-    if not vals:
-        return None, None, 0
-    return float(np.mean(vals)), float(np.std(vals)), len(vals)
-
-
 def _seed_mean_timesteps(tables: list[dict]) -> dict[str, np.ndarray]:
     """Per-timestep statistics averaged across seeds (all seeds share T)."""
     out = {"t": tables[0]["t"]}
@@ -185,7 +173,8 @@ def load_compare(root) -> dict:
 
 
 def aggregate(spec: str, records: list[dict]) -> dict:
-    """Mean ± std across seeds of the summary columns, and seed-mean per-timestep tables."""
+    """Mean ± population std across seeds of the summary columns, and seed-mean per-timestep
+    tables."""
     summaries = [r["summary"] for r in records]
     agg = {"spec": spec, "runs": records, "n": len(records)}
     for col in SUMMARY_COLUMNS:
@@ -209,7 +198,8 @@ def aggregate(spec: str, records: list[dict]) -> dict:
 
 
 def _loss_band(records: list[dict]) -> dict:
-    """Validation loss (mean ± std across seeds) at the evaluated steps; train loss if none."""
+    """Validation loss (mean ± population std across seeds) at the evaluated steps; train loss
+    if none."""
     key = (
         "val_loss"
         if any(r.get("val_loss") is not None for rec in records for r in rec["metrics"])
@@ -221,8 +211,9 @@ def _loss_band(records: list[dict]) -> dict:
             if r.get(key) is not None and math.isfinite(float(r[key])):
                 by_step.setdefault(r["step"], []).append(float(r[key]))
     steps = sorted(by_step)
-    return {"step": np.array(steps), "mean": np.array([np.mean(by_step[s]) for s in steps]),
-            "std": np.array([np.std(by_step[s]) for s in steps]), "kind": key}  # fmt: skip
+    stats = [mean_std(by_step[s]) for s in steps]
+    return {"step": np.array(steps), "mean": np.array([m for m, _, _ in stats]),
+            "std": np.array([sd for _, sd, _ in stats]), "kind": key}  # fmt: skip
 
 
 def _speedups(report: dict) -> None:
@@ -263,15 +254,11 @@ def compare_rows(report: dict) -> list[dict]:
 
 def write_compare_outputs(root: Path, report: dict) -> None:
     from ..report import plots
-    from .runs import _fmt
+    from .runs import write_csv
 
     rows = compare_rows(report)
     if rows:
-        cols = list(rows[0])
-        text = (
-            ",".join(cols) + "\n" + "".join(",".join(_fmt(r[c]) for c in cols) + "\n" for r in rows)
-        )
-        atomic_write_text(root / "compare.csv", text)
+        write_csv(root / "compare.csv", rows)
     pdir = root / "plots"
     pdir.mkdir(exist_ok=True)
     for col in ("act_var", "grad_var"):
@@ -284,6 +271,8 @@ def write_compare_outputs(root: Path, report: dict) -> None:
             curves[label] = curve
         plots.compare_timesteps(curves, col, pdir / f"{col}_step0.png", title=f"{col} at step 0")
     task = report.get("task", {})
-    plots.compare_loss({k: a["loss_curve"] for k, a in report["inits"].items()}, pdir / "loss.png",
+    bands = {k: a["loss_curve"] for k, a in report["inits"].items()}
+    kind = "training" if any(b["kind"] == "loss" for b in bands.values()) else "validation"
+    plots.compare_loss(bands, pdir / "loss.png",
                        chance=task.get("chance"), target=task.get("target_loss"),
-                       title="validation loss, mean ± std across seeds")  # fmt: skip
+                       title=f"{kind} loss, mean ± population std across seeds")  # fmt: skip

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import difflib
 import importlib
 import math
 import numbers
@@ -28,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from ..core.names import closest, suggest
 from ..errors import RnnInitError
 
 
@@ -476,8 +476,7 @@ def _convert(field: Field, value: Any) -> tuple[bool, Any, str]:
         return False, None, ""
     if kind == "choice":
         names = field.names()
-        close = difflib.get_close_matches(value, names, n=1)
-        return value in names, value, f" (did you mean '{close[0]}'?)" if close else ""
+        return value in names, value, suggest(value, names)
     if kind == "name":
         return bool(NAME_RE.fullmatch(value)) and not value.startswith("."), value, ""
     return value != "", value, ""  # kind "str": any non-empty string
@@ -627,16 +626,14 @@ def _unknown(key: str) -> str:
     *parent, leaf = key.split(".")
     if parent:
         allowed = SECTIONS[parent[0]]
-        close = difflib.get_close_matches(leaf, allowed, n=1)
         elsewhere = [k for k in SCHEMA if k.endswith("." + leaf)]  # train.seq_len: task.seq_len
-        close = close or elsewhere
+        close = closest(leaf, allowed) or next(iter(elsewhere), None)
         listing = f"{parent[0]} keys: {', '.join(allowed)}"
     else:  # a top-level miss may be a key written without its section: hidden_size
         allowed = TOP_KEYS
-        close = difflib.get_close_matches(leaf, TOP_KEYS, n=1)
-        close = close or difflib.get_close_matches(leaf, list(SCHEMA), n=1, cutoff=0.7)
+        close = closest(leaf, TOP_KEYS) or closest(leaf, SCHEMA, cutoff=0.7)
         listing = f"top-level keys: {', '.join(TOP_KEYS)}"
-    hint = f", did you mean '{close[0]}'?" if close else ""
+    hint = f", did you mean '{close}'?" if close else ""
     return f"unknown key{hint} ({listing})"
 
 

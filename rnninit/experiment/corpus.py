@@ -12,11 +12,11 @@ import ast
 import hashlib
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import RnnInitError
+from ..fileio import atomic_write_text
 
 CORPUS_MAX_CHARS = 1_000_000
 # Bump when the build below changes, so stale caches are not reused.
@@ -151,18 +151,6 @@ def cache_path() -> Path:
     return cache_dir() / f"stdlib-docstrings-v{_CORPUS_VERSION}-py{_python_version()}.txt"
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def builtin_corpus() -> str:
     """The built-in corpus: docstrings of the Python standard library, cached after one build.
 
@@ -184,7 +172,8 @@ def builtin_corpus() -> str:
         pass
     text = _build_stdlib_docstrings()
     try:
-        _write_atomic(path, text.encode("ascii"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, text)  # ASCII: the same bytes as UTF-8
     except OSError:
         pass  # a read-only or missing home: the corpus still works, just uncached
     return text

@@ -1,8 +1,9 @@
 """Run folders (DESIGN section 7): ids, atomic writes, appended CSVs, reading a run back.
 
-Every whole-file write goes to a temporary file in the same folder and is renamed over the
-target, so a reader (or a crash) never sees half a file. CSVs are appended a line at a time and
-flushed, so a killed run leaves every finished row parseable.
+Every whole-file write goes through rnninit.fileio (a temporary file in the same folder renamed
+over the target), so a reader (or a crash) never sees half a file. Every CSV goes through
+csv_cell and csv_lines (the csv module's quoting); a run's CSVs are appended a line at a time
+and flushed, so a killed run leaves every finished row parseable.
 """
 
 from __future__ import annotations
@@ -13,50 +14,22 @@ import json
 import math
 import os
 import secrets
-import tempfile
+import socket
 import time
 from pathlib import Path
 
 from ..core.stats import PARAM_COLUMNS, THEORY_COLUMNS, TIMESTEP_COLUMNS
 from ..errors import RnnInitError
+from ..fileio import atomic_write_text
 
 METRICS_COLUMNS = ("step", "loss", "val_loss", "grad_norm", "lr", "seconds")
 TIMESTEPS_COLUMNS = ("step", "t", *TIMESTEP_COLUMNS, *THEORY_COLUMNS)
 PARAMS_COLUMNS = ("step", "param", *PARAM_COLUMNS)
-_UMASK = os.umask(0)  # read once at import (os has no getter); restored on the next line
-os.umask(_UMASK)
 CSV_FILES = {
     "metrics.csv": METRICS_COLUMNS,
     "timesteps.csv": TIMESTEPS_COLUMNS,
     "params.csv": PARAMS_COLUMNS,
 }
-
-
-def _mkstemp(path: Path) -> tuple[int, str]:
-    """A temp file beside `path`, with the permissions an ordinary open() would give it."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; run folders are meant to be shared
-    return fd, tmp
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write `text` (UTF-8) to `path` via a temp file in the same folder and an atomic rename."""
-    atomic_write_bytes(path, lambda f: f.write(text.encode("utf-8")))
-
-
-def atomic_write_bytes(path: str | os.PathLike, write) -> None:
-    """Call write(file_object) on a temp file in path's folder, then rename it over path."""
-    path = Path(path)
-    fd, tmp = _mkstemp(path)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _json_safe(obj):
@@ -100,12 +73,45 @@ def create_run_dir(runs_dir: str | os.PathLike, name: str) -> Path:
     raise RnnInitError(f"log.runs_dir: could not create a fresh run folder in '{root}'")
 
 
-def _fmt(value) -> str:
+# ---------------------------------------------------------------------------------------------
+# The one CSV writer: every CSV the tool writes (run logs, compare.csv, sweep.csv, --csv).
+# ---------------------------------------------------------------------------------------------
+def csv_cell(value) -> str:
+    """One CSV cell: '' for None, floats as repr (the shortest exact round trip; nan and inf as
+    'nan', 'inf'), mappings and lists as JSON, anything else as str."""
     if value is None:
         return ""
     if isinstance(value, float):
-        return repr(value)  # shortest exact round trip; nan and inf as 'nan', 'inf'
+        return repr(float(value))  # float(): a NumPy float's repr would be 'np.float64(...)'
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict | list | tuple):
+        return json.dumps(value, sort_keys=True, default=str)
     return str(value)
+
+
+def csv_lines(lines) -> str:
+    """Rows of text cells as CSV text, one line each: the csv module quotes a cell that holds a
+    comma, a quote or a line break, and leaves every other cell as it is."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(lines)
+    return buf.getvalue()
+
+
+def csv_text(rows: list[dict], columns=None) -> str:
+    """A header and one line per row (columns: those of the first row unless given)."""
+    if columns is None:
+        columns = list(rows[0]) if rows else []
+    if not columns:
+        return ""
+    return csv_lines([columns, *([csv_cell(r.get(c)) for c in columns] for r in rows)])
+
+
+def write_csv(path: str | os.PathLike, rows: list[dict], columns=None) -> None:
+    """A whole CSV, written atomically (its folder made if needed)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, csv_text(rows, columns))
 
 
 class CsvLog:
@@ -117,20 +123,14 @@ class CsvLog:
         fresh = not (append and self.path.exists())
         self._f = open(self.path, "w" if fresh else "a", encoding="utf-8", newline="")
         if fresh:
-            self._write_line(self.columns)
-
-    def _write_line(self, values) -> None:
-        self._f.write(",".join(values) + "\n")
-        self._f.flush()
+            self._f.write(csv_lines([self.columns]))
+            self._f.flush()
 
     def write(self, row: dict) -> None:
-        self._write_line(_fmt(row.get(c)) for c in self.columns)
+        self.write_many([row])
 
     def write_many(self, rows) -> None:
-        buf = io.StringIO()
-        for row in rows:
-            buf.write(",".join(_fmt(row.get(c)) for c in self.columns) + "\n")
-        self._f.write(buf.getvalue())
+        self._f.write(csv_lines([csv_cell(row.get(c)) for c in self.columns] for row in rows))
         self._f.flush()
 
     def close(self) -> None:
@@ -167,16 +167,14 @@ def truncate_csv(path: str | os.PathLike, keep) -> None:
     """Rewrite a CSV atomically with only the rows for which keep(row_dict) is true."""
     path = Path(path)
     with open(path, encoding="utf-8", newline="") as f:
-        lines = f.read().splitlines()
+        lines = list(csv.reader(f))
     if not lines:
         return
-    header = lines[0].split(",")
-    kept = [lines[0]]
-    for line in lines[1:]:
-        cells = line.split(",")
+    header, kept = lines[0], lines[:1]
+    for cells in lines[1:]:
         if len(cells) == len(header) and keep(dict(zip(header, map(_parse, cells)))):
-            kept.append(line)
-    atomic_write_text(path, "\n".join(kept) + "\n")
+            kept.append(cells)
+    atomic_write_text(path, csv_lines(kept))
 
 
 def is_run_dir(path: str | os.PathLike) -> bool:
@@ -198,26 +196,49 @@ STALE_AFTER = 600.0  # seconds without a heartbeat before a run on another host 
 
 
 def effective_status(summary: dict) -> str:
-    """The summary's status, except that a run marked running whose process is gone is 'stale'.
+    """The one reader of a run's status (show, summarize, sweep --resume, a worker's resume).
 
-    On this host the pid is asked directly; elsewhere, a heartbeat (`updated`) older than
-    STALE_AFTER seconds means the process is gone.
+    Any status but running is returned as written. A run marked running is 'stale' when its
+    process is gone, by one rule:
+    - on this host (`host` is this machine's name, `pid` recorded) the pid is asked directly:
+      no such process, or a live one whose start (`pid_start`, where recorded) differs from the
+      run's, which is the pid reused by another process, means stale. A live process means
+      running however old its heartbeat: an evaluation or a step may take longer than
+      STALE_AFTER, and a second writer on a live run's folder is the one thing to avoid.
+    - elsewhere, a heartbeat (`updated`, rewritten with every summary) older than STALE_AFTER
+      seconds means stale: another machine's pids cannot be asked.
     """
-    import socket
-
     status = summary.get("status", "unknown")
     if status != "running":
         return status
     pid = summary.get("pid")
-    if summary.get("host") == socket.gethostname() and isinstance(pid, int):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return "stale"
-        except PermissionError:
-            return "running"
-        return "running"
+    if summary.get("host") == socket.gethostname() and isinstance(pid, int) and pid > 0:
+        return "running" if _alive(pid, summary.get("pid_start")) else "stale"
     updated = summary.get("updated")
     if isinstance(updated, int | float) and time.time() - updated > STALE_AFTER:
         return "stale"
     return "running"
+
+
+def _alive(pid: int, start: str | None) -> bool:
+    """Is process `pid` of this host the one that started at `start` (any, when None)?"""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # another user's process: it exists
+    now = process_start(pid)
+    return start is None or now is None or now == start
+
+
+def process_start(pid: int) -> str | None:
+    """A token of when process `pid` started: the boot id and the start time in clock ticks
+    since boot (Linux /proc; immune to clock changes), or None where it cannot be read.
+    Another process that gets the same pid later has another token."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
+        return f"{boot}:{stat.rsplit(')', 1)[1].split()[19]}"  # field 22, starttime
+    except (OSError, IndexError):
+        return None

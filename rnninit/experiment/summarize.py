@@ -7,24 +7,20 @@ between the runs found, so a loop over `model.hidden_size=$h` needs no descripti
 
 from __future__ import annotations
 
-import csv
-import difflib
-import io
 import json
 import math
 import os
-import time
 from collections import Counter
 from pathlib import Path
 
 import yaml
 
+from ..core.names import suggest
+from ..core.stats import mean_std
 from ..errors import RnnInitError
+from ..fileio import atomic_write_bytes
 from .config import SCHEMA, get
 from .runs import (
-    STALE_AFTER,
-    atomic_write_bytes,
-    atomic_write_text,
     effective_status,
     is_run_dir,
     read_csv,
@@ -37,17 +33,6 @@ LOSSES = ("final_loss", "final_val_loss")
 STEP0 = ("act_var_t1", "act_var_tT", "grad_var_t1", "grad_var_tT")
 METRICS = (*LOSSES, "steps_to_target", *STEP0)
 FINISHED = ("completed", "diverged")
-
-
-def run_status(summary: dict) -> str:
-    """The summary's status; a run marked running is 'stale' when its process is gone on this
-    host or its heartbeat (`updated`, written at every evaluation) is older than STALE_AFTER."""
-    status = effective_status(summary)
-    updated = summary.get("updated")
-    if status == "running" and isinstance(updated, int | float):
-        if time.time() - updated > STALE_AFTER:
-            return "stale"
-    return status
 
 
 def find_runs(paths) -> list[Path]:
@@ -125,7 +110,7 @@ def load_record(run_dir: Path, label: str | None = None) -> dict:
     rec = {"run": label or str(run_dir), "dir": str(run_dir)}
     try:
         s = read_summary(run_dir)
-        rec["status"] = run_status(s)
+        rec["status"] = effective_status(s)
     except RnnInitError as e:
         s, rec["status"], rec["error"] = {}, "unreadable", str(e)
     for k in (*LOSSES, "steps_to_target", "diverged_at", "steps_done", "steps", "seconds"):
@@ -160,7 +145,8 @@ def _sort_key(value):
 
 
 def summarize(paths, by: list[str] | None = None) -> dict:
-    """Read every run folder below `paths` and, with `by`, group them (mean ± std per group).
+    """Read every run folder below `paths` and, with `by`, group them (mean ± population std
+    per group).
 
     Returns:
         {"records": one flat dict per run, "varied": the keys that differ between runs,
@@ -193,18 +179,8 @@ def check_keys(records: list[dict], keys: list[str], option: str) -> None:
     known = sorted({k for r in records for k in r["values"]})
     for key in keys:
         if key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f", did you mean '{close[0]}'?" if close else ""
-            raise RnnInitError(f"{option}: {key}: not a config key of these runs{hint}")
-
-
-def mean_std(values) -> tuple[float | None, float | None, int]:
-    """Mean and population standard deviation (ddof 0) of the finite values, and their count."""
-    vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
-    if not vals:
-        return None, None, 0
-    mean = sum(vals) / len(vals)
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in vals) / len(vals)), len(vals)
+            raise RnnInitError(f"{option}: {key}: not a config key of these runs"
+                               f"{suggest(key, known)}")  # fmt: skip
 
 
 def group(records: list[dict], by: list[str], varied: list[str]) -> tuple[list[dict], list[str]]:
@@ -252,30 +228,6 @@ def table_rows(report: dict) -> list[dict]:
             for r in report["records"]]  # fmt: skip
 
 
-def _cell(v) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return repr(v)
-    return v if isinstance(v, str) else _same(v)
-
-
-def csv_text(rows: list[dict]) -> str:
-    if not rows:
-        return ""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(list(rows[0]))
-    writer.writerows([_cell(v) for v in r.values()] for r in rows)
-    return buf.getvalue()
-
-
-def write_csv(path, rows: list[dict]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, csv_text(rows))
-
-
 def json_text(report: dict) -> str:
     def clean(v):
         if isinstance(v, float) and not math.isfinite(v):
@@ -291,7 +243,8 @@ def json_text(report: dict) -> str:
 
 def plot_final_loss(report: dict, key: str, path) -> Path:
     """Final loss (validation if every run has one, else training) against `key`, a line per
-    init with mean ± std over the runs at each point (seeds). Written atomically as PNG."""
+    init with mean ± population std over the runs at each point (seeds). Written atomically as
+    PNG."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -332,7 +285,8 @@ def plot_final_loss(report: dict, key: str, path) -> Path:
         ax.set_xticks(range(len(xvals)), [str(v) for v in xvals])
     ax.set_xlabel(key)
     ax.set_ylabel(metric.replace("_", " "))
-    ax.set_title(f"{metric.replace('_', ' ')} vs {key} (mean ± std over runs)", fontsize=10)
+    ax.set_title(f"{metric.replace('_', ' ')} vs {key} (mean ± population std over runs)",
+                 fontsize=10)  # fmt: skip
     ax.grid(True, alpha=0.3)
     if lines:
         ax.legend(title="init", fontsize=8)

@@ -20,7 +20,6 @@ shards and ``resume`` work without any shared state but the folders themselves.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import hashlib
 import itertools
 import json
@@ -40,10 +39,11 @@ from typing import Any
 
 import yaml
 
+from ..core.names import closest
 from ..errors import RnnInitError
+from ..fileio import atomic_write_text
 from .config import NAME_RE, NAME_RULE, Config, apply_overrides, dump_config, load_config, validate
-from .runs import atomic_write_text, read_summary, write_json
-from .summarize import run_status
+from .runs import effective_status, read_summary, write_json
 
 SWEEP_KEYS = ("name", "base", "grid", "zip", "seeds")
 EXECUTORS = ("local", "dask")
@@ -95,8 +95,8 @@ def load_sweep(path: str | os.PathLike, overrides: list[str] | tuple = ()) -> Sw
     data = _read(Path(path))
     unknown = [k for k in data if k not in SWEEP_KEYS]
     if unknown:
-        close = difflib.get_close_matches(str(unknown[0]), SWEEP_KEYS, n=1)
-        hint = f", did you mean '{close[0]}'?" if close else ""
+        close = closest(unknown[0], SWEEP_KEYS)
+        hint = f", did you mean '{close}'?" if close else ""
         raise RnnInitError(f"{src}: {unknown[0]}: unknown key{hint} (sweep keys: "
                            f"{', '.join(SWEEP_KEYS)})")  # fmt: skip
     name = data.get("name", Path(path).stem)
@@ -375,7 +375,7 @@ def run_state(run_dir: Path) -> str | None:
     if not (run_dir / "summary.json").is_file():
         return None
     try:
-        return run_status(read_summary(run_dir))
+        return effective_status(read_summary(run_dir))
     except RnnInitError:
         return "unreadable"
 
@@ -470,8 +470,6 @@ def _dask_should_stop(event_name: str):
 
 def can_continue(run_dir: Path) -> bool:
     """True for a run folder that an interrupt or a kill left with a checkpoint to go on from."""
-    from .runs import effective_status, read_summary
-
     if not (run_dir / "checkpoint.npz").is_file():
         return False
     try:
@@ -764,7 +762,8 @@ def run_sweep(
 def write_outputs(sweep: Sweep) -> None:
     """sweep.csv (every run folder of the sweep, from every shard so far) and a plot of the
     final loss against the first numeric key the sweep varies, a line per init."""
-    from .summarize import load_record, plot_final_loss, report_for, table_rows, write_csv
+    from .runs import write_csv
+    from .summarize import load_record, plot_final_loss, report_for, table_rows
 
     done = [r for r in sweep.runs if (sweep.run_dir(r) / "summary.json").is_file()]
     if not done:

@@ -28,14 +28,14 @@ from ..core.stats import THEORY_COLUMNS, TIMESTEP_COLUMNS, param_stats, spectral
 from ..core.tasks import Task, make_task
 from ..core.theory import theory_for_run
 from ..errors import RnnInitError
+from ..fileio import atomic_write_bytes, atomic_write_text
 from .config import Config, TrainConfig, absolute_paths, dump_config, validate
 from .corpus import corpus_fingerprint, task_text
 from .runs import (
     CSV_FILES,
     CsvLog,
-    atomic_write_bytes,
-    atomic_write_text,
     create_run_dir,
+    process_start,
     write_json,
 )
 
@@ -340,6 +340,7 @@ def resume(run_dir, *, reporter: Reporter | None = None, argv=None, should_stop=
                 run_dir / name, lambda row: row.get("step") is not None and row["step"] < step
             )
     summary = {**meta["summary"], "status": "running", "pid": os.getpid(),
+               "pid_start": process_start(os.getpid()),
                "host": socket.gethostname(), "resumed_from": step,
                "argv": list(argv) if argv is not None else list(sys.argv),
                "_t0": time.perf_counter() - meta["elapsed"]}  # fmt: skip
@@ -440,6 +441,7 @@ def _initial_summary(setup: Setup, run_dir: Path | None, argv) -> dict:
         "argv": list(argv) if argv is not None else list(sys.argv),
         "versions": _versions(),
         "pid": os.getpid(),
+        "pid_start": process_start(os.getpid()),  # tells this process from a later one of its pid
         "host": socket.gethostname(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
         **setup.corpus,

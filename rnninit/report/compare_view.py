@@ -100,7 +100,8 @@ def summary(report: dict) -> Table:
     table = Table(title="summary", title_justify="left",
                   caption=f"chance {fmt(chance)} ({task.get('loss_kind', '')}); target loss {fmt(target)}: "
                           f"{task.get('target_text', '')}; speed-up against the slowest init to reach "
-                          "it (≥: against the run length, when an init never did)",
+                          "it (≥: against the run length, when an init never did); a ± b: mean ± "
+                          "population std over seeds",
                   caption_justify="left")  # fmt: skip
     for col in ("init", "status", "final val loss", "best val loss", "steps to target", "speed-up",
                 "ρ(Whh)", "σmax(Whh)", "sat t=T"):  # fmt: skip
@@ -147,12 +148,6 @@ def print_report(console: Console, report: dict) -> None:
 # ---------------------------------------------------------------------------------------------
 # One plain sentence per init, from the numbers
 # ---------------------------------------------------------------------------------------------
-def _sci(v: float) -> str:
-    if v == 0:
-        return "0"
-    return f"{v:.3g}" if 1e-3 <= abs(v) < 1e4 else f"{v:.1e}"
-
-
 def verdict(label: str, agg: dict, nonlinearity: str, target: float | None, chance: float) -> str:
     """What happened to one init, stated from the measured numbers."""
     parts = []
@@ -166,10 +161,10 @@ def verdict(label: str, agg: dict, nonlinearity: str, target: float | None, chan
     act = ts["act_var"][np.isfinite(ts["act_var"])]
     if act.size and act.min() < 1e-12 <= act.max():
         parts.append(
-            f"Var(h_t) collapsed to {_sci(act.min())} (every unit pinned at the same value)"
+            f"Var(h_t) collapsed to {fmt(act.min(), 3)} (every unit pinned at the same value)"
         )
     elif act.size:
-        parts.append(f"Var(h_t) at init {_sci(act.min())}..{_sci(act.max())}")
+        parts.append(f"Var(h_t) at init {fmt(act.min(), 3)}..{fmt(act.max(), 3)}")
     g = ts["grad_var"]
     if np.isfinite(g[0]) and np.isfinite(g[-1]) and g[-1] > 0 and g[0] > 0:
         ratio = g[0] / g[-1]
@@ -177,7 +172,7 @@ def verdict(label: str, agg: dict, nonlinearity: str, target: float | None, chan
             parts.append(f"grad_var within 2x from t = {len(g)} back to t = 1")
         else:
             word = "grew" if ratio > 1 else "fell"
-            parts.append(f"grad_var {word} to {_sci(ratio)}x from t = {len(g)} back to t = 1")
+            parts.append(f"grad_var {word} to {fmt(ratio, 3)}x from t = {len(g)} back to t = 1")
     elif not np.all(np.isfinite(g)):
         parts.append("gradient non-finite at init")
     n = agg["n"]

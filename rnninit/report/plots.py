@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import math
 import os
-import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from ..fileio import atomic_write_bytes
 
 FIGSIZE_PAIR = (10.0, 4.0)  # inches: two panels side by side
 FIGSIZE_ONE = (8.0, 4.5)  # inches: one panel with the legend outside on the right
@@ -173,7 +174,8 @@ def compare_loss(
     target: float | None = None,
     title: str = "",
 ) -> None:
-    """Loss against step for several inits: the mean over seeds with a shaded mean ± std band.
+    """Loss against step for several inits: the mean over seeds with a shaded mean ± std band
+    (the title says which std: compare's is the population std over seeds).
 
     Args:
         curves: init label -> {"step": array, "mean": array, "std": array}; std may be all 0
@@ -298,20 +300,11 @@ def _write_message(path, text: str, title: str) -> None:
 
 
 def _save(fig, path) -> None:
-    """Write fig as PNG to a temp file beside path, rename it over path, clear the figure."""
+    """Write fig as PNG atomically (temp file beside path, then rename), clear the figure."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # a fresh name per call (concurrent writers never share a temp file); open() keeps the umask
-    tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp.png")
     try:
-        with open(tmp, "xb") as f:
-            fig.savefig(f, format="png", dpi=DPI)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        atomic_write_bytes(path, lambda f: fig.savefig(f, format="png", dpi=DPI))
     finally:
         fig.clear()
 

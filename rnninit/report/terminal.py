@@ -36,6 +36,13 @@ def fmt(v, digits: int = 4) -> str:
     return f"{v:.{digits}g}"
 
 
+def fmt_cell(v, digits: int = 4) -> str:
+    """Any value for a table cell: a float through fmt, None as '—', anything else as its text."""
+    if isinstance(v, float):
+        return fmt(v, digits)
+    return "—" if v is None else str(v)
+
+
 def sample_timesteps(T: int, limit: int = 32) -> list[int]:
     """Every t when T <= limit, else the first, the last and log-spaced ones between (1-based)."""
     if T <= limit:
