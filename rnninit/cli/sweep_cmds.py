@@ -123,7 +123,7 @@ class SweepProgress(SweepReporter):
         text = (f"{counts['running']} running · {counts['completed']} completed · "
                 f"{counts['diverged']} diverged · {counts['failed']} failed")  # fmt: skip
         line = f"{status} {run.id}"
-        if status == "failed":
+        if status in ("failed", "running elsewhere"):
             line += f": {result.get('error')}"
         elif status in ("completed", "diverged", "interrupted"):
             at = f" at step {result.get('diverged_at')}" if status == "diverged" else ""
@@ -252,6 +252,7 @@ def sweep(
         c = outcome["counts"]
         parts = [f"{c[k]} {k}" for k in ("completed", "diverged", "failed")]
         parts += [f"{c['interrupted']} interrupted"] if c["interrupted"] else []
+        parts += [f"{c['running elsewhere']} running elsewhere"] if c["running elsewhere"] else []
         parts += [f"{c['total'] - c['done']} not started"] if c["done"] < c["total"] else []
         console.print(f"{c['done']} of {c['total']} runs ran in {outcome['seconds']:.1f} s: "
                       f"{', '.join(parts)}; table {sw.root / 'sweep.csv'}",
