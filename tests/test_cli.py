@@ -225,3 +225,47 @@ def test_inits_theory_columns():
     assert regime_of(relu, "xavier") == "ordered"
     bad = runner.invoke(app, ["inits", "-n", "sigmoid"])
     assert bad.exit_code == 2 and "tanh, relu, linear" in bad.stderr
+
+
+def test_show_and_summarize_on_what_is_not_a_run_folder_say_so_exit_2(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    half = tmp_path / "half"
+    half.mkdir()
+    (half / "summary.json").write_text("{}")
+    cases = [
+        (["show", str(empty)], "not a run folder (no summary.json)"),
+        (["show", str(tmp_path / "nonexistent")], "no such folder"),
+        (["show", str(text)], "not a folder"),
+        (["show", str(half)], "not a run folder (no config.yaml)"),
+        (["summarize", str(empty)], "no run folders below"),
+        (["summarize", str(text)], "not a folder"),
+    ]
+    for args, said in cases:
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (args, result.stderr)
+        assert result.stderr.count("\n") == 1 and said in result.stderr, (args, result.stderr)
+        assert "cannot write" not in result.stderr
+
+
+def test_an_os_error_is_reported_as_what_happened(capsys):
+    import errno
+
+    import typer
+
+    from rnninit.cli.common import handled
+
+    for err, said in [
+        (FileNotFoundError(errno.ENOENT, "No such file or directory", "a/b.csv"),
+         "rnninit: cannot access 'a/b.csv': No such file or directory"),
+        (PermissionError(errno.EACCES, "Permission denied", "a/c.csv"),
+         "rnninit: cannot access 'a/c.csv': Permission denied"),
+        (OSError(errno.ENOSPC, "No space left on device", "a/d.csv"),
+         "rnninit: cannot write 'a/d.csv': No space left on device"),
+    ]:  # fmt: skip
+        with pytest.raises(typer.Exit) as exit_info, handled():
+            raise err
+        assert exit_info.value.exit_code == 1
+        assert capsys.readouterr().err.strip() == said

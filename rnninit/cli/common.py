@@ -6,6 +6,7 @@ interrupts exit 130; anything else is an internal error, exit 1 (traceback with 
 
 from __future__ import annotations
 
+import errno
 import signal
 import sys
 import traceback
@@ -18,6 +19,7 @@ from rich.console import Console
 from ..errors import RnnInitError
 
 STATE = {"debug": False}
+WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}  # only writes raise these
 
 
 def stdout_console() -> Console:
@@ -47,8 +49,9 @@ def handled():
     except OSError as e:  # disk full, permissions: what was written before stays as it was
         if STATE["debug"]:
             traceback.print_exc()
-        where = f": '{e.filename}'" if e.filename else ""
-        raise fail(f"cannot write{where}: {e.strerror or e}", 1) from None
+        what = "cannot write" if e.errno in WRITE_ERRORS else "cannot access"
+        where = f" '{e.filename}'" if e.filename else ""
+        raise fail(f"{what}{where}: {e.strerror or e}", 1) from None
     except Exception as e:
         if STATE["debug"]:
             traceback.print_exc()

@@ -170,7 +170,7 @@ def show(
 ):
     """Re-render a run's tables from its folder alone."""
     from ..experiment.lock import live_holder
-    from ..experiment.runs import effective_status, read_csv, read_summary
+    from ..experiment.runs import effective_status, read_csv, read_summary, require_run_dir
     from ..report.terminal import header, summary_table, timestep_table, timesteps_from_rows
 
     with handled():
@@ -183,7 +183,7 @@ def show(
 
             print_report(stdout_console(), load_compare(run_dir))
             return
-        summary = read_summary(run_dir)
+        summary = read_summary(require_run_dir(run_dir))
         holder = live_holder(run_dir)
         if holder is not None:  # a live process writes it now, whatever the summary says yet
             summary.update(status="running", pid=holder.get("pid"), host=holder.get("host"))
