@@ -269,3 +269,32 @@ def test_an_os_error_is_reported_as_what_happened(capsys):
             raise err
         assert exit_info.value.exit_code == 1
         assert capsys.readouterr().err.strip() == said
+
+
+def _closed_pipe(args, timeout=300):
+    """Run rnninit with its stdout a pipe whose reader is already gone (`... | head -0`)."""
+    env = {**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, "-m", "rnninit", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    return proc.wait(timeout=timeout), err
+
+
+def test_a_closed_pipe_ends_quietly_with_exit_0(tmp_path, corpus):
+    runs = tmp_path / "runs"
+    assert runner.invoke(app, ["train", *tiny(runs, corpus)]).exit_code == 0
+    run = only_run(runs)
+    for args in (["inits", "--shape", "16", "16"], ["show", str(run)], ["summarize", str(runs)],
+                 ["summarize", "--json", str(runs)],
+                 ["compare", "xavier", "he", *tiny(tmp_path / "cmp", corpus)]):  # fmt: skip
+        code, err = _closed_pipe(args)
+        assert (code, err) == (0, ""), args
+
+
+def test_head_1_of_inits_in_a_shell_pipeline_exits_0_quietly():
+    env = {**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    line = f"{sys.executable} -m rnninit inits --shape 16 16 | head -1 >/dev/null"
+    proc = subprocess.run(["bash", "-o", "pipefail", "-c", line], env=env, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert (proc.returncode, proc.stderr) == (0, "")
