@@ -225,3 +225,76 @@ def test_inits_theory_columns():
     assert regime_of(relu, "xavier") == "ordered"
     bad = runner.invoke(app, ["inits", "-n", "sigmoid"])
     assert bad.exit_code == 2 and "tanh, relu, linear" in bad.stderr
+
+
+def test_show_and_summarize_on_what_is_not_a_run_folder_say_so_exit_2(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    half = tmp_path / "half"
+    half.mkdir()
+    (half / "summary.json").write_text("{}")
+    cases = [
+        (["show", str(empty)], "not a run folder (no summary.json)"),
+        (["show", str(tmp_path / "nonexistent")], "no such folder"),
+        (["show", str(text)], "not a folder"),
+        (["show", str(half)], "not a run folder (no config.yaml)"),
+        (["summarize", str(empty)], "no run folders below"),
+        (["summarize", str(text)], "not a folder"),
+    ]
+    for args, said in cases:
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (args, result.stderr)
+        assert result.stderr.count("\n") == 1 and said in result.stderr, (args, result.stderr)
+        assert "cannot write" not in result.stderr
+
+
+def test_an_os_error_is_reported_as_what_happened(capsys):
+    import errno
+
+    import typer
+
+    from rnninit.cli.common import handled
+
+    for err, said in [
+        (FileNotFoundError(errno.ENOENT, "No such file or directory", "a/b.csv"),
+         "rnninit: cannot access 'a/b.csv': No such file or directory"),
+        (PermissionError(errno.EACCES, "Permission denied", "a/c.csv"),
+         "rnninit: cannot access 'a/c.csv': Permission denied"),
+        (OSError(errno.ENOSPC, "No space left on device", "a/d.csv"),
+         "rnninit: cannot write 'a/d.csv': No space left on device"),
+    ]:  # fmt: skip
+        with pytest.raises(typer.Exit) as exit_info, handled():
+            raise err
+        assert exit_info.value.exit_code == 1
+        assert capsys.readouterr().err.strip() == said
+
+
+def _closed_pipe(args, timeout=300):
+    """Run rnninit with its stdout a pipe whose reader is already gone (`... | head -0`)."""
+    env = {**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, "-m", "rnninit", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    return proc.wait(timeout=timeout), err
+
+
+def test_a_closed_pipe_ends_quietly_with_exit_0(tmp_path, corpus):
+    runs = tmp_path / "runs"
+    assert runner.invoke(app, ["train", *tiny(runs, corpus)]).exit_code == 0
+    run = only_run(runs)
+    for args in (["inits", "--shape", "16", "16"], ["show", str(run)], ["summarize", str(runs)],
+                 ["summarize", "--json", str(runs)],
+                 ["compare", "xavier", "he", *tiny(tmp_path / "cmp", corpus)]):  # fmt: skip
+        code, err = _closed_pipe(args)
+        assert (code, err) == (0, ""), args
+
+
+def test_head_1_of_inits_in_a_shell_pipeline_exits_0_quietly():
+    env = {**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    line = f"{sys.executable} -m rnninit inits --shape 16 16 | head -1 >/dev/null"
+    proc = subprocess.run(["bash", "-o", "pipefail", "-c", line], env=env, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert (proc.returncode, proc.stderr) == (0, "")

@@ -158,7 +158,7 @@ def test_sweep_resume_summarize_and_continue_read_a_run_the_same_way(tmp_path):
         (folder / "checkpoint.npz").write_bytes(b"")
         (folder / "summary.json").write_text(json.dumps(summary))
     work = plan_work(sw, sw.runs, resume=True)
-    assert work.skipped == {live.id: "running"} and [r.id for r in work.todo] == [dead.id]
+    assert work.skipped == {live.id: "running elsewhere"} and [r.id for r in work.todo] == [dead.id]
     shown = {Path(r["dir"]).name: r["status"] for r in summarize([sw.root])["records"]}
     assert shown == {live.id: "running", dead.id: "stale"}
     assert not can_continue(sw.run_dir(live)) and can_continue(sw.run_dir(dead))

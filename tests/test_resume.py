@@ -111,6 +111,7 @@ def test_real_signal_stops_cleanly_and_resumes(tmp_path, sig):
     assert "interrupted at step" in err and "--resume" in err and "Traceback" not in err
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "interrupted"
+    assert not (run / ".lock").exists()  # released on the way out
     assert 30 <= summary["steps_done"] < steps
     rows = read_csv(run / "metrics.csv")
     assert [r["step"] for r in rows] == list(range(summary["steps_done"]))

@@ -1,5 +1,6 @@
 """`rnninit sweep`: expansion, stable ids, validation, shards, failures, resume, Ctrl-C, Dask."""
 
+import contextlib
 import itertools
 import json
 import os
@@ -390,3 +391,54 @@ def test_slurm_example_two_array_tasks_share_the_sweep(tmp_path, corpus):
     assert ran[0] and ran[1] and not ran[0] & ran[1]
     assert ran[0] | ran[1] == {r.id for r in sw.runs}
     assert all(_status(sw.run_dir(r)) == "completed" for r in sw.runs)
+
+
+def test_the_resume_hint_repeats_overrides_and_options_quoted_for_the_shell(tmp_path, corpus):
+    import shlex
+
+    from rnninit.cli import sweep_cmds
+
+    spaced = tmp_path / "my corpus's text.txt"  # a space and a quote: both need quoting
+    spaced.write_text(TEXT)
+    path = write_sweep(tmp_path, {"name": "h", "base": base(tmp_path, corpus),
+                                  "grid": {"init": ["xavier", "he"]}})  # fmt: skip
+    overrides = [f"task.path={spaced}", "train.lr=0.02"]
+    ids = {r.id for r in load_sweep(path, overrides).runs}
+    assert ids.isdisjoint(r.id for r in load_sweep(path).runs)  # overrides change the run ids
+
+    @contextlib.contextmanager
+    def stop_at_once():
+        yield lambda: True
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sweep_cmds, "graceful_stop", stop_at_once)
+        first = runner.invoke(app, ["sweep", str(path), *overrides, "--jobs", "1",
+                                    "--blas-threads", "2"])  # fmt: skip
+    assert first.exit_code == 130, first.output
+    hint = first.stderr.strip().split("finish with: ", 1)[1]
+    words = shlex.split(hint)
+    assert words[:2] == ["rnninit", "sweep"] and "--resume" in words
+    assert words[2:5] == [str(path), *overrides]
+    assert words[5:] == ["--resume", "--jobs", "1", "--blas-threads", "2"]
+    again = runner.invoke(app, words[1:])  # pasted into a shell: the same sweep, finished
+    assert again.exit_code == 0, again.output
+    root = tmp_path / "runs" / "sweeps" / "h"
+    assert {d.name for d in root.iterdir() if d.is_dir() and d.name != "plots"} == ids
+    assert all(summary(root / i)["status"] == "completed" for i in ids)
+
+
+def test_resume_command_quotes_and_leaves_out_defaults():
+    import shlex
+
+    from rnninit.cli.sweep_cmds import resume_command
+
+    plain = resume_command(Path("s.yaml"), [], jobs=None, shard=None, executor="local",
+                           scheduler=None, blas_threads=1)  # fmt: skip
+    assert plain == "rnninit sweep s.yaml --resume"
+    full = resume_command(Path("my sweeps/s.yaml"), ["name=a b", "init.Whh=orthogonal:1.1"],
+                          jobs=4, shard="3/16", executor="dask", scheduler="tcp://h:8786",
+                          blas_threads=2)  # fmt: skip
+    assert shlex.split(full) == ["rnninit", "sweep", "my sweeps/s.yaml", "name=a b",
+                                 "init.Whh=orthogonal:1.1", "--resume", "--jobs", "4", "--shard",
+                                 "3/16", "--executor", "dask", "--scheduler", "tcp://h:8786",
+                                 "--blas-threads", "2"]  # fmt: skip

@@ -2,10 +2,14 @@
 
 User mistakes arrive as RnnInitError and leave as one line on stderr with exit code 2;
 interrupts exit 130; anything else is an internal error, exit 1 (traceback with --debug).
+A reader that closes the pipe early (`rnninit show RUN | head -1`) ends the command quietly,
+exit 0.
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import signal
 import sys
 import traceback
@@ -18,13 +22,21 @@ from rich.console import Console
 from ..errors import RnnInitError
 
 STATE = {"debug": False}
+WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}  # only writes raise these
+
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """rich exits 1 here; raise instead, so that handled() ends the command quietly, exit 0."""
+        self.quiet = True
+        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
 
 
 def stdout_console() -> Console:
     """rich's console; off a terminal (logs, pipes) it gets a fixed 140 columns, not 80."""
-    console = Console(highlight=False)
+    console = _Console(highlight=False)
     if not console.is_terminal:
-        console = Console(highlight=False, width=140)
+        console = _Console(highlight=False, width=140)
     return console
 
 
@@ -38,6 +50,10 @@ def handled():
     """Turn library exceptions into one stderr line and the documented exit code."""
     try:
         yield
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's final flush
+    except BrokenPipeError:
+        _quiet_stdout()
+        raise typer.Exit(0) from None
     except RnnInitError as e:
         raise fail(f"error: {e}", 2) from None
     except KeyboardInterrupt:
@@ -47,13 +63,25 @@ def handled():
     except OSError as e:  # disk full, permissions: what was written before stays as it was
         if STATE["debug"]:
             traceback.print_exc()
-        where = f": '{e.filename}'" if e.filename else ""
-        raise fail(f"cannot write{where}: {e.strerror or e}", 1) from None
+        what = "cannot write" if e.errno in WRITE_ERRORS else "cannot access"
+        where = f" '{e.filename}'" if e.filename else ""
+        raise fail(f"{what}{where}: {e.strerror or e}", 1) from None
     except Exception as e:
         if STATE["debug"]:
             traceback.print_exc()
         first = str(e).splitlines()[0] if str(e) else ""
         raise fail(f"internal error: {type(e).__name__}: {first} (rerun with --debug)", 1) from None
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush of what is still
+    buffered cannot fail again and print 'Exception ignored' (Python's SIGPIPE recipe)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # not a real file (a test's capture): nothing to flush
+        pass
 
 
 @contextmanager

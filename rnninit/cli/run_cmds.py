@@ -164,7 +164,8 @@ def show(
     ),
 ):
     """Re-render a run's tables from its folder alone."""
-    from ..experiment.runs import effective_status, read_csv, read_summary
+    from ..experiment.lock import live_holder
+    from ..experiment.runs import effective_status, read_csv, read_summary, require_run_dir
     from ..report.terminal import header, summary_table, timestep_table, timesteps_from_rows
 
     with handled():
@@ -177,8 +178,12 @@ def show(
 
             print_report(stdout_console(), load_compare(run_dir))
             return
-        summary = read_summary(run_dir)
-        summary["status"] = effective_status(summary)  # a dead process says 'stale'
+        summary = read_summary(require_run_dir(run_dir))
+        holder = live_holder(run_dir)
+        if holder is not None:  # a live process writes it now, whatever the summary says yet
+            summary.update(status="running", pid=holder.get("pid"), host=holder.get("host"))
+        else:
+            summary["status"] = effective_status(summary)  # a dead process says 'stale'
         cfg = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
         rows = read_csv(run_dir / "timesteps.csv")
         console = stdout_console()

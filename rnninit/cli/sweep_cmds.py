@@ -117,7 +117,7 @@ class SweepProgress(SweepReporter):
         text = (f"{counts['running']} running · {counts['completed']} completed · "
                 f"{counts['diverged']} diverged · {counts['failed']} failed")  # fmt: skip
         line = f"{status} {run.id}"
-        if status == "failed":
+        if status in ("failed", "running elsewhere"):
             line += f": {result.get('error')}"
         elif status in ("completed", "diverged", "interrupted"):
             at = f" at step {result.get('diverged_at')}" if status == "diverged" else ""
@@ -246,14 +246,33 @@ def sweep(
         c = outcome["counts"]
         parts = [f"{c[k]} {k}" for k in ("completed", "diverged", "failed")]
         parts += [f"{c['interrupted']} interrupted"] if c["interrupted"] else []
+        parts += [f"{c['running elsewhere']} running elsewhere"] if c["running elsewhere"] else []
         parts += [f"{c['total'] - c['done']} not started"] if c["done"] < c["total"] else []
         console.print(f"{c['done']} of {c['total']} runs ran in {outcome['seconds']:.1f} s: "
                       f"{', '.join(parts)}; table {sw.root / 'sweep.csv'}",
                       highlight=False)  # fmt: skip
     if outcome["status"] == "interrupted":
-        raise fail(f"interrupted; finish with: rnninit sweep {sweep_file} --resume", 130)
+        again = resume_command(sweep_file, overrides or [], jobs=jobs, shard=shard,
+                               executor=executor.value, scheduler=scheduler,
+                               blas_threads=blas_threads)  # fmt: skip
+        raise fail(f"interrupted; finish with: {again}", 130)
     if failed:
         raise fail(f"{len(failed)} of {c['total']} runs failed (errors above)", 1)
+
+
+def resume_command(sweep_file: Path, overrides: list[str], **options) -> str:
+    """The command that resumes this sweep, quoted for a POSIX shell: the same file, the same
+    overrides (they change the run ids) and the options given (those left at their default,
+    None, 1 for --blas-threads or local for --executor, are left out)."""
+    import shlex
+
+    defaults = {"jobs": None, "shard": None, "executor": "local", "scheduler": None,
+                "blas_threads": 1}  # fmt: skip
+    words = ["rnninit", "sweep", str(sweep_file), *overrides, "--resume"]
+    for name, value in options.items():
+        if value != defaults[name]:
+            words += [f"--{name.replace('_', '-')}", str(value)]
+    return shlex.join(words)
 
 
 @app.command()

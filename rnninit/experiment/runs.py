@@ -182,6 +182,19 @@ def is_run_dir(path: str | os.PathLike) -> bool:
     return (p / "summary.json").is_file() and (p / "config.yaml").is_file()
 
 
+def require_run_dir(path: str | os.PathLike) -> Path:
+    """path as a Path when it is a run folder; else RnnInitError saying what it is instead."""
+    p = Path(path)
+    if not p.exists():
+        raise RnnInitError(f"{p}: no such folder")
+    if not p.is_dir():
+        raise RnnInitError(f"{p}: not a folder (a run folder holds summary.json and config.yaml)")
+    for name in ("summary.json", "config.yaml"):
+        if not (p / name).is_file():
+            raise RnnInitError(f"{p}: not a run folder (no {name})")
+    return p
+
+
 def read_summary(run_dir: str | os.PathLike) -> dict:
     path = Path(run_dir) / "summary.json"
     try:

@@ -43,6 +43,7 @@ from ..core.names import closest
 from ..errors import RnnInitError
 from ..fileio import atomic_write_text
 from .config import NAME_RE, NAME_RULE, Config, apply_overrides, dump_config, load_config, validate
+from .lock import RunLocked, live_holder
 from .runs import effective_status, read_summary, write_json
 
 SWEEP_KEYS = ("name", "base", "grid", "zip", "seeds")
@@ -371,7 +372,10 @@ def select_shard(runs: list[SweepRun], index: int, count: int) -> list[SweepRun]
 # What to run: fresh runs, and what resume skips.
 # ---------------------------------------------------------------------------------------------
 def run_state(run_dir: Path) -> str | None:
-    """None when the run has no summary yet, else its status ('stale' when its process is gone)."""
+    """None when the run has no summary yet, else its status ('stale' when its process is gone);
+    'running' while a live process holds the folder's lock, whatever its summary says yet."""
+    if live_holder(run_dir) is not None:
+        return "running"
     if not (run_dir / "summary.json").is_file():
         return None
     try:
@@ -401,7 +405,7 @@ def plan_work(sweep: Sweep, runs: list[SweepRun], *, resume=False, overwrite=Fal
     for r in runs:
         state = states[r.id]
         if state == "running":
-            skipped[r.id] = "running"
+            skipped[r.id] = "running elsewhere"
         elif state is None or overwrite:
             todo.append(r)
         elif resume and state in FINISHED:
@@ -506,6 +510,8 @@ def execute_run(run_id: str, config: dict, run_dir: str, overrides=(), argv=None
         return {"run_id": run_id, **{k: summary.get(k) for k in keys}}
     except KeyboardInterrupt:
         return {"run_id": run_id, "status": "interrupted"}
+    except RunLocked as e:  # another process writes it now: leave its folder alone
+        return {"run_id": run_id, "status": "running elsewhere", "error": one_line(e)}
     except Exception as e:
         error = one_line(e)
         _record_failure(Path(run_dir), config, run_id, error, t0)
@@ -719,7 +725,8 @@ def run_sweep(
     write_plan(sweep)
     root = sweep.root.resolve()  # workers may have another working directory
     results: dict[str, dict] = {}
-    counts = {k: 0 for k in ("done", "completed", "diverged", "failed", "interrupted", "running")}
+    counts = {k: 0 for k in ("done", "completed", "diverged", "failed", "interrupted", "running",
+                             "running elsewhere")}  # fmt: skip
     counts["total"], status, t0 = len(todo), "completed", time.perf_counter()
     deadline = math.inf  # once stopping: when to stop waiting for runs that do not report
     backend = LocalExecutor(jobs, blas_threads) if executor == "local" else DaskExecutor(

@@ -31,6 +31,7 @@ from ..errors import RnnInitError
 from ..fileio import atomic_write_bytes, atomic_write_text
 from .config import Config, TrainConfig, absolute_paths, dump_config, validate
 from .corpus import corpus_fingerprint, task_text
+from .lock import hold
 from .runs import (
     CSV_FILES,
     CsvLog,
@@ -290,6 +291,7 @@ def train(
         overrides: the KEY=VALUE overrides as typed, recorded in overrides.yaml.
         run_dir: write into this folder (created if missing; files of an earlier attempt are
             replaced) instead of a fresh ``<name>-<time>-<hex>`` folder under log.runs_dir.
+            The folder is locked while the run writes it (RunLocked if a live process holds it).
         should_stop: a callable checked between steps; when it returns True the run stops
             there, writes a checkpoint and returns with status ``interrupted``.
         memory_check: refuse sizes whose BPTT arrays would not fit in memory.
@@ -307,24 +309,30 @@ def train(
         run_dir.mkdir(parents=True, exist_ok=True)
     else:
         run_dir = create_run_dir(cfg.log.runs_dir, cfg.name)
-    files = RunFiles(run_dir)
-    if run_dir is not None:
-        atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
-        atomic_write_text(run_dir / "overrides.yaml", dump_overrides(overrides or []))
-    summary = _initial_summary(setup, run_dir, argv)
-    return _run(setup, files, summary, reporter or Reporter(), should_stop)
+    with hold(run_dir):  # no other process writes this folder until the run ends
+        files = RunFiles(run_dir)
+        if run_dir is not None:
+            atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
+            atomic_write_text(run_dir / "overrides.yaml", dump_overrides(overrides or []))
+        summary = _initial_summary(setup, run_dir, argv)
+        return _run(setup, files, summary, reporter or Reporter(), should_stop)
 
 
 def resume(run_dir, *, reporter: Reporter | None = None, argv=None, should_stop=None) -> dict:
     """Continue an interrupted or killed run from its last checkpoint, in its own folder.
 
     The finished run's metrics.csv, timesteps.csv and params.csv are identical to those of a
-    run that was never interrupted (the wall-clock column aside).
+    run that was never interrupted (the wall-clock column aside). The folder is locked from
+    the first read to the end; a folder another live process holds raises RunLocked.
     """
+    with hold(Path(run_dir)):
+        return _resume(Path(run_dir), reporter, argv, should_stop)
+
+
+def _resume(run_dir: Path, reporter, argv, should_stop) -> dict:
     from .config import load_config
     from .runs import read_summary, truncate_csv
 
-    run_dir = Path(run_dir)
     old = read_summary(run_dir)
     if old.get("status") in ("completed", "diverged"):
         raise RnnInitError(f"{run_dir}: the run is already {old['status']}; nothing to resume")

@@ -181,6 +181,8 @@ def summary_table(s: dict) -> Table:
     status = s["status"]
     if status == "diverged":
         status += f" at step {s['diverged_at']} (first non-finite: {s.get('diverged_tensor')})"
+    if status == "running" and s.get("pid") is not None:
+        status += f" (pid {s['pid']} on host {s.get('host')})"
     if status in ("stale", "interrupted") and s.get("run_dir"):
         status += f" (continue it with: rnninit train --resume {s['run_dir']})"
     grid.add_row("status", Text(status, style=STATUS_STYLE.get(s["status"], "")))
