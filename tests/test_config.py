@@ -252,7 +252,7 @@ BAD = [
     ("modle:\n  hidden_size: 3\n", [], ["a.yaml: modle: unknown key, did you mean 'model'?", "(line 1)"]),
     ("model:\n  hiden_size: 3\n", [], ["a.yaml: model.hiden_size: unknown key, did you mean 'hidden_size'?", "hidden_size, nonlinearity", "(line 2)"]),
     ("hidden_size: 3\n", [], ["hidden_size: unknown key, did you mean 'model.hidden_size'?"]),
-    ("model: 5\n", [], ["a.yaml: model: expected a mapping of hidden_size, nonlinearity, got 5"]),
+    ("model: 5\n", [], ["a.yaml: model: expected a mapping of cell, hidden_size, nonlinearity, got 5"]),
     ("train:\n", [], ["a.yaml: train: expected a mapping", "got null"]),
     ("model:\n  hidden_size: abc\n", [], ["a.yaml: model.hidden_size: expected a positive integer, got 'abc'"]),
     ("model:\n  hidden_size: '64'\n", [], ["model.hidden_size: expected a positive integer, got '64'"]),

@@ -74,6 +74,7 @@ SCHEMA: dict[str, Field] = {
         Field("task.seq_len", 25, "int", "T, the unrolled length (for `copy`, the delay; sequences are T+20 long); adding needs >= 2", ge=1),
         Field("task.val_fraction", 0.1, "float", "fraction of the data held out for validation", gt=0, le=0.5),
         Field("task.val_batches", 4, "int", "validation batches per evaluation", ge=1),
+        Field("model.cell", "rnn", "choice", "the recurrent cell (DESIGN section 2)", choices="rnninit.core.cells:CELLS"),
         Field("model.hidden_size", 128, "int", "H, the number of hidden units", ge=1),
         Field("model.nonlinearity", "tanh", "choice", "phi, the hidden nonlinearity", choices="rnninit.core.engine:NONLINEARITIES"),
         Field("init", "xavier", "init", "how Wxh, Whh, Why, bh, by are drawn: one name for all, or {Whh: orthogonal, Wxh: {scheme: he, gain: relu}, spectral_radius: 0.9, ...}"),
@@ -121,6 +122,7 @@ class TaskConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
+    cell: str
     hidden_size: int
     nonlinearity: str
 

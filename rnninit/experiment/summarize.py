@@ -27,7 +27,6 @@ from .runs import (
     read_summary,
 )
 
-MATRICES = ("Wxh", "Whh", "Why", "bh", "by")
 LABELS = ("name", "log.runs_dir")  # where and under what label a run went: not what it tested
 LOSSES = ("final_loss", "final_val_loss")
 STEP0 = ("act_var_t1", "act_var_tT", "grad_var_t1", "grad_var_tT")
@@ -72,8 +71,9 @@ def init_text(init) -> str:
 
 
 def config_values(cfg: dict) -> dict:
-    """Dotted key -> value of a run's config: every schema key, init as one line of text, and
-    init.Wxh ... init.by as the scheme each matrix resolved to (with :gain when not 1)."""
+    """Dotted key -> value of a run's config: every schema key (its default where a folder
+    written before the key existed lacks it), init as one line of text, and init.<param> as the
+    scheme each of the cell's parameters resolved to (with :gain when not 1)."""
     from ..core.inits import parse_init
 
     values = {"init": init_text(cfg.get("init"))}
@@ -81,12 +81,13 @@ def config_values(cfg: dict) -> dict:
         if key not in LABELS and key != "init":
             try:
                 values[key] = get(cfg, key)
-            except (KeyError, TypeError):
+            except KeyError:
+                values[key] = SCHEMA[key].default
+            except TypeError:
                 values[key] = None
     try:
-        spec = parse_init(cfg.get("init"), where="init")
-        for m in MATRICES:
-            scheme, gain = spec.per_param[m]
+        spec = parse_init(cfg.get("init"), where="init", cell=values["model.cell"])
+        for m, (scheme, gain) in spec.per_param.items():
             values[f"init.{m}"] = scheme if gain == 1 else f"{scheme}:{gain:g}"
         values["init.spectral_radius"] = spec.spectral_radius
     except (RnnInitError, TypeError, ValueError):

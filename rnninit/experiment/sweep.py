@@ -40,6 +40,7 @@ from typing import Any
 import yaml
 
 from ..core.names import closest
+from ..core.tasks import sequence_length
 from ..errors import RnnInitError
 from ..fileio import atomic_write_text
 from .config import NAME_RE, NAME_RULE, Config, apply_overrides, dump_config, load_config, validate
@@ -313,7 +314,7 @@ def _words(point: dict) -> str:
 def _cost(cfg: Config) -> float:
     """Work of a run up to a constant: steps x timesteps x batch x H (H + 64)."""
     t, H = cfg.task, cfg.model.hidden_size
-    T = t.seq_len + (20 if t.name == "copy" else 0)
+    T = sequence_length(t.name, t.seq_len)
     return float((cfg.train.steps + 1) * T * cfg.train.batch_size * H * (H + 64))
 
 

@@ -22,10 +22,11 @@ import numpy as np
 
 from .._version import __version__
 from ..core import optim
-from ..core.engine import PARAM_NAMES, bptt, evaluate, forward
+from ..core.cells import Cell, get_cell
+from ..core.engine import bptt, evaluate, forward
 from ..core.inits import SCHEMES, InitSpec, init_params, parse_init
 from ..core.stats import THEORY_COLUMNS, TIMESTEP_COLUMNS, param_stats, spectral
-from ..core.tasks import Task, make_task
+from ..core.tasks import Task, make_task, sequence_length
 from ..core.theory import theory_for_run
 from ..errors import RnnInitError
 from ..fileio import atomic_write_bytes, atomic_write_text
@@ -57,6 +58,7 @@ class Setup:
     """Everything a run needs before step 0, built (and checked) before any file is written."""
 
     config: Config
+    cell: Cell
     task: Task
     spec: InitSpec
     params: dict
@@ -107,8 +109,7 @@ def prepare(config: Config | dict, memory_check: bool = True) -> Setup:
     cfg = absolute_paths(validate(config, source="config"))
     t, m, tr = cfg.task, cfg.model, cfg.train
     if memory_check:  # a first look with the task's T, before reading any corpus
-        extra = 20 if t.name == "copy" else 0
-        check_memory(cfg, t.seq_len + extra, 1, 1)
+        check_memory(cfg, sequence_length(t.name, t.seq_len), 1, 1)
     text, corpus = None, {}
     if t.name == "char":
         text, description = task_text(t.path)
@@ -118,7 +119,8 @@ def prepare(config: Config | dict, memory_check: bool = True) -> Setup:
     )
     if memory_check:
         check_memory(cfg, task.seq_len, task.input_size, task.output_size)
-    spec = parse_init(cfg.init, where="init")
+    cell = get_cell(m.cell, where="model.cell")
+    spec = parse_init(cfg.init, where="init", cell=cell)
     init_ss, data_ss = _seeds(cfg.seed)
     params = init_params(
         task.input_size,
@@ -127,9 +129,11 @@ def prepare(config: Config | dict, memory_check: bool = True) -> Setup:
         init=spec,
         rng=np.random.default_rng(init_ss),
         dtype=DTYPES[tr.dtype],
+        cell=cell,
     )
     return Setup(
         config=cfg,
+        cell=cell,
         task=task,
         spec=spec,
         params=params,
@@ -141,36 +145,38 @@ def prepare(config: Config | dict, memory_check: bool = True) -> Setup:
 
 
 def theory_at_init(setup: Setup, x) -> dict | None:
-    """Mean-field prediction for step 0 (None where the theory does not apply, e.g. uniform)."""
-    spec, task = setup.spec, setup.task
+    """Mean-field prediction for step 0 (None where the theory does not apply: a cell without a
+    mean-field theory, or a scheme that is not zero-mean i.i.d. or orthogonal, e.g. uniform)."""
+    spec, task, roles = setup.spec, setup.task, setup.cell.mean_field_params
+    if roles is None:
+        return None
     H, I = setup.config.model.hidden_size, task.input_size
-    shapes = {"Wxh": (H, I), "Whh": (H, H), "bh": (H,)}
+    shapes = {s.name: s.shape for s in setup.cell.param_specs(I, H, task.output_size)}
     var = {}
-    for name, shape in shapes.items():
+    for role, name in roles.items():  # input, recurrent, bias
         scheme_name, gain = spec.per_param[name]
         scheme = SCHEMES[scheme_name]
         if not scheme.zero_mean:
             return None
-        var[name] = scheme.moments(shape, gain, H)[1]
+        var[role] = scheme.moments(shapes[name], gain, H)[1]
     if spec.spectral_radius is not None:
-        var["Whh"] = spec.spectral_radius**2 / H  # circular law (exact for orthogonal)
+        var["recurrent"] = spec.spectral_radius**2 / H  # circular law (exact for orthogonal)
     if task.token_inputs:
         x_sq = np.full(x.shape[0], 1.0 / I)  # one-hot: ||x_t||^2 = 1
     else:
         x_sq = np.einsum("tbi,tbi->t", x, x, dtype=np.float64) / (x.shape[1] * I)
     return theory_for_run(
-        setup.config.model.nonlinearity, var["Wxh"], var["Whh"], var["bh"], I, H, x_sq
+        setup.config.model.nonlinearity, var["input"], var["recurrent"], var["bias"], I, H, x_sq
     )
 
 
-def _first_nonfinite(
-    loss: float, grads: dict, params: dict, batch, nonlinearity: str
-) -> str | None:
+def _first_nonfinite(loss: float, grads: dict, setup: Setup, batch) -> str | None:
     """Name the first tensor that went non-finite: a forward array and its t, the loss, or a
     gradient. Only called to explain a divergence, so the extra forward pass costs nothing."""
+    nl = setup.config.model.nonlinearity
     if not math.isfinite(loss):
         with np.errstate(all="ignore"):
-            cache = forward(params, batch.x, nonlinearity=nonlinearity)
+            cache = forward(setup.params, batch.x, nonlinearity=nl, cell=setup.cell)
         for label, arr in (
             ("a_t (pre-activation)", cache.A),
             ("h_t", cache.hs[1:]),
@@ -180,7 +186,7 @@ def _first_nonfinite(
             if bad_t.size:
                 return f"{label} at t={bad_t[0] + 1}"
         return "loss"
-    for name in PARAM_NAMES:
+    for name in setup.cell.param_names:
         if not np.all(np.isfinite(grads[name])):
             return f"d{name}"
     return None
@@ -441,7 +447,11 @@ def _initial_summary(setup: Setup, run_dir: Path | None, argv) -> dict:
         "diverged_at": None,
         "diverged_tensor": None,
         "data_sha256": "",
-        "init": {k: {"scheme": s, "gain": g} for k, (s, g) in setup.spec.per_param.items()},
+        "cell": setup.cell.name,
+        "init": {
+            k: {"scheme": s, "gain": g, "role": setup.cell.param_roles[k]}
+            for k, (s, g) in setup.spec.per_param.items()
+        },  # fmt: skip
         "spectral_radius_target": setup.spec.spectral_radius,
         **spectral(setup.params["Whh"]),
         "seconds": 0.0,
@@ -467,7 +477,8 @@ def _target(cfg: Config, task: Task) -> tuple[float, str]:
 
 def _validate_loss(setup: Setup) -> float:
     p, nl, kind = setup.params, setup.config.model.nonlinearity, setup.task.loss
-    losses = [evaluate(p, b.x, b.y, b.mask, nonlinearity=nl, loss=kind) for b in setup.val_batches]
+    losses = [evaluate(p, b.x, b.y, b.mask, nonlinearity=nl, loss=kind, cell=setup.cell)
+              for b in setup.val_batches]  # fmt: skip
     return float(np.mean(losses))
 
 
@@ -483,10 +494,11 @@ def _loop(setup: Setup, files: RunFiles, summary: dict, reporter: Reporter, shou
         summary["data_sha256"] = _chain_digest(summary["data_sha256"], batch)
         collect = step % lg.stats_every == 0 or step == steps
         with np.errstate(all="ignore"):  # overflow is detected below, as non-finite numbers
-            res = bptt(params, batch.x, batch.y, batch.mask, None, nl, task.loss, stats=collect)
+            res = bptt(params, batch.x, batch.y, batch.mask, None, nl, task.loss, stats=collect,
+                       cell=setup.cell)  # fmt: skip
             gnorm = optim.global_norm(res.grads)
             if not (math.isfinite(res.loss) and math.isfinite(gnorm)):
-                bad = _first_nonfinite(res.loss, res.grads, params, batch, nl)
+                bad = _first_nonfinite(res.loss, res.grads, setup, batch)
             else:
                 bad = None
         if collect:
