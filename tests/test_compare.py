@@ -117,3 +117,57 @@ def test_compare_argument_split_and_bad_init(tmp_path, base):
     assert result.exit_code == 2
     assert "did you mean 'xavier'" in result.stderr
     assert not (tmp_path / "x").exists()
+
+
+def _run_inits(root) -> dict:
+    """label -> (init as each run's config.yaml records it, summary.json's init and radius)."""
+    import yaml
+
+    meta = json.load(open(f"{root}/compare.json"))
+    out = {}
+    for label, names in meta["runs"].items():
+        run = Path(root) / names[0]
+        recorded = yaml.safe_load((run / "config.yaml").read_text())["init"]
+        summary = json.loads((run / "summary.json").read_text())
+        drawn = {k: (v["scheme"], v["gain"]) for k, v in summary["init"].items()}
+        out[label] = (recorded, drawn, summary["spectral_radius_target"])
+    return out
+
+
+def test_per_matrix_arms_merge_onto_the_config_init(base):
+    base = base.updated({"train.steps": 1, "init": {
+        "Wxh": {"scheme": "small", "gain": 0.1}, "Whh": "orthogonal", "Why": "he",
+        "spectral_radius": 0.9}})  # fmt: skip
+    arms = ["Whh=identity", "Whh=orthogonal:1.1,Wxh=he", {"Why": "xavier"}, "uniform"]
+    report = compare(base, arms, seeds=1)
+    runs = _run_inits(report["dir"])
+    assert list(runs) == ["Whh-identity", "Whh-orthogonal_1.1_Wxh-he", "Why-xavier", "uniform"]
+    zeros = {"bh": ("zeros", 1.0), "by": ("zeros", 1.0)}
+    config = {"Wxh": ("small", 0.1), "Whh": ("orthogonal", 1.0), "Why": ("he", 1.0), **zeros}
+    expect = {  # a per-matrix arm changes what it names; a scheme name replaces everything
+        "Whh-identity": ({**config, "Whh": ("identity", 1.0)}, 0.9),
+        "Whh-orthogonal_1.1_Wxh-he": ({**config, "Whh": ("orthogonal", 1.1), "Wxh": ("he", 1.0)}, 0.9),
+        "Why-xavier": ({**config, "Why": ("xavier", 1.0)}, 0.9),
+        "uniform": ({"Wxh": ("uniform", 1.0), "Whh": ("uniform", 1.0), "Why": ("uniform", 1.0),
+                     **zeros}, None),
+    }  # fmt: skip
+    for label, (recorded, drawn, radius) in runs.items():
+        assert (drawn, radius) == expect[label], label
+        if label != "uniform":  # a merged arm is recorded as an explicit mapping of every matrix
+            assert set(recorded) == {"Wxh", "Whh", "Why", "bh", "by", "spectral_radius"}, recorded
+    assert runs["uniform"][0] == "uniform"
+    # compare.json, compare.csv and the report say what each arm resolved to, per matrix
+    meta = json.load(open(f"{report['dir']}/compare.json"))
+    assert meta["resolved"]["Whh-identity"]["Whh"] == {"scheme": "identity", "gain": 1.0}
+    assert meta["resolved"]["Whh-identity"]["spectral_radius"] == 0.9
+    text = open(f"{report['dir']}/compare.csv").read()
+    rows = {r["init"]: r for r in csv.DictReader(text.splitlines()) if r["init"] in runs}
+    assert rows["Whh-identity"]["init_Whh"] == "identity"
+    assert rows["Whh-identity"]["init_Wxh"] == "small:0.1"
+    assert rows["Whh-identity"]["init_spectral_radius"] == "0.9"
+    assert rows["uniform"]["init_Wxh"] == "uniform"
+    assert rows["uniform"]["init_spectral_radius"] == ""
+    shown = runner.invoke(app, ["show", report["dir"]], terminal_width=200)
+    assert shown.exit_code == 0, shown.output
+    line = next(x for x in shown.output.splitlines() if x.startswith("│ Whh-identity "))
+    assert "small:0.1" in line and "identity" in line and "0.9" in line

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.inits import parse_init
+from ..core.inits import PARAM_NAMES, parse_init
 from ..core.stats import timesteps_at
 from ..errors import RnnInitError
+from .arms import RADIUS, arm_text, describe, resolve_arm, resolved_record
 from .config import Config, dump_config, validate
 from .runs import (
     atomic_write_text,
@@ -39,15 +40,32 @@ def init_label(spec: str) -> str:
     return label.strip("._")[:48] or "init"
 
 
-def _check_inits(inits: list[str]) -> list[str]:
+def _check_inits(inits: list) -> tuple[list[str], list[str]]:
+    """The arms as text (a mapping becomes 'Whh=identity,...'), checked, and their labels."""
     if not inits:
         raise RnnInitError("compare: name at least one init, e.g. `rnninit compare xavier uniform`")
-    for i, spec in enumerate(inits):
-        parse_init(spec, where=f"compare init #{i + 1} '{spec}'")
-    labels = [init_label(s) for s in inits]
+    texts = []
+    for i, arm in enumerate(inits):
+        parse_init(arm, where=f"compare init #{i + 1} '{arm}'")
+        texts.append(arm_text(arm))
+    labels = [init_label(s) for s in texts]
     if len(set(labels)) != len(labels):
-        raise RnnInitError(f"compare: the same init is named twice in {' '.join(inits)}")
-    return labels
+        raise RnnInitError(f"compare: the same init is named twice in {' '.join(texts)}")
+    return texts, labels
+
+
+def _resolve(base: Config, texts: list[str], labels: list[str]) -> dict:
+    """label -> the init that arm runs with, merged onto base.init (see experiment.arms)."""
+    inits = {label: resolve_arm(text, base.init, f"compare init '{text}'")
+             for text, label in zip(texts, labels)}  # fmt: skip
+    seen: dict = {}
+    for label, init in inits.items():
+        record = repr(resolved_record(init))
+        if record in seen:
+            raise RnnInitError(f"compare: inits '{seen[record]}' and '{label}' resolve to the same "
+                               f"init on this config: {init}")  # fmt: skip
+        seen[record] = label
+    return inits
 
 
 def compare(
@@ -64,8 +82,12 @@ def compare(
     """Train every init with `seeds` seeds on identical data and write one compare folder.
 
     Args:
-        config: the base config (validated here); its `init` is replaced by each of `inits`.
-        inits: init specs: scheme names, presets, or per-matrix strings 'Whh=orthogonal,Wxh=xavier'.
+        config: the base config (validated here); each of `inits` merges onto its `init`.
+        inits: the arms: a scheme or preset name replaces the whole init; a per-matrix string
+            ('Whh=identity', 'Whh=orthogonal:1.1,Wxh=he') or mapping ({'Whh': 'identity'})
+            changes only the matrices it names and keeps the others and spectral_radius from
+            the config's init (rnninit.experiment.arms). Each run's config.yaml records the
+            merged init as an explicit mapping of every matrix.
         seeds: runs per init, with seeds config.seed, config.seed + 1, ...
         reporter_for: optional callable (label, seed) -> Reporter for each run's progress.
         on_run_done: optional callable (label, seed, summary) after each run.
@@ -78,18 +100,20 @@ def compare(
     if seeds < 1:
         raise RnnInitError(f"--seeds: expected a positive integer, got {seeds}")
     base = validate(config, source="config")
-    labels = _check_inits(inits)
+    texts, labels = _check_inits(inits)
+    resolved = _resolve(base, texts, labels)
     configs = {}
-    for spec, label in zip(inits, labels):
+    for text, label in zip(texts, labels):
         for k in range(seeds):
             seed = base.seed + k
-            configs[(label, k)] = base.updated({"init": spec, "seed": seed, "name": f"{label}-s{seed}"},
-                                               source=f"compare init '{spec}'")  # fmt: skip
+            values = {"init": resolved[label], "seed": seed, "name": f"{label}-s{seed}"}
+            configs[(label, k)] = base.updated(values, source=f"compare init '{text}'")
     for (_, k), cfg in configs.items():  # every mistake (a missing corpus, sizes too big)
         if k == 0:  # before any file; the seed changes nothing that could fail
             prepare(cfg)
     root = create_run_dir(base.log.runs_dir, f"compare-{base.name}")
-    meta = {"inits": inits, "labels": labels, "seeds": seeds, "argv": argv,
+    meta = {"inits": texts, "labels": labels, "seeds": seeds, "argv": argv,
+            "resolved": {label: resolved_record(init) for label, init in resolved.items()},
             "nonlinearity": base.model.nonlinearity,
             "overrides": overrides or [], "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "status": "running", "runs": {}}  # fmt: skip
@@ -188,6 +212,8 @@ def aggregate(spec: str, records: list[dict]) -> dict:
     """Mean ± std across seeds of the summary columns, and seed-mean per-timestep tables."""
     summaries = [r["summary"] for r in records]
     agg = {"spec": spec, "runs": records, "n": len(records)}
+    first = summaries[0]  # every seed of an arm draws with the same schemes
+    agg["resolved"] = describe(first.get("init", {}), first.get("spectral_radius_target"))
     for col in SUMMARY_COLUMNS:
         agg[col] = mean_std(s.get(col) for s in summaries)
     agg["status"] = [s["status"] for s in summaries]
@@ -254,6 +280,8 @@ def compare_rows(report: dict) -> list[dict]:
                "completed": agg["status"].count("completed"), "diverged": agg["status"].count("diverged"),
                "reached_target": agg["reached"], "speedup": agg["speedup"],
                "speedup_is_lower_bound": agg["speedup_bound"]}  # fmt: skip
+        for key in (*PARAM_NAMES, RADIUS):  # what the arm resolved to, per matrix
+            row[f"init_{key}"] = agg["resolved"].get(key)
         for col in SUMMARY_COLUMNS:
             mean, std, _ = agg[col]
             row[f"{col}_mean"], row[f"{col}_std"] = mean, std

@@ -34,6 +34,22 @@ def _log_bounds(arrays) -> tuple[float, float]:
     return min(float(np.log10(vals.min())), hi - MIN_DECADES), hi
 
 
+def resolved(report: dict) -> Table:
+    """What each init ran with, per matrix (scheme, or scheme:gain), and Whh's target radius."""
+    rows = {label: agg.get("resolved") or {} for label, agg in report["inits"].items()}
+    keys = ["Wxh", "Whh", "Why", "bh", "by"]
+    if any(r.get("spectral_radius") for r in rows.values()):
+        keys.append("spectral_radius")
+    note = "; spectral_radius: Whh rescaled to it" if "spectral_radius" in keys else ""
+    table = Table(title=f"what each init drew, per matrix (scheme, or scheme:gain{note})",
+                  title_justify="left", min_width=60)  # fmt: skip
+    for col in ("init", *keys):
+        table.add_column(col, style="bold" if col == "init" else "")
+    for label, r in rows.items():
+        table.add_row(label, *(r.get(k) or "—" for k in keys))
+    return table
+
+
 def side_by_side(report: dict, which: str) -> Table:
     """act_var (theory), grad_var and saturation per init at sampled t, for step 0 or the end."""
     inits = {k: a for k, a in report["inits"].items() if a[which] is not None}
@@ -130,6 +146,7 @@ def summary(report: dict) -> Table:
 
 def print_report(console: Console, report: dict) -> None:
     """The whole compare report, in reading order."""
+    console.print(resolved(report))
     console.print(side_by_side(report, "step0"))
     console.print(sparklines(report, "step0"))
     if any(a["last"] is not None for a in report["inits"].values()):
