@@ -171,3 +171,30 @@ def test_per_matrix_arms_merge_onto_the_config_init(base):
     assert shown.exit_code == 0, shown.output
     line = next(x for x in shown.output.splitlines() if x.startswith("│ Whh-identity "))
     assert "small:0.1" in line and "identity" in line and "0.9" in line
+
+
+def test_cli_init_overrides_edit_the_config_init_or_are_refused(tmp_path, base):
+    tiny = [f"task.path={base.task.path}", "task.seq_len=8", "model.hidden_size=16",
+            "train.steps=1", "log.stats_every=1"]  # fmt: skip
+    refused = tmp_path / "refused"
+    for args, why in [
+        (["xavier", "uniform", "init.Whh=orthogonal"], "would be dropped by init 'xavier'"),
+        (["Whh=identity", "he", "init=he"], "would be dropped by init 'he'"),
+        (["Whh=identity", "Whh=xavier", "init.Whh=orthogonal"], "every init sets Whh itself"),
+        (["Whh=xavier", "xavier"], "resolve to the same init"),
+    ]:
+        result = runner.invoke(app, ["compare", *args, f"log.runs_dir={refused}", *tiny])
+        assert result.exit_code == 2, (args, result.output)
+        assert why in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert not refused.exists()
+    # applied: overrides edit the config's init, then the per-matrix arms merge onto it
+    runs = tmp_path / "applied"
+    args = ["compare", "Whh=identity", "Whh=xavier", "init=he", "init.Wxh.gain=0.5"]
+    result = runner.invoke(app, [*args, f"log.runs_dir={runs}", *tiny])
+    assert result.exit_code == 0, result.output
+    (root,) = runs.iterdir()
+    drawn = {label: d for label, (_, d, _) in _run_inits(root).items()}
+    assert drawn["Whh-identity"]["Whh"] == ("identity", 1.0)
+    assert drawn["Whh-xavier"]["Whh"] == ("xavier", 1.0)
+    for d in drawn.values():
+        assert d["Wxh"] == ("he", 0.5) and d["Why"] == ("he", 1.0)

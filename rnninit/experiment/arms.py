@@ -11,6 +11,7 @@ explicit mapping of every matrix, so that each run's config.yaml says exactly wh
 from __future__ import annotations
 
 from ..core.inits import PARAM_NAMES, InitSpec, parse_init
+from ..errors import RnnInitError
 from .config import init_mapping
 
 RADIUS = "spectral_radius"
@@ -78,3 +79,33 @@ def describe(per_param: dict, radius: float | None) -> dict[str, str | None]:
            for p, v in per_param.items()}  # fmt: skip
     out[RADIUS] = None if radius is None else f"{radius:.6g}"
     return out
+
+
+def check_init_overrides(arms: list[str], overrides: list[str]) -> None:
+    """Refuse an ``init...`` override that would not reach the arms, instead of dropping it.
+
+    Overrides edit the config's init before the arms merge onto it (as the config file would).
+    An arm that replaces the whole init would drop such an override, and one whose matrix every
+    arm sets itself changes nothing: both are refused with one line.
+    """
+    for token in overrides:
+        parts = token.split("=", 1)[0].strip().split(".")
+        if parts[0] != "init":
+            continue
+        whole = next((a for a in arms if replaces_whole(a)), None)
+        if whole is not None:
+            example = ""
+            if "=" not in whole and len(parts) == 2 and "=" in token:
+                example = (
+                    f" (e.g. {whole} becomes default={whole},{parts[1]}={token.split('=', 1)[1]})"
+                )
+            raise RnnInitError(
+                f"compare: override '{token}' would be dropped by init '{whole}', which replaces "
+                f"the whole init; write the change into each init{example}, or compare per-matrix "
+                "inits such as Whh=identity Whh=xavier, which merge onto the overridden init"
+            )
+        key = parts[1] if len(parts) > 1 else "default"
+        if key != "default" and all(key in named(a) for a in arms):
+            raise RnnInitError(
+                f"compare: override '{token}' changes no init: every init sets {key} itself"
+            )

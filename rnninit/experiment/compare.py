@@ -18,7 +18,7 @@ import numpy as np
 from ..core.inits import PARAM_NAMES, parse_init
 from ..core.stats import timesteps_at
 from ..errors import RnnInitError
-from .arms import RADIUS, arm_text, describe, resolve_arm, resolved_record
+from .arms import RADIUS, arm_text, check_init_overrides, describe, resolve_arm, resolved_record
 from .config import Config, dump_config, validate
 from .runs import (
     atomic_write_text,
@@ -91,6 +91,9 @@ def compare(
         seeds: runs per init, with seeds config.seed, config.seed + 1, ...
         reporter_for: optional callable (label, seed) -> Reporter for each run's progress.
         on_run_done: optional callable (label, seed, summary) after each run.
+        overrides: the KEY=VALUE overrides already applied to `config`, as typed; recorded in
+            each run, and an `init...` one that an arm would drop, or that reaches no arm, is
+            refused (experiment.arms.check_init_overrides).
         should_stop: checked between steps; when True the current run stops with a checkpoint
             and no further run starts (status interrupted).
 
@@ -101,6 +104,7 @@ def compare(
         raise RnnInitError(f"--seeds: expected a positive integer, got {seeds}")
     base = validate(config, source="config")
     texts, labels = _check_inits(inits)
+    check_init_overrides(texts, overrides or [])
     resolved = _resolve(base, texts, labels)
     configs = {}
     for text, label in zip(texts, labels):
