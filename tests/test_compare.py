@@ -10,9 +10,11 @@ from typer.testing import CliRunner
 
 from rnninit.cli.app import app
 from rnninit.cli.run_cmds import split_compare_args
-from rnninit.experiment.compare import compare, init_label, load_compare
+from rnninit.experiment.compare import aggregate, compare, init_label, load_compare
 from rnninit.experiment.config import load_config
 from rnninit.experiment.runs import read_csv
+from rnninit.report.compare_view import side_by_side
+from rnninit.report.terminal import fmt
 
 runner = CliRunner()
 TEXT = "the cat sat on the mat and the dog sat on the log; " * 60
@@ -92,6 +94,46 @@ def test_one_diverging_init_does_not_stop_the_others(base):
     assert "diverged at step 0" in result.output
     rows = [line for line in result.output.splitlines() if line.startswith("│ uniform")]
     assert rows and all("nan" not in line for line in rows)  # never a NaN presented as a number
+    # the table at the last step is that step's, and shows the diverged run as diverged, not
+    # with its step-0 numbers (uniform comes first here, and has only step 0)
+    last = _render(side_by_side(report, "last"))
+    assert "per-timestep statistics at step 6" in last, last
+    assert "diverged at step 0" in last
+    assert not any(fmt(v, 3) in last for v in uni["step0"]["act_var"][1:3])
+    assert "nan" not in last and "inf" not in last
+    assert all(fmt(v, 3) in last for v in xav["last"]["act_var"][:3])  # xavier's step-6 numbers
+
+
+def _render(table) -> str:
+    from rich.console import Console
+
+    console = Console(record=True, width=200)
+    console.print(table)
+    return console.export_text()
+
+
+def test_last_table_averages_the_seeds_that_reached_the_last_step():
+    t = np.arange(1, 4)
+    table = {"t": t, "act_var": np.full(3, 1.0)}
+
+    def record(status, last_step, value, diverged_at=None):
+        summary = {"status": status, "diverged_at": diverged_at, "steps": 6}
+        last = {
+            "t": t,
+            "act_var": np.full(3, value),
+            "grad_var": np.ones(3),
+            "saturation": np.zeros(3),
+        }
+        return {"summary": summary, "step0": table, "last": last, "last_step": last_step,
+                "metrics": []}  # fmt: skip
+
+    seeds = [record("diverged", 0, 9.0, diverged_at=0), record("completed", 6, 2.0),
+             record("completed", 6, 4.0)]  # fmt: skip
+    agg = aggregate("uniform", seeds)
+    assert agg["last_step"] == 6 and agg["last_n"] == 2  # not seed 0's step 0
+    np.testing.assert_allclose(agg["last"]["act_var"], 3.0)
+    last = _render(side_by_side({"inits": {"uniform": agg}}, "last"))
+    assert "step 6" in last and "mean of the 2 of 3 seeds with statistics at step 6" in last
 
 
 def test_cli_compare_report(tmp_path, base):

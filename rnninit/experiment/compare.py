@@ -227,13 +227,13 @@ def aggregate(spec: str, records: list[dict]) -> dict:
     ]
     agg["reached"] = sum(1 for s in summaries if s.get("steps_to_target") is not None)
     agg["step0"] = _seed_mean_timesteps([r["step0"] for r in records if r["step0"] is not None])
-    lasts = [
-        r["last"]
-        for r in records
-        if r["last"] is not None and r["last_step"] == records[0]["last_step"]
-    ]
+    # the last table: the latest statistics step of any seed, averaged over the seeds that got
+    # there (a seed that diverged or stopped earlier has no numbers for that step)
+    with_last = [r for r in records if r["last"] is not None]
+    agg["last_step"] = max((r["last_step"] for r in with_last), default=None)
+    lasts = [r["last"] for r in with_last if r["last_step"] == agg["last_step"]]
     agg["last"] = _seed_mean_timesteps(lasts) if lasts else None
-    agg["last_step"] = records[0]["last_step"]
+    agg["last_n"] = len(lasts)
     agg["loss_curve"] = _loss_band(records)
     return agg
 
