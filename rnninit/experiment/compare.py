@@ -54,18 +54,33 @@ def _check_inits(inits: list) -> tuple[list[str], list[str]]:
     return texts, labels
 
 
-def _resolve(base: Config, texts: list[str], labels: list[str]) -> dict:
-    """label -> the init that arm runs with, merged onto base.init (see experiment.arms)."""
-    inits = {label: resolve_arm(text, base.init, f"compare init '{text}'")
-             for text, label in zip(texts, labels)}  # fmt: skip
-    seen: dict = {}
-    for label, init in inits.items():
+def resolve_inits(config: Config | dict, inits: list, overrides=()) -> dict[str, tuple]:
+    """What `compare` will run, checked, with no run and no file: label -> (arm, init).
+
+    Args:
+        config: the base config; inits and overrides as `compare` takes them.
+
+    Returns:
+        For each arm, its label -> (the arm as text, the init it runs with: a scheme or preset
+        name, or an explicit mapping of every matrix; see experiment.arms).
+
+    Raises:
+        RnnInitError: a bad or repeated arm, two arms that resolve to the same init, or an
+            `init...` override that the arms would drop.
+    """
+    base = validate(config, source="config")
+    texts, labels = _check_inits(inits)
+    check_init_overrides(texts, list(overrides))
+    arms, seen = {}, {}
+    for text, label in zip(texts, labels):
+        init = resolve_arm(text, base.init, f"compare init '{text}'")
         record = repr(resolved_record(init))
         if record in seen:
             raise RnnInitError(f"compare: inits '{seen[record]}' and '{label}' resolve to the same "
                                f"init on this config: {init}")  # fmt: skip
         seen[record] = label
-    return inits
+        arms[label] = (text, init)
+    return arms
 
 
 def compare(
@@ -103,21 +118,19 @@ def compare(
     if seeds < 1:
         raise RnnInitError(f"--seeds: expected a positive integer, got {seeds}")
     base = validate(config, source="config")
-    texts, labels = _check_inits(inits)
-    check_init_overrides(texts, overrides or [])
-    resolved = _resolve(base, texts, labels)
+    arms = resolve_inits(base, inits, overrides or [])
     configs = {}
-    for text, label in zip(texts, labels):
+    for label, (text, init) in arms.items():
         for k in range(seeds):
             seed = base.seed + k
-            values = {"init": resolved[label], "seed": seed, "name": f"{label}-s{seed}"}
+            values = {"init": init, "seed": seed, "name": f"{label}-s{seed}"}
             configs[(label, k)] = base.updated(values, source=f"compare init '{text}'")
     for (_, k), cfg in configs.items():  # every mistake (a missing corpus, sizes too big)
         if k == 0:  # before any file; the seed changes nothing that could fail
             prepare(cfg)
     root = create_run_dir(base.log.runs_dir, f"compare-{base.name}")
-    meta = {"inits": texts, "labels": labels, "seeds": seeds, "argv": argv,
-            "resolved": {label: resolved_record(init) for label, init in resolved.items()},
+    meta = {"inits": [text for text, _ in arms.values()], "labels": list(arms), "seeds": seeds,
+            "argv": argv, "resolved": {k: resolved_record(init) for k, (_, init) in arms.items()},
             "nonlinearity": base.model.nonlinearity,
             "overrides": overrides or [], "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "status": "running", "runs": {}}  # fmt: skip
