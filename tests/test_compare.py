@@ -10,9 +10,11 @@ from typer.testing import CliRunner
 
 from rnninit.cli.app import app
 from rnninit.cli.run_cmds import split_compare_args
-from rnninit.experiment.compare import compare, init_label, load_compare
+from rnninit.experiment.compare import aggregate, compare, init_label, load_compare
 from rnninit.experiment.config import load_config
 from rnninit.experiment.runs import read_csv
+from rnninit.report.compare_view import side_by_side
+from rnninit.report.terminal import fmt
 
 runner = CliRunner()
 TEXT = "the cat sat on the mat and the dog sat on the log; " * 60
@@ -92,6 +94,46 @@ def test_one_diverging_init_does_not_stop_the_others(base):
     assert "diverged at step 0" in result.output
     rows = [line for line in result.output.splitlines() if line.startswith("│ uniform")]
     assert rows and all("nan" not in line for line in rows)  # never a NaN presented as a number
+    # the table at the last step is that step's, and shows the diverged run as diverged, not
+    # with its step-0 numbers (uniform comes first here, and has only step 0)
+    last = _render(side_by_side(report, "last"))
+    assert "per-timestep statistics at step 6" in last, last
+    assert "diverged at step 0" in last
+    assert not any(fmt(v, 3) in last for v in uni["step0"]["act_var"][1:3])
+    assert "nan" not in last and "inf" not in last
+    assert all(fmt(v, 3) in last for v in xav["last"]["act_var"][:3])  # xavier's step-6 numbers
+
+
+def _render(table) -> str:
+    from rich.console import Console
+
+    console = Console(record=True, width=200)
+    console.print(table)
+    return console.export_text()
+
+
+def test_last_table_averages_the_seeds_that_reached_the_last_step():
+    t = np.arange(1, 4)
+    table = {"t": t, "act_var": np.full(3, 1.0)}
+
+    def record(status, last_step, value, diverged_at=None):
+        summary = {"status": status, "diverged_at": diverged_at, "steps": 6}
+        last = {
+            "t": t,
+            "act_var": np.full(3, value),
+            "grad_var": np.ones(3),
+            "saturation": np.zeros(3),
+        }
+        return {"summary": summary, "step0": table, "last": last, "last_step": last_step,
+                "metrics": []}  # fmt: skip
+
+    seeds = [record("diverged", 0, 9.0, diverged_at=0), record("completed", 6, 2.0),
+             record("completed", 6, 4.0)]  # fmt: skip
+    agg = aggregate("uniform", seeds)
+    assert agg["last_step"] == 6 and agg["last_n"] == 2  # not seed 0's step 0
+    np.testing.assert_allclose(agg["last"]["act_var"], 3.0)
+    last = _render(side_by_side({"inits": {"uniform": agg}}, "last"))
+    assert "step 6" in last and "mean of the 2 of 3 seeds with statistics at step 6" in last
 
 
 def test_cli_compare_report(tmp_path, base):
@@ -157,3 +199,84 @@ def test_the_loss_plot_and_the_summary_say_which_std(base, monkeypatch):
     assert "mean ± population std over seeds" in compare_view.summary(report).caption
     agg = report["inits"]["xavier"]
     assert agg["final_val_loss"] == mean_std(r["summary"]["final_val_loss"] for r in agg["runs"])
+
+
+def _run_inits(root) -> dict:
+    """label -> (init as each run's config.yaml records it, summary.json's init and radius)."""
+    import yaml
+
+    meta = json.load(open(f"{root}/compare.json"))
+    out = {}
+    for label, names in meta["runs"].items():
+        run = Path(root) / names[0]
+        recorded = yaml.safe_load((run / "config.yaml").read_text())["init"]
+        summary = json.loads((run / "summary.json").read_text())
+        drawn = {k: (v["scheme"], v["gain"]) for k, v in summary["init"].items()}
+        out[label] = (recorded, drawn, summary["spectral_radius_target"])
+    return out
+
+
+def test_per_matrix_arms_merge_onto_the_config_init(base):
+    base = base.updated({"train.steps": 1, "init": {
+        "Wxh": {"scheme": "small", "gain": 0.1}, "Whh": "orthogonal", "Why": "he",
+        "spectral_radius": 0.9}})  # fmt: skip
+    arms = ["Whh=identity", "Whh=orthogonal:1.1,Wxh=he", {"Why": "xavier"}, "uniform"]
+    report = compare(base, arms, seeds=1)
+    runs = _run_inits(report["dir"])
+    assert list(runs) == ["Whh-identity", "Whh-orthogonal_1.1_Wxh-he", "Why-xavier", "uniform"]
+    zeros = {"bh": ("zeros", 1.0), "by": ("zeros", 1.0)}
+    config = {"Wxh": ("small", 0.1), "Whh": ("orthogonal", 1.0), "Why": ("he", 1.0), **zeros}
+    expect = {  # a per-matrix arm changes what it names; a scheme name replaces everything
+        "Whh-identity": ({**config, "Whh": ("identity", 1.0)}, 0.9),
+        "Whh-orthogonal_1.1_Wxh-he": ({**config, "Whh": ("orthogonal", 1.1), "Wxh": ("he", 1.0)}, 0.9),
+        "Why-xavier": ({**config, "Why": ("xavier", 1.0)}, 0.9),
+        "uniform": ({"Wxh": ("uniform", 1.0), "Whh": ("uniform", 1.0), "Why": ("uniform", 1.0),
+                     **zeros}, None),
+    }  # fmt: skip
+    for label, (recorded, drawn, radius) in runs.items():
+        assert (drawn, radius) == expect[label], label
+        if label != "uniform":  # a merged arm is recorded as an explicit mapping of every matrix
+            assert set(recorded) == {"Wxh", "Whh", "Why", "bh", "by", "spectral_radius"}, recorded
+    assert runs["uniform"][0] == "uniform"
+    # compare.json, compare.csv and the report say what each arm resolved to, per matrix
+    meta = json.load(open(f"{report['dir']}/compare.json"))
+    assert meta["resolved"]["Whh-identity"]["Whh"] == {"scheme": "identity", "gain": 1.0}
+    assert meta["resolved"]["Whh-identity"]["spectral_radius"] == 0.9
+    text = open(f"{report['dir']}/compare.csv").read()
+    rows = {r["init"]: r for r in csv.DictReader(text.splitlines()) if r["init"] in runs}
+    assert rows["Whh-identity"]["init_Whh"] == "identity"
+    assert rows["Whh-identity"]["init_Wxh"] == "small:0.1"
+    assert rows["Whh-identity"]["init_spectral_radius"] == "0.9"
+    assert rows["uniform"]["init_Wxh"] == "uniform"
+    assert rows["uniform"]["init_spectral_radius"] == ""
+    shown = runner.invoke(app, ["show", report["dir"]], terminal_width=200)
+    assert shown.exit_code == 0, shown.output
+    line = next(x for x in shown.output.splitlines() if x.startswith("│ Whh-identity "))
+    assert "small:0.1" in line and "identity" in line and "0.9" in line
+
+
+def test_cli_init_overrides_edit_the_config_init_or_are_refused(tmp_path, base):
+    tiny = [f"task.path={base.task.path}", "task.seq_len=8", "model.hidden_size=16",
+            "train.steps=1", "log.stats_every=1"]  # fmt: skip
+    refused = tmp_path / "refused"
+    for args, why in [
+        (["xavier", "uniform", "init.Whh=orthogonal"], "would be dropped by init 'xavier'"),
+        (["Whh=identity", "he", "init=he"], "would be dropped by init 'he'"),
+        (["Whh=identity", "Whh=xavier", "init.Whh=orthogonal"], "every init sets Whh itself"),
+        (["Whh=xavier", "xavier"], "resolve to the same init"),
+    ]:
+        result = runner.invoke(app, ["compare", *args, f"log.runs_dir={refused}", *tiny])
+        assert result.exit_code == 2, (args, result.output)
+        assert why in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert not refused.exists()
+    # applied: overrides edit the config's init, then the per-matrix arms merge onto it
+    runs = tmp_path / "applied"
+    args = ["compare", "Whh=identity", "Whh=xavier", "init=he", "init.Wxh.gain=0.5"]
+    result = runner.invoke(app, [*args, f"log.runs_dir={runs}", *tiny])
+    assert result.exit_code == 0, result.output
+    (root,) = runs.iterdir()
+    drawn = {label: d for label, (_, d, _) in _run_inits(root).items()}
+    assert drawn["Whh-identity"]["Whh"] == ("identity", 1.0)
+    assert drawn["Whh-xavier"]["Whh"] == ("xavier", 1.0)
+    for d in drawn.values():
+        assert d["Wxh"] == ("he", 0.5) and d["Why"] == ("he", 1.0)

@@ -1,8 +1,13 @@
 """The README is the front door: its config reference, test command and configs stay true."""
 
 import re
+import shlex
 from pathlib import Path
 
+import pytest
+import yaml
+
+from rnninit.errors import RnnInitError
 from rnninit.experiment.config import SCHEMA, reference_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,3 +44,79 @@ def test_rnninit_train_is_the_function_even_after_submodules_load():
 
     assert callable(rnninit.train) and rnninit.train.__name__ == "train"
     assert callable(rnninit.init_params)
+
+
+def documented(verb: str):
+    """(file, arguments) of every `rnninit VERB ...` written in the README, the comments of
+    configs/*.yaml and the examples of `rnninit VERB --help`."""
+    from rnninit.cli import run_cmds
+
+    texts = {"README.md": README, "run_cmds.py": run_cmds.__doc__ or ""}
+    texts["run_cmds.py"] += getattr(run_cmds, verb).__doc__ or ""
+    texts.update({p.name: p.read_text(encoding="utf-8") for p in (ROOT / "configs").glob("*.yaml")})
+    for name, text in texts.items():
+        for match in re.finditer(rf"rnninit {verb} ([^\n#`]+)", text):
+            yield name, shlex.split(match.group(1))
+
+
+REFUSED = {"xavier uniform init.Whh=orthogonal"}  # the README's example of a refused override
+
+
+def _resolve_documented(args: list[str]) -> dict:
+    from rnninit.cli.run_cmds import split_compare_args
+    from rnninit.experiment.compare import resolve_inits
+    from rnninit.experiment.config import load_config
+
+    config = None
+    if "--config" in args:
+        i = args.index("--config")
+        config, args = ROOT / args[i + 1], args[:i] + args[i + 2 :]
+    if "--seeds" in args:
+        i = args.index("--seeds")
+        args = args[:i] + args[i + 2 :]
+    inits, overrides = split_compare_args(args)
+    return resolve_inits(load_config(config, overrides), inits, overrides)
+
+
+def test_every_documented_compare_resolves():
+    commands = list(documented("compare"))
+    assert len(commands) >= 8
+    for name, args in commands:
+        if " ".join(args) in REFUSED:
+            with pytest.raises(RnnInitError, match="would be dropped"):
+                _resolve_documented(args)
+        else:
+            assert _resolve_documented(args), (name, args)
+
+
+def test_adding_irnn_compare_varies_whh_alone(tmp_path):
+    """The compare line of configs/adding_irnn.yaml changes Whh alone (both runs keep its tiny
+    Wxh and Why), and at step 0 the gradient through time stays level with Whh = I and
+    vanishes with xavier, as the comment beside it says (steps=0: no training)."""
+    from typer.testing import CliRunner
+
+    from rnninit.cli.app import app
+    from rnninit.experiment.compare import load_compare
+
+    commands = [a for name, a in documented("compare") if name == "adding_irnn.yaml"]
+    (args,) = [a for a in commands if "--config" in a]  # the one under "Run:"
+    assert args[:2] == ["Whh=identity", "Whh=xavier"]
+    args = [str(ROOT / a) if a.startswith("configs/") else a for a in args]
+    runs = tmp_path / "runs"
+    result = CliRunner().invoke(app, ["compare", *args, f"log.runs_dir={runs}", "train.steps=0"])
+    assert result.exit_code == 0, result.output
+    (root,) = runs.iterdir()
+    report = load_compare(root)
+    summaries = {label: agg["runs"][0]["summary"] for label, agg in report["inits"].items()}
+    drawn = {label: {k: (v["scheme"], v["gain"]) for k, v in s["init"].items()}
+             for label, s in summaries.items()}  # fmt: skip
+    zeros = {"bh": ("zeros", 1.0), "by": ("zeros", 1.0)}
+    tiny = {"Wxh": ("small", 0.1), "Why": ("small", 0.1), **zeros}
+    assert drawn == {"Whh-identity": {**tiny, "Whh": ("identity", 1.0)},
+                     "Whh-xavier": {**tiny, "Whh": ("xavier", 1.0)}}  # fmt: skip
+    for s in summaries.values():  # and each run's config.yaml says so, every matrix named
+        recorded = yaml.safe_load((Path(s["run_dir"]) / "config.yaml").read_text())["init"]
+        assert recorded["Wxh"] == recorded["Why"] == {"scheme": "small", "gain": 0.1}
+    g = {label: agg["step0"]["grad_var"] for label, agg in report["inits"].items()}
+    assert 0.1 < g["Whh-identity"][0] / g["Whh-identity"][-1] < 10  # level across t = 50..1
+    assert g["Whh-xavier"][0] / g["Whh-xavier"][-1] < 1e-9  # vanishes back in time

@@ -82,10 +82,12 @@ def train(
 
 
 COMPARE_INITS_HELP = (
-    "Inits to compare: scheme names (xavier, uniform, he, orthogonal, identity, ...), presets "
-    "(keras_default, flax_default, torch_default), or per-matrix specs such as "
-    "Whh=orthogonal,Wxh=xavier (add :GAIN, e.g. Whh=orthogonal:1.1, and spectral_radius=R). "
-    "Arguments containing a dot before '=' (model.hidden_size=512) are config overrides."
+    "Inits to compare. A scheme name (xavier, uniform, he, orthogonal, identity, ...) or preset "
+    "(keras_default, flax_default, torch_default) replaces the whole init; a per-matrix spec "
+    "such as Whh=identity or Whh=orthogonal:1.1,Wxh=he (:GAIN, spectral_radius=R) changes only "
+    "the matrices it names and keeps the others, and spectral_radius, from the config's init "
+    "(default=NAME sets every matrix it does not name). Arguments containing a dot before '=' "
+    "(model.hidden_size=512, init.Wxh.gain=0.5), and name=, seed=, init=, are config overrides."
 )
 
 
@@ -114,13 +116,21 @@ def compare(
 
     Every init sees the same batches in the same order; only the weights differ.
 
+    Overrides of init (init=he, init.Wxh.gain=0.5) edit the config's init before the inits
+    merge onto it, as the config file would; one that a scheme or preset name would drop
+    (compare xavier uniform init.Whh=orthogonal), or that every init sets itself, is refused
+    (exit 2). Each run's config.yaml records the init it drew, every matrix named; the report,
+    compare.json and compare.csv show it per matrix.
+
     Examples:
 
       rnninit compare xavier uniform
 
       rnninit compare xavier uniform he orthogonal --config configs/char_xavier.yaml model.hidden_size=512
 
-      rnninit compare identity xavier --config configs/adding_irnn.yaml --seeds 3
+      rnninit compare Whh=identity Whh=xavier --config configs/adding_irnn.yaml
+
+      rnninit compare Whh=identity Whh=he init=he model.nonlinearity=relu
 
       rnninit compare xavier uniform model.nonlinearity=relu
     """

@@ -19,6 +19,7 @@ from ..core.inits import parse_init
 from ..core.stats import mean_std, timesteps_at
 from ..errors import RnnInitError
 from ..fileio import atomic_write_text
+from .arms import arm_text, check_init_overrides, describe, resolve_arm, resolved_record
 from .config import Config, dump_config, validate
 from .runs import (
     create_run_dir,
@@ -39,15 +40,47 @@ def init_label(spec: str) -> str:
     return label.strip("._")[:48] or "init"
 
 
-def _check_inits(inits: list[str]) -> list[str]:
+def _check_inits(inits: list, cell: str) -> tuple[list[str], list[str]]:
+    """The arms as text (a mapping becomes 'Whh=identity,...'), checked, and their labels."""
     if not inits:
         raise RnnInitError("compare: name at least one init, e.g. `rnninit compare xavier uniform`")
-    for i, spec in enumerate(inits):
-        parse_init(spec, where=f"compare init #{i + 1} '{spec}'")
-    labels = [init_label(s) for s in inits]
+    texts = []
+    for i, arm in enumerate(inits):
+        parse_init(arm, where=f"compare init #{i + 1} '{arm}'", cell=cell)
+        texts.append(arm_text(arm))
+    labels = [init_label(s) for s in texts]
     if len(set(labels)) != len(labels):
-        raise RnnInitError(f"compare: the same init is named twice in {' '.join(inits)}")
-    return labels
+        raise RnnInitError(f"compare: the same init is named twice in {' '.join(texts)}")
+    return texts, labels
+
+
+def resolve_inits(config: Config | dict, inits: list, overrides=()) -> dict[str, tuple]:
+    """What `compare` will run, checked, with no run and no file: label -> (arm, init).
+
+    Args:
+        config: the base config; inits and overrides as `compare` takes them.
+
+    Returns:
+        For each arm, its label -> (the arm as text, the init it runs with: a scheme or preset
+        name, or an explicit mapping of every matrix; see experiment.arms).
+
+    Raises:
+        RnnInitError: a bad or repeated arm, two arms that resolve to the same init, or an
+            `init...` override that the arms would drop.
+    """
+    base = validate(config, source="config")
+    texts, labels = _check_inits(inits, base.model.cell)
+    check_init_overrides(texts, list(overrides))
+    arms, seen = {}, {}
+    for text, label in zip(texts, labels):
+        init = resolve_arm(text, base.init, f"compare init '{text}'", cell=base.model.cell)
+        record = repr(resolved_record(init, base.model.cell))
+        if record in seen:
+            raise RnnInitError(f"compare: inits '{seen[record]}' and '{label}' resolve to the same "
+                               f"init on this config: {init}")  # fmt: skip
+        seen[record] = label
+        arms[label] = (text, init)
+    return arms
 
 
 def compare(
@@ -64,11 +97,18 @@ def compare(
     """Train every init with `seeds` seeds on identical data and write one compare folder.
 
     Args:
-        config: the base config (validated here); its `init` is replaced by each of `inits`.
-        inits: init specs: scheme names, presets, or per-matrix strings 'Whh=orthogonal,Wxh=xavier'.
+        config: the base config (validated here); each of `inits` merges onto its `init`.
+        inits: the arms: a scheme or preset name replaces the whole init; a per-matrix string
+            ('Whh=identity', 'Whh=orthogonal:1.1,Wxh=he') or mapping ({'Whh': 'identity'})
+            changes only the matrices it names and keeps the others and spectral_radius from
+            the config's init (rnninit.experiment.arms). Each run's config.yaml records the
+            merged init as an explicit mapping of every matrix.
         seeds: runs per init, with seeds config.seed, config.seed + 1, ...
         reporter_for: optional callable (label, seed) -> Reporter for each run's progress.
         on_run_done: optional callable (label, seed, summary) after each run.
+        overrides: the KEY=VALUE overrides already applied to `config`, as typed; recorded in
+            each run, and an `init...` one that an arm would drop, or that reaches no arm, is
+            refused (experiment.arms.check_init_overrides).
         should_stop: checked between steps; when True the current run stops with a checkpoint
             and no further run starts (status interrupted).
 
@@ -78,18 +118,19 @@ def compare(
     if seeds < 1:
         raise RnnInitError(f"--seeds: expected a positive integer, got {seeds}")
     base = validate(config, source="config")
-    labels = _check_inits(inits)
+    arms = resolve_inits(base, inits, overrides or [])
     configs = {}
-    for spec, label in zip(inits, labels):
+    for label, (text, init) in arms.items():
         for k in range(seeds):
             seed = base.seed + k
-            configs[(label, k)] = base.updated({"init": spec, "seed": seed, "name": f"{label}-s{seed}"},
-                                               source=f"compare init '{spec}'")  # fmt: skip
+            values = {"init": init, "seed": seed, "name": f"{label}-s{seed}"}
+            configs[(label, k)] = base.updated(values, source=f"compare init '{text}'")
     for (_, k), cfg in configs.items():  # every mistake (a missing corpus, sizes too big)
         if k == 0:  # before any file; the seed changes nothing that could fail
             prepare(cfg)
     root = create_run_dir(base.log.runs_dir, f"compare-{base.name}")
-    meta = {"inits": inits, "labels": labels, "seeds": seeds, "argv": argv,
+    meta = {"inits": [text for text, _ in arms.values()], "labels": list(arms), "seeds": seeds,
+            "argv": argv, "resolved": {k: resolved_record(init, base.model.cell) for k, (_, init) in arms.items()},
             "nonlinearity": base.model.nonlinearity,
             "overrides": overrides or [], "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "status": "running", "runs": {}}  # fmt: skip
@@ -177,6 +218,8 @@ def aggregate(spec: str, records: list[dict]) -> dict:
     tables."""
     summaries = [r["summary"] for r in records]
     agg = {"spec": spec, "runs": records, "n": len(records)}
+    first = summaries[0]  # every seed of an arm draws with the same schemes
+    agg["resolved"] = describe(first.get("init", {}), first.get("spectral_radius_target"))
     for col in SUMMARY_COLUMNS:
         agg[col] = mean_std(s.get(col) for s in summaries)
     agg["status"] = [s["status"] for s in summaries]
@@ -186,13 +229,13 @@ def aggregate(spec: str, records: list[dict]) -> dict:
     ]
     agg["reached"] = sum(1 for s in summaries if s.get("steps_to_target") is not None)
     agg["step0"] = _seed_mean_timesteps([r["step0"] for r in records if r["step0"] is not None])
-    lasts = [
-        r["last"]
-        for r in records
-        if r["last"] is not None and r["last_step"] == records[0]["last_step"]
-    ]
+    # the last table: the latest statistics step of any seed, averaged over the seeds that got
+    # there (a seed that diverged or stopped earlier has no numbers for that step)
+    with_last = [r for r in records if r["last"] is not None]
+    agg["last_step"] = max((r["last_step"] for r in with_last), default=None)
+    lasts = [r["last"] for r in with_last if r["last_step"] == agg["last_step"]]
     agg["last"] = _seed_mean_timesteps(lasts) if lasts else None
-    agg["last_step"] = records[0]["last_step"]
+    agg["last_n"] = len(lasts)
     agg["loss_curve"] = _loss_band(records)
     return agg
 
@@ -245,6 +288,8 @@ def compare_rows(report: dict) -> list[dict]:
                "completed": agg["status"].count("completed"), "diverged": agg["status"].count("diverged"),
                "reached_target": agg["reached"], "speedup": agg["speedup"],
                "speedup_is_lower_bound": agg["speedup_bound"]}  # fmt: skip
+        for key, text in agg["resolved"].items():  # what the arm resolved to, per matrix
+            row[f"init_{key}"] = text
         for col in SUMMARY_COLUMNS:
             mean, std, _ = agg[col]
             row[f"{col}_mean"], row[f"{col}_std"] = mean, std

@@ -569,6 +569,15 @@ def _schema_key(parts: list[str], where: str) -> str:
     return key
 
 
+def init_mapping(spec) -> dict:
+    """An ``InitSpec`` as the explicit init mapping a config records: every matrix named, with
+    ``{scheme, gain}`` where the gain is not 1, and ``spectral_radius`` when it is set."""
+    out = {k: s if g == 1.0 else {"scheme": s, "gain": g} for k, (s, g) in spec.per_param.items()}
+    if spec.spectral_radius is not None:
+        out["spectral_radius"] = spec.spectral_radius
+    return out
+
+
 def _edit_init(init: str | dict, path: list[str], value: Any, where: str) -> dict:
     """A copy of init, as a mapping, with init[path] = value (init.Whh.gain=tanh: path Whh, gain).
 
@@ -587,11 +596,7 @@ def _edit_init(init: str | dict, path: list[str], value: Any, where: str) -> dic
     elif "=" not in init:
         out = {"default": init}
     else:
-        out = {
-            k: s if g == 1.0 else {"scheme": s, "gain": g} for k, (s, g) in now.per_param.items()
-        }
-        if now.spectral_radius is not None:
-            out["spectral_radius"] = now.spectral_radius
+        out = init_mapping(now)
     node = out
     for depth, part in enumerate(path[:-1]):
         child = node.get(part)

@@ -35,21 +35,49 @@ def _log_bounds(arrays) -> tuple[float, float]:
     return min(float(np.log10(vals.min())), hi - MIN_DECADES), hi
 
 
-def side_by_side(report: dict, which: str) -> Table:
-    """act_var (theory), grad_var and saturation per init at sampled t, for step 0 or the end."""
-    inits = {k: a for k, a in report["inits"].items() if a[which] is not None}
-    step = 0 if which == "step0" else next(iter(inits.values()))["last_step"] if inits else "?"
-    table = Table(title=f"per-timestep statistics at step {step} (θ: mean-field theory)",
+def resolved(report: dict) -> Table:
+    """What each init ran with, per matrix (scheme, or scheme:gain), and Whh's target radius."""
+    rows = {label: agg.get("resolved") or {} for label, agg in report["inits"].items()}
+    keys = ["Wxh", "Whh", "Why", "bh", "by"]
+    if any(r.get("spectral_radius") for r in rows.values()):
+        keys.append("spectral_radius")
+    note = "; spectral_radius: Whh rescaled to it" if "spectral_radius" in keys else ""
+    table = Table(title=f"what each init drew, per matrix (scheme, or scheme:gain{note})",
                   title_justify="left", min_width=60)  # fmt: skip
+    for col in ("init", *keys):
+        table.add_column(col, style="bold" if col == "init" else "")
+    for label, r in rows.items():
+        table.add_row(label, *(r.get(k) or "—" for k in keys))
+    return table
+
+
+def side_by_side(report: dict, which: str) -> Table:
+    """act_var (theory), grad_var and saturation per init at sampled t, for step 0 or the end.
+
+    The end is the latest statistics step of any init; an init whose runs all stopped before it
+    (diverged, interrupted) shows why in place of numbers, never another step's numbers.
+    """
+    inits = {k: a for k, a in report["inits"].items() if a[which] is not None}
+    step = 0 if which == "step0" else max((a["last_step"] for a in inits.values()), default="?")
+    short = {k for k, a in inits.items() if which == "last" and a["last_step"] != step}
+    notes = [f"{k}: mean of the {a['last_n']} of {a['n']} seeds with statistics at step {step}"
+             for k, a in inits.items() if which == "last" and k not in short
+             and a["last_n"] < a["n"]]  # fmt: skip
+    table = Table(title=f"per-timestep statistics at step {step} (θ: mean-field theory)",
+                  title_justify="left", min_width=60, caption="; ".join(notes) or None,
+                  caption_justify="left")  # fmt: skip
     table.add_column("t", justify="right", style="bold")
     for label in inits:
         table.add_column(f"{label}\nact_var", justify="right")
         table.add_column("grad_var", justify="right")
         table.add_column("sat", justify="right")
     T = len(next(iter(inits.values()))[which]["t"]) if inits else 0
-    for t in sample_timesteps(T, limit=16):
+    for row, t in enumerate(sample_timesteps(T, limit=16)):
         cells = [str(t)]
-        for agg in inits.values():
+        for label, agg in inits.items():
+            if label in short:  # no numbers at this step: say why, once
+                cells += [Text(_ended(agg) if row == 0 else "—", style="bold red"), "—", "—"]
+                continue
             ts = agg[which]
             act = fmt(ts["act_var"][t - 1], 3)
             theory = ts["theory_act_var"][t - 1] if which == "step0" else np.nan
@@ -60,6 +88,14 @@ def side_by_side(report: dict, which: str) -> Table:
                       Text(f"{sat:.0%}", style="bold red" if sat > 0.5 else "")]  # fmt: skip
         table.add_row(*cells)
     return table
+
+
+def _ended(agg: dict) -> str:
+    """Why an init has no statistics at a later step: where it diverged, or where they end."""
+    if agg["diverged_at"]:
+        return f"diverged at step {', '.join(map(str, sorted(set(agg['diverged_at']))))}"
+    status = "/".join(sorted(set(agg["status"]) - {"completed"})) or "ended"
+    return f"{status}; statistics end at step {agg['last_step']}"
 
 
 def sparklines(report: dict, which: str = "step0") -> Table:
@@ -132,10 +168,11 @@ def summary(report: dict) -> Table:
 
 def print_report(console: Console, report: dict) -> None:
     """The whole compare report, in reading order."""
+    console.print(resolved(report))
     console.print(side_by_side(report, "step0"))
     console.print(sparklines(report, "step0"))
-    if any(a["last"] is not None for a in report["inits"].values()):
-        console.print(side_by_side(report, "last"))
+    if any(a["last"] is not None and a["last_step"] for a in report["inits"].values()):
+        console.print(side_by_side(report, "last"))  # a later step than 0 exists
     console.print(summary(report))
     task = report.get("task", {})
     nl = report["meta"].get("nonlinearity") or task.get("nonlinearity", "tanh")
