@@ -34,7 +34,7 @@ except ImportError:  # run from a checkout without installing: the repo root hol
 from bench_bptt import BUSY, _cpu_seconds, _spin, make_problem, paired_median
 
 from rnninit.core.engine import bptt
-from rnninit.experiment.threads import THRESHOLD, blas_info, policy_threads
+from rnninit.experiment.threads import MIN_HIDDEN, MIN_WORK, blas_info, policy_threads
 
 V = 96  # the built-in corpus's alphabet: the default config's input and output size
 
@@ -155,7 +155,7 @@ def main(argv=None):
         "t1/tN = median over interleaved rounds of t(1 thread) / t(N threads)"
     )
     print("others = CPUs kept busy by other processes while a cell was timed (from /proc/stat); "
-          f"policy = threads the policy picks (threshold B*H*H >= {THRESHOLD:,})\n")  # fmt: skip
+          f"policy = threads the policy picks (N when H >= {MIN_HIDDEN} and B*H*H >= {MIN_WORK:,})\n")  # fmt: skip
     print("  ".join(h.rjust(w) for h, w in COLUMNS))
     rows, t_start = [], time.perf_counter()
     for T in args.T:

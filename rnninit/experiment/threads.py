@@ -1,12 +1,13 @@
 """BLAS threads of a run: chosen from the size of its matrix products, applied, recorded.
 
-At the sizes of a typical run, a second BLAS thread costs more in hand-offs than it saves (and
-on a shared machine much more: a thread that waits for a busy core stalls the whole product),
-so a run uses one thread unless its recurrent product (B x H) @ (H x H), issued 2T times per
-step, is large. The threshold is measured, not guessed: ``benchmarks/bench_threads.py`` times
-one BPTT step at 1 and at N threads over a grid of sizes (table in benchmarks/README.md).
-``train.threads`` overrides the policy. The count never exceeds what the process's BLAS has
-now (a sweep worker started with one BLAS thread stays at one) nor the CPUs it may run on.
+A second BLAS thread pays only when the products are large: the recurrent product
+(B x H) @ (H x H), issued 2T times per step, must have a wide Whh (H >= 512) and enough work
+(B*H*H >= 2**20 multiply-adds). Below that, the hand-offs between threads eat the gain, and on
+a shared machine a thread that waits for a busy core stalls every product. The rule is
+measured, not guessed: ``benchmarks/bench_threads.py`` times one BPTT step at 1 and at N
+threads over a grid of sizes (its table is in benchmarks/README.md). ``train.threads``
+overrides the policy. The count never exceeds what the process's BLAS has now (a sweep worker
+started with one BLAS thread stays at one) nor the CPUs the process may run on.
 """
 
 from __future__ import annotations
@@ -20,9 +21,13 @@ from threadpoolctl import ThreadpoolController
 
 from .config import Config
 
-# Multiply-adds B*H*H of one recurrent product at and above which all available threads are
-# used. bench_threads.py on 2 cores (OpenBLAS 0.3.31, SkylakeX, float64, T=25):
-THRESHOLD = 4_000_000  # provisional, until the table below is measured
+# The rule's two bounds, from bench_threads.py on 2 idle cores (OpenBLAS 0.3.31, SkylakeX;
+# float64 and float32; T = 25 and 100): N = 2 threads made a step 1.3-1.8x faster (median 1.6)
+# at every size the rule accepts, and 0.9-1.4x (median 1.03) at every size it declines. While
+# other processes kept about one CPU busy, N threads were slower at almost every size (median
+# 0.2-0.4x, down to 0.02x): on a shared machine, set train.threads=1.
+MIN_HIDDEN = 512  # H: below it a second thread never gained more than 1.4x
+MIN_WORK = 2**20  # B*H*H, multiply-adds of one recurrent product (1,048,576)
 
 
 @dataclass(frozen=True)
@@ -68,12 +73,14 @@ def available_threads(controller: ThreadpoolController | None = None) -> int:
 
 
 def policy_threads(batch: int, hidden: int, available: int) -> ThreadChoice:
-    """The rule: 1 thread unless B*H*H >= THRESHOLD, then all ``available`` threads."""
+    """The rule: all ``available`` threads when H >= MIN_HIDDEN and B*H*H >= MIN_WORK, else 1."""
     work = batch * hidden * hidden
-    if work < THRESHOLD:
-        return ThreadChoice(1, f"policy: B*H*H = {work:,} < {THRESHOLD:,}")
-    return ThreadChoice(available, f"policy: B*H*H = {work:,} >= {THRESHOLD:,}, "
-                                   f"{available} available")  # fmt: skip
+    if hidden < MIN_HIDDEN:
+        return ThreadChoice(1, f"policy: H = {hidden} < {MIN_HIDDEN}")
+    if work < MIN_WORK:
+        return ThreadChoice(1, f"policy: B*H*H = {work:,} < {MIN_WORK:,}")
+    return ThreadChoice(available, f"policy: H >= {MIN_HIDDEN}, B*H*H = {work:,} >= "
+                                   f"{MIN_WORK:,}: {available} available")  # fmt: skip
 
 
 def choose_threads(cfg: Config, available: int | None = None) -> ThreadChoice:
