@@ -86,10 +86,16 @@ def _strip_seconds(path):
     return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
 
 
-def test_rerun_from_config_is_bit_identical(tmp_path, corpus):
+@pytest.mark.parametrize("threads", [None, 1, 2])
+def test_rerun_from_config_is_bit_identical(tmp_path, corpus, threads):
+    """Same config, same BLAS thread count (the policy's, or train.threads as recorded)."""
     runs = tmp_path / "runs"
-    assert runner.invoke(app, ["train", *tiny(runs, corpus, "seed=3")]).exit_code == 0
+    given = [] if threads is None else [f"train.threads={threads}"]
+    result = runner.invoke(app, ["train", *tiny(runs, corpus, "seed=3", *given)])
+    assert result.exit_code == 0, result.output
+    assert ("(train.threads)" in result.output) == (threads is not None)  # the header's blas line
     first = only_run(runs)
+    assert yaml.safe_load((first / "config.yaml").read_text())["train"]["threads"] == threads
     again = tmp_path / "again"
     result = runner.invoke(
         app, ["train", "--config", str(first / "config.yaml"), f"log.runs_dir={again}"]
@@ -101,6 +107,12 @@ def test_rerun_from_config_is_bit_identical(tmp_path, corpus):
     assert (first / "params.csv").read_bytes() == (second / "params.csv").read_bytes()
     a, b = np.load(first / "checkpoint.npz"), np.load(second / "checkpoint.npz")
     assert all(np.array_equal(a[k], b[k]) for k in a.files if k.startswith("param/"))
+    blas = [json.loads((d / "summary.json").read_text())["blas"] for d in (first, second)]
+    assert blas[0] == blas[1]
+    if threads is None:
+        assert blas[0]["chosen_by"].startswith("policy: ")
+    else:
+        assert blas[0]["threads"] == threads and blas[0]["chosen_by"] == "train.threads"
 
 
 def test_relative_paths_are_recorded_absolute_so_a_rerun_works_from_anywhere(

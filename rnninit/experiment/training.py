@@ -40,6 +40,7 @@ from .runs import (
     process_start,
     write_json,
 )
+from .threads import blas_threads
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -321,7 +322,8 @@ def train(
             atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
             atomic_write_text(run_dir / "overrides.yaml", dump_overrides(overrides or []))
         summary = _initial_summary(setup, run_dir, argv)
-        return _run(setup, files, summary, reporter or Reporter(), should_stop)
+        with blas_threads(cfg) as summary["blas"]:  # the policy's count (or train.threads)
+            return _run(setup, files, summary, reporter or Reporter(), should_stop)
 
 
 def resume(run_dir, *, reporter: Reporter | None = None, argv=None, should_stop=None) -> dict:
@@ -359,7 +361,8 @@ def _resume(run_dir: Path, reporter, argv, should_stop) -> dict:
                "argv": list(argv) if argv is not None else list(sys.argv),
                "_t0": time.perf_counter() - meta["elapsed"]}  # fmt: skip
     files = RunFiles(run_dir, append=True)
-    return _run(setup, files, summary, reporter or Reporter(), should_stop)
+    with blas_threads(setup.config) as summary["blas"]:
+        return _run(setup, files, summary, reporter or Reporter(), should_stop)
 
 
 def _run(setup: Setup, files: RunFiles, summary: dict, reporter: Reporter, should_stop) -> dict:

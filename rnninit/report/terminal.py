@@ -166,6 +166,11 @@ def header(info: dict) -> Table:
         f"{tr['steps']} steps of {tr['optimizer']} (lr {tr['lr']:g}), batch {tr['batch_size']}, "
         f"clip {tr['clip']:g}, seed {cfg['seed']}",
     )
+    blas = info.get("blas")
+    if blas and blas.get("threads"):
+        plural = "s" if blas["threads"] > 1 else ""
+        grid.add_row("blas", f"{blas['threads']} thread{plural} ({blas['chosen_by']}), "
+                             f"{blas['library']} {blas['version']} {blas['kernel']}")  # fmt: skip
     return grid
 
 
