@@ -172,3 +172,27 @@ def test_resume_applies_train_threads_and_records_it(tmp_path):
         assert blas_counts() == {2}
     assert finished["status"] == "completed" and all(seen == {1} for seen in seer.seen)
     assert finished["blas"]["threads"] == 1 and finished["blas"]["chosen_by"] == "train.threads"
+
+
+def test_resume_keeps_the_thread_count_the_run_started_with(tmp_path, monkeypatch):
+    """The policy may choose otherwise in the resuming process (here: its bounds changed);
+    the continuation runs with the recorded count, so that it stays bit-identical."""
+    if threads.usable_cpus() < 2:
+        pytest.skip("needs 2 usable CPUs to start a run with 2 threads")
+    calls = []
+
+    def stop_before_step_2():
+        calls.append(1)
+        return len(calls) > 2
+
+    monkeypatch.setattr(threads, "MIN_HIDDEN", 1)
+    monkeypatch.setattr(threads, "MIN_WORK", 1)
+    with threadpool_limits(limits=2, user_api="blas"):
+        stopped = train(cfg(tmp_path), should_stop=stop_before_step_2)
+    assert stopped["blas"]["threads"] == 2 and stopped["blas"]["chosen_by"].startswith("policy")
+    monkeypatch.undo()  # the policy would now choose 1 thread for H = 8
+    seer = SeesThreads()
+    with threadpool_limits(limits=2, user_api="blas"):
+        finished = resume(stopped["run_dir"], reporter=seer)
+    assert finished["status"] == "completed" and all(seen == {2} for seen in seer.seen)
+    assert finished["blas"]["threads"] == 2 and "resumed" in finished["blas"]["chosen_by"]

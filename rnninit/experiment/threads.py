@@ -83,18 +83,26 @@ def policy_threads(batch: int, hidden: int, available: int) -> ThreadChoice:
                                    f"{MIN_WORK:,}: {available} available")  # fmt: skip
 
 
-def choose_threads(cfg: Config, available: int | None = None) -> ThreadChoice:
-    """``train.threads`` when set, else the policy for the run's batch and hidden sizes."""
+def choose_threads(
+    cfg: Config, available: int | None = None, resumed: int | None = None
+) -> ThreadChoice:
+    """``train.threads`` when set; else, for a resumed run, the count it started with (the
+    same count keeps the continuation bit-identical; at most the usable CPUs); else the policy
+    for the run's batch and hidden sizes."""
     if cfg.train.threads is not None:
         return ThreadChoice(cfg.train.threads, "train.threads")
+    if resumed is not None:
+        threads = min(resumed, usable_cpus())
+        return ThreadChoice(threads, f"resumed with the run's {resumed} thread(s)")
     if available is None:
         available = available_threads()
     return policy_threads(cfg.train.batch_size, cfg.model.hidden_size, available)
 
 
 @contextlib.contextmanager
-def blas_threads(cfg: Config) -> Iterator[dict]:
+def blas_threads(cfg: Config, resumed: int | None = None) -> Iterator[dict]:
     """Run the block with the chosen BLAS threads, then restore the count the process had.
+    ``resumed``: the count a resumed run recorded (see ``choose_threads``).
 
     Yields the record for summary.json: threads (as the BLAS reports them inside the block),
     chosen_by, and the library, version and kernel of NumPy's BLAS.
@@ -104,7 +112,7 @@ def blas_threads(cfg: Config) -> Iterator[dict]:
     if blas["library"] is None:  # no BLAS threadpoolctl can drive: nothing to set
         yield {**blas, "chosen_by": "no BLAS thread pool found by threadpoolctl"}
         return
-    choice = choose_threads(cfg, available_threads(controller))
+    choice = choose_threads(cfg, available_threads(controller), resumed)
     with controller.limit(limits=choice.threads, user_api="blas"):
         now = blas_info(controller)
         yield {"threads": now["threads"], "chosen_by": choice.chosen_by,

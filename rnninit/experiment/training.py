@@ -361,7 +361,8 @@ def _resume(run_dir: Path, reporter, argv, should_stop) -> dict:
                "argv": list(argv) if argv is not None else list(sys.argv),
                "_t0": time.perf_counter() - meta["elapsed"]}  # fmt: skip
     files = RunFiles(run_dir, append=True)
-    with blas_threads(setup.config) as summary["blas"]:
+    started_with = (meta["summary"].get("blas") or {}).get("threads")
+    with blas_threads(setup.config, resumed=started_with) as summary["blas"]:
         return _run(setup, files, summary, reporter or Reporter(), should_stop)
 
 
