@@ -6,6 +6,7 @@ Variances are population variances (ddof = 0) over the batch and the hidden unit
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 
@@ -71,6 +72,61 @@ def mean_std(values) -> tuple[float | None, float | None, int]:
     if not vals:
         return None, None, 0
     return float(np.mean(vals)), float(np.std(vals)), len(vals)
+
+
+def ema_update(ema: float | None, loss: float) -> float:
+    """The smoothed training loss after one more step: an EMA with decay 0.9 that starts at the
+    first loss. The one smoothing rule of steps-to-target and of the loss ladder: smoothing keeps
+    one lucky batch from deciding a comparison."""
+    return loss if ema is None else 0.9 * ema + 0.1 * loss
+
+
+def first_steps_at_or_below(steps, losses, levels) -> list[int | None]:
+    """For each level, the first step at which the smoothed loss is at or below it.
+
+    ``steps``, ``losses``: one run's training loss per step, in order (metrics.csv); a
+    non-finite loss leaves the EMA as it was (a run stops at its first one: it diverged).
+    Returns, per level, that step, or None where the smoothed loss never got there.
+    """
+    found: list[int | None] = [None] * len(levels)
+    ema = None
+    for step, loss in zip(steps, losses):
+        if loss is None or not math.isfinite(loss):
+            continue
+        ema = ema_update(ema, float(loss))
+        for i, level in enumerate(levels):
+            if found[i] is None and ema <= level:
+                found[i] = step
+    return found
+
+
+def km_median(times, reached) -> float | None:
+    """Kaplan-Meier median of right-censored times (steps to a loss level across seeds).
+
+    ``times[i]``: the step seed i reached the level at, or, where ``reached[i]`` is False, the
+    last step it was observed (censored: it might have got there later). The survival S(t) is
+    the product over event times u <= t of (1 - d_u / n_u), d_u the seeds that reached the
+    level at u and n_u those still on the way at u; a seed censored at u counts as at risk at u
+    (events before censorings at the same step). Returns the first event time at which
+    S(t) <= 1/2, or None ("not reached") when S never falls that far, i.e. when too few seeds
+    got there to place a median. S is kept as an exact fraction: S = 1/2 is the median.
+    """
+    times, reached = [float(t) for t in times], [bool(r) for r in reached]
+    if len(times) != len(reached):
+        raise ValueError("km_median: times and reached differ in length")
+    obs = sorted(zip(times, reached))
+    at_risk, survival, i = len(obs), Fraction(1), 0
+    while i < len(obs):
+        t = obs[i][0]
+        tied = [r for u, r in obs[i:] if u == t]
+        events = sum(tied)
+        if events:
+            survival *= Fraction(at_risk - events, at_risk)
+            if survival <= Fraction(1, 2):
+                return t
+        at_risk -= len(tied)
+        i += len(tied)
+    return None
 
 
 def param_stats(params: dict, grads: dict | None) -> dict[str, dict[str, float]]:

@@ -25,7 +25,7 @@ from ..core import optim
 from ..core.cells import Cell, get_cell
 from ..core.engine import bptt, evaluate, forward
 from ..core.inits import SCHEMES, InitSpec, init_params, parse_init
-from ..core.stats import THEORY_COLUMNS, TIMESTEP_COLUMNS, param_stats, spectral
+from ..core.stats import THEORY_COLUMNS, TIMESTEP_COLUMNS, ema_update, param_stats, spectral
 from ..core.tasks import Task, make_task, sequence_length
 from ..core.theory import theory_for_run
 from ..errors import RnnInitError
@@ -550,10 +550,9 @@ def _update_summary(summary: dict, task: Task, row: dict, target: float | None) 
         summary["final_loss"] = loss
         best = summary["best_loss"]
         summary["best_loss"] = loss if best is None else min(best, loss)
-        # steps to target: the first step at which the smoothed training loss (EMA, 0.9) is at or
-        # below the target; smoothing keeps one lucky batch from deciding the comparison
-        ema = summary.get("loss_ema")
-        summary["loss_ema"] = ema = loss if ema is None else 0.9 * ema + 0.1 * loss
+        # steps to target: the first step at which the smoothed training loss is at or below the
+        # target (the rule compare's loss ladder reads metrics.csv with: core.stats.ema_update)
+        summary["loss_ema"] = ema = ema_update(summary.get("loss_ema"), loss)
         if target is not None and summary["steps_to_target"] is None and ema <= target:
             summary["steps_to_target"] = row["step"]
     if val is not None and math.isfinite(val):
