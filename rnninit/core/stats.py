@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from itertools import groupby
 
 import numpy as np
 
@@ -107,25 +108,22 @@ def km_median(times, reached) -> float | None:
     last step it was observed (censored: it might have got there later). The survival S(t) is
     the product over event times u <= t of (1 - d_u / n_u), d_u the seeds that reached the
     level at u and n_u those still on the way at u; a seed censored at u counts as at risk at u
-    (events before censorings at the same step). Returns the first event time at which
-    S(t) <= 1/2, or None ("not reached") when S never falls that far, i.e. when too few seeds
-    got there to place a median. S is kept as an exact fraction: S = 1/2 is the median.
+    (events before censorings at the same step). Returns the first event time (as given) at
+    which S(t) <= 1/2, or None ("not reached") when S never falls that far, i.e. when too few
+    seeds got there to place a median. S is kept as an exact fraction: S = 1/2 is the median.
     """
-    times, reached = [float(t) for t in times], [bool(r) for r in reached]
+    times, reached = list(times), [bool(r) for r in reached]
     if len(times) != len(reached):
         raise ValueError("km_median: times and reached differ in length")
-    obs = sorted(zip(times, reached))
-    at_risk, survival, i = len(obs), Fraction(1), 0
-    while i < len(obs):
-        t = obs[i][0]
-        tied = [r for u, r in obs[i:] if u == t]
-        events = sum(tied)
+    at_risk, survival = len(times), Fraction(1)
+    for t, tied in groupby(sorted(zip(times, reached)), key=lambda obs: obs[0]):
+        arrived = [r for _, r in tied]  # every seed observed at step t, reached or censored
+        events = sum(arrived)
         if events:
             survival *= Fraction(at_risk - events, at_risk)
             if survival <= Fraction(1, 2):
                 return t
-        at_risk -= len(tied)
-        i += len(tied)
+        at_risk -= len(arrived)
     return None
 
 
