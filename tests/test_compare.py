@@ -75,9 +75,12 @@ def test_compare_folder_layout_and_columns(base):
                  "plots/grad_var_step0.png", "plots/loss.png"]:  # fmt: skip
         assert (Path(root) / name).is_file(), name
     header = open(f"{root}/compare.csv").readline().strip().split(",")
-    for col in ["init", "seeds", "final_val_loss_mean", "final_val_loss_std", "steps_to_target_mean",
-                "speedup", "spectral_radius_mean", "saturation_T_mean"]:  # fmt: skip
+    for col in ["init", "seeds", "final_val_loss_mean", "final_val_loss_std", "reached_target",
+                "steps_to_target_median", "speedup_target", "spectral_radius_mean",
+                "saturation_T_mean"]:  # fmt: skip
         assert col in header
+    # no survivor-biased mean of the seeds that arrived, no bound from the run length
+    assert not {"steps_to_target_mean", "speedup_is_lower_bound"} & set(header)
     again = load_compare(root)  # rebuilt from the folder alone
     assert again["inits"].keys() == report["inits"].keys()
 
@@ -196,7 +199,7 @@ def test_the_loss_plot_and_the_summary_say_which_std(base, monkeypatch):
     monkeypatch.setattr(plots, "compare_loss", spy)
     report = compare(base.updated({"train.steps": 2}), ["xavier"], seeds=2)
     assert titles == ["validation loss, mean ± population std across seeds"]
-    assert "mean ± population std over seeds" in compare_view.summary(report).caption
+    assert "mean ± population std (ddof 0) over 2 seeds" in compare_view.summary(report).caption
     agg = report["inits"]["xavier"]
     assert agg["final_val_loss"] == mean_std(r["summary"]["final_val_loss"] for r in agg["runs"])
 

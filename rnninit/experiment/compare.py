@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.inits import parse_init
-from ..core.stats import mean_std, timesteps_at
+from ..core.stats import first_steps_at_or_below, km_median, mean_std, timesteps_at
 from ..errors import RnnInitError
 from ..fileio import atomic_write_text
 from .arms import arm_text, check_init_overrides, describe, resolve_arm, resolved_record
@@ -30,8 +30,11 @@ from .runs import (
 )
 from .training import Reporter, prepare, train
 
-SUMMARY_COLUMNS = ("final_loss", "best_loss", "final_val_loss", "best_val_loss", "steps_to_target",
+SUMMARY_COLUMNS = ("final_loss", "best_loss", "final_val_loss", "best_val_loss",
                    "spectral_radius", "max_singular", "saturation_T", "seconds")  # fmt: skip
+# The loss ladder: levels as fractions of chance, those above the target kept, then the target,
+# so that a compare says where the inits part even when one of them never reaches the target.
+LADDER = (0.9, 0.75, 0.6)
 
 
 def init_label(spec: str) -> str:
@@ -195,27 +198,47 @@ def _run_record(run_dir: Path) -> dict:
 
 
 def load_compare(root) -> dict:
-    """Everything the compare report shows, rebuilt from the compare folder's run folders."""
+    """Everything the compare report shows, rebuilt from the compare folder's run folders
+    (the loss ladder from each run's metrics.csv, so that older compare folders show it too)."""
     import json
 
     root = Path(root)
     meta = json.loads((root / "compare.json").read_text(encoding="utf-8"))
-    report = {"dir": str(root), "meta": meta, "inits": {}}
+    meta.pop("results", None)  # written from this report: rebuilt, never read back
+    report = {"dir": str(root), "meta": meta, "inits": {}, "rungs": []}
     for spec, label in zip(meta["inits"], meta["labels"]):
         runs = [root / name for name in meta["runs"].get(label, []) if is_run_dir(root / name)]
         if not runs:
             continue
         records = [_run_record(r) for r in runs]
-        report["inits"][label] = aggregate(spec, records)
+        if not report["inits"]:  # every init is measured against the same levels
+            first = records[0]["summary"]
+            report["rungs"] = ladder_rungs(first.get("chance"), first.get("target_loss"))
+        report["inits"][label] = aggregate(spec, records, report["rungs"])
     _speedups(report)
     first = next(iter(report["inits"].values()), None)
     report["task"] = first["runs"][0]["summary"] if first else {}
     return report
 
 
-def aggregate(spec: str, records: list[dict]) -> dict:
-    """Mean ± population std across seeds of the summary columns, and seed-mean per-timestep
-    tables."""
+def ladder_rungs(chance: float | None, target: float | None) -> list[dict]:
+    """The loss levels a compare reports steps to: the LADDER's fractions of chance that lie
+    above the target, then the target. Each: rung (a column-safe key), fraction (None for the
+    target), text."""
+    rungs = []
+    for f in LADDER if chance else ():
+        if target is None or f * chance > target:
+            rungs.append({"rung": f"chance{round(100 * f)}", "fraction": f,
+                          "text": f"{f:.0%} of chance"})  # fmt: skip
+    if target is not None:
+        rungs.append({"rung": "target", "fraction": None, "text": "the target"})
+    return rungs
+
+
+def aggregate(spec: str, records: list[dict], rungs: list[dict] | None = None) -> dict:
+    """Mean ± population std across seeds of the summary columns, seed-mean per-timestep
+    tables, and the loss ladder (steps to each rung, censored; `ladder`). `rungs`: those of
+    `ladder_rungs`, by default from the first seed's chance and target."""
     summaries = [r["summary"] for r in records]
     agg = {"spec": spec, "runs": records, "n": len(records)}
     first = summaries[0]  # every seed of an arm draws with the same schemes
@@ -227,7 +250,6 @@ def aggregate(spec: str, records: list[dict]) -> dict:
     agg["diverged_tensor"] = [
         s.get("diverged_tensor") for s in summaries if s["status"] == "diverged"
     ]
-    agg["reached"] = sum(1 for s in summaries if s.get("steps_to_target") is not None)
     agg["step0"] = _seed_mean_timesteps([r["step0"] for r in records if r["step0"] is not None])
     # the last table: the latest statistics step of any seed, averaged over the seeds that got
     # there (a seed that diverged or stopped earlier has no numbers for that step)
@@ -237,7 +259,34 @@ def aggregate(spec: str, records: list[dict]) -> dict:
     agg["last"] = _seed_mean_timesteps(lasts) if lasts else None
     agg["last_n"] = len(lasts)
     agg["loss_curve"] = _loss_band(records)
+    if rungs is None:
+        rungs = ladder_rungs(first.get("chance"), first.get("target_loss"))
+    agg["ladder"] = [_rung(rung, records) for rung in rungs]
     return agg
+
+
+def _level(rung: dict, summary: dict) -> float | None:
+    """A rung's loss for one run: its target, or a fraction of its chance."""
+    if rung["fraction"] is None:
+        return summary.get("target_loss")
+    return rung["fraction"] * summary["chance"]
+
+
+def _rung(rung: dict, records: list[dict]) -> dict:
+    """One loss level across the seeds of an init: each seed's first step with the smoothed
+    training loss at or below it, or the step it was censored at (its last row of metrics.csv:
+    the end, the interruption, or the step it diverged at); how many got there; the
+    Kaplan-Meier median (None: fewer than half got there, the median is unknown)."""
+    steps, arrived = [], []
+    for rec in records:
+        rows = rec["metrics"]
+        (step,) = first_steps_at_or_below([r["step"] for r in rows], [r["loss"] for r in rows],
+                                          [_level(rung, rec["summary"])])  # fmt: skip
+        arrived.append(step is not None)
+        steps.append(step if step is not None else (rows[-1]["step"] if rows else 0))
+    return {**rung, "loss": _level(rung, records[0]["summary"]), "steps": steps,
+            "arrived": arrived, "reached": sum(arrived), "n": len(records),
+            "median": km_median(steps, arrived), "speedup": None}  # fmt: skip
 
 
 def _loss_band(records: list[dict]) -> dict:
@@ -260,22 +309,17 @@ def _loss_band(records: list[dict]) -> dict:
 
 
 def _speedups(report: dict) -> None:
-    """Speed-up of each init against the slowest init to reach the target (mean steps).
-
-    When some init never reached it, the comparison is against the run length instead and is a
-    lower bound (speedup_bound True): that init would have needed more steps than it had.
-    """
-    reached = {k: a["steps_to_target"][0] for k, a in report["inits"].items()
-               if a["steps_to_target"][0] is not None}  # fmt: skip
-    missed = [a for a in report["inits"].values() if a["reached"] < a["n"]]
-    if missed:
-        slowest = max(r["summary"]["steps"] for a in missed for r in a["runs"])
-    else:
-        slowest = max(reached.values(), default=None)
-    for label, agg in report["inits"].items():
-        s = reached.get(label)
-        agg["speedup"] = slowest / max(s, 1) if s is not None and slowest else None
-        agg["speedup_bound"] = bool(missed) and agg["speedup"] is not None
+    """At each rung, each init's speed-up: the median steps of the slowest init that has a
+    median, over its own. Only between medians: an init without one (fewer than half its seeds
+    got there) has no speed-up and none is taken against it, and a rung where fewer than two
+    inits have a median has none at all. Never a bound from the run length."""
+    aggs = list(report["inits"].values())
+    for i in range(len(report["rungs"])):
+        medians = [a["ladder"][i]["median"] for a in aggs]
+        known = [m for m in medians if m is not None]
+        for agg, m in zip(aggs, medians):
+            ok = len(known) >= 2 and m is not None and m > 0
+            agg["ladder"][i]["speedup"] = max(known) / m if ok else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -285,9 +329,12 @@ def compare_rows(report: dict) -> list[dict]:
     rows = []
     for label, agg in report["inits"].items():
         row = {"init": label, "spec": agg["spec"], "seeds": agg["n"],
-               "completed": agg["status"].count("completed"), "diverged": agg["status"].count("diverged"),
-               "reached_target": agg["reached"], "speedup": agg["speedup"],
-               "speedup_is_lower_bound": agg["speedup_bound"]}  # fmt: skip
+               "completed": agg["status"].count("completed"),
+               "diverged": agg["status"].count("diverged")}  # fmt: skip
+        for rung in agg["ladder"]:  # level, seeds that got there, censored median, speed-up
+            key = rung["rung"]
+            row[f"level_{key}"], row[f"reached_{key}"] = rung["loss"], rung["reached"]
+            row[f"steps_to_{key}_median"], row[f"speedup_{key}"] = rung["median"], rung["speedup"]
         for key, text in agg["resolved"].items():  # what the arm resolved to, per matrix
             row[f"init_{key}"] = text
         for col in SUMMARY_COLUMNS:
@@ -297,6 +344,22 @@ def compare_rows(report: dict) -> list[dict]:
     return rows
 
 
+def compare_results(report: dict) -> dict:
+    """The ladder of every init for compare.json: per rung the level, each seed's step (first
+    at or below it, or censored there), how many got there, the median and the speed-up."""
+    keep = ("rung", "text", "loss", "reached", "n", "median", "speedup", "steps", "arrived")
+    return {
+        "rule": "steps to a level: the first step whose EMA (0.9) of the training loss is at or "
+        "below it; a seed that never got there is censored at its last step (a diverged one at "
+        "its divergence step); median: Kaplan-Meier, null when fewer than half got there; "
+        "speedup: the slowest median over this one, only between medians",
+        "inits": {
+            label: [{k: rung[k] for k in keep} for rung in agg["ladder"]]
+            for label, agg in report["inits"].items()
+        },
+    }
+
+
 def write_compare_outputs(root: Path, report: dict) -> None:
     from ..report import plots
     from .runs import write_csv
@@ -304,6 +367,7 @@ def write_compare_outputs(root: Path, report: dict) -> None:
     rows = compare_rows(report)
     if rows:
         write_csv(root / "compare.csv", rows)
+    write_json(root / "compare.json", {**report["meta"], "results": compare_results(report)})
     pdir = root / "plots"
     pdir.mkdir(exist_ok=True)
     for col in ("act_var", "grad_var"):

@@ -63,8 +63,11 @@ def side_by_side(report: dict, which: str) -> Table:
     notes = [f"{k}: mean of the {a['last_n']} of {a['n']} seeds with statistics at step {step}"
              for k, a in inits.items() if which == "last" and k not in short
              and a["last_n"] < a["n"]]  # fmt: skip
-    table = Table(title=f"per-timestep statistics at step {step} (θ: mean-field theory)",
-                  title_justify="left", min_width=60, caption="; ".join(notes) or None,
+    averaged = [
+        a["last_n"] if which == "last" else a["n"] for k, a in inits.items() if k not in short
+    ]
+    title = f"per-timestep statistics at step {step}{_seed_mean(averaged)} (θ: mean-field theory)"
+    table = Table(title=title, title_justify="left", min_width=60, caption="; ".join(notes) or None,
                   caption_justify="left")  # fmt: skip
     table.add_column("t", justify="right", style="bold")
     for label in inits:
@@ -90,6 +93,24 @@ def side_by_side(report: dict, which: str) -> Table:
     return table
 
 
+def _seed_mean(counts) -> str:
+    """', mean over 3 seeds' for a title when the numbers shown are averaged over seeds (counts:
+    the seeds averaged, per init), else ''."""
+    counts = sorted(set(counts))
+    if not counts or counts[-1] < 2:
+        return ""
+    return f", mean over {_seeds(counts)}"
+
+
+def _seeds(counts) -> str:
+    """'3 seeds', or '2-3 seeds' when the inits had different numbers of seeds."""
+    counts = sorted(set(counts))
+    if not counts:
+        return "0 seeds"
+    n = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+    return f"{n} seed{'' if n == '1' else 's'}"
+
+
 def _ended(agg: dict) -> str:
     """Why an init has no statistics at a later step: where it diverged, or where they end."""
     if agg["diverged_at"]:
@@ -101,7 +122,8 @@ def _ended(agg: dict) -> str:
 def sparklines(report: dict, which: str = "step0") -> Table:
     """One row per init: Var(h_t) and Var(dL/dh_t) across t as log-scale sparklines."""
     inits = {k: a for k, a in report["inits"].items() if a[which] is not None}
-    table = Table(title="t = 1..T at step 0, log scale shared by all inits (× non-finite)",
+    seeds = _seed_mean(a["n"] for a in inits.values())
+    table = Table(title=f"t = 1..T at step 0{seeds}, log scale shared by all inits (× non-finite)",
                   title_justify="left", min_width=60)  # fmt: skip
     table.add_column("init", style="bold")
     table.add_column("Var(h_t)", no_wrap=True, style="cyan")
@@ -133,11 +155,19 @@ def summary(report: dict) -> Table:
     """Final and best loss against chance, steps to target and speed-up, status, Whh at init."""
     task = report.get("task", {})
     chance, target = task.get("chance"), task.get("target_loss")
+    n = [a["n"] for a in report["inits"].values()]
+    if max(n, default=1) > 1:
+        steps = ("the median step at which the smoothed training loss (EMA 0.9) reached it, over "
+                 "seeds (Kaplan-Meier, censored as in the loss-level table), with the seeds that got "
+                 "there; speed-up: the slowest init's median over this one's, only between inits "
+                 f"that have a median; a ± b: mean ± population std (ddof 0) over {_seeds(n)}")  # fmt: skip
+    else:
+        steps = ("the first step at which the smoothed training loss (EMA 0.9) reached it; speed-up: "
+                 "the slowest init's steps over this one's, only between inits that reached it; one "
+                 "seed per init (--seeds N: mean ± population std over N)")  # fmt: skip
     table = Table(title="summary", title_justify="left",
                   caption=f"chance {fmt(chance)} ({task.get('loss_kind', '')}); target loss {fmt(target)}: "
-                          f"{task.get('target_text', '')}; speed-up against the slowest init to reach "
-                          "it (≥: against the run length, when an init never did); a ± b: mean ± "
-                          "population std over seeds",
+                          f"{task.get('target_text', '')}; steps to target: {steps}",
                   caption_justify="left")  # fmt: skip
     for col in ("init", "status", "final val loss", "best val loss", "steps to target", "speed-up",
                 "ρ(Whh)", "σmax(Whh)", "sat t=T"):  # fmt: skip
@@ -153,16 +183,46 @@ def summary(report: dict) -> Table:
                 ", ".join(sorted(set(statuses))),
                 style="green" if set(statuses) == {"completed"} else "yellow",
             )
-        steps = _pm(agg["steps_to_target"], 4) if agg["reached"] else "never"
-        if agg["reached"] and agg["reached"] < agg["n"]:
-            steps += f" ({agg['reached']}/{agg['n']})"
-        speed = "—" if agg.get("speedup") is None else f"{agg['speedup']:.1f}x"
-        if agg.get("speedup_bound"):
-            speed = "≥ " + speed
+        rung = _target_rung(agg)
+        steps = "—" if rung is None else _median_cell(rung)
+        speedup = None if rung is None else rung["speedup"]
+        speed = "—" if speedup is None else f"{speedup:.1f}x"
         sat = agg["saturation_T"][0]
         table.add_row(label, status, _pm(agg["final_val_loss"]), _pm(agg["best_val_loss"]), steps, speed,
                       _pm(agg["spectral_radius"], 3), _pm(agg["max_singular"], 3),
                       "—" if sat is None else f"{sat:.0%}")  # fmt: skip
+    return table
+
+
+def _target_rung(agg: dict) -> dict | None:
+    return next((r for r in agg.get("ladder", []) if r["rung"] == "target"), None)
+
+
+def _median_cell(rung: dict) -> str:
+    """'89 (3/3)': the censored median and the seeds that got there; 'not reached (1/3)'."""
+    median = "not reached" if rung["median"] is None else f"{rung['median']}"
+    return median if rung["n"] == 1 else f"{median} ({rung['reached']}/{rung['n']})"
+
+
+def ladder(report: dict) -> Table:
+    """Steps to each loss level of the ladder, one row per level, one column per init."""
+    inits = report["inits"]
+    n = [a["n"] for a in inits.values()]
+    over = f", median over {_seeds(n)} (Kaplan-Meier; seeds that got there)" if max(n) > 1 else ""
+    title = f"steps until the smoothed training loss (EMA 0.9) first reaches each level{over}"
+    table = Table(title=title, title_justify="left", min_width=80, caption_justify="left",
+                  caption="a seed that never got to a level is censored at its last step (a diverged "
+                          "seed at the step it diverged): not there yet, never averaged as if it "
+                          "had arrived; not reached: fewer than half the seeds got there, so there "
+                          "is no median; no bound is taken from the run length")  # fmt: skip
+    table.add_column("level", style="bold")
+    table.add_column("loss", justify="right")
+    for label in inits:
+        table.add_column(label, justify="right")
+    for i, rung in enumerate(report.get("rungs", [])):
+        first = next(iter(inits.values()))["ladder"][i]
+        cells = [_median_cell(a["ladder"][i]) for a in inits.values()]
+        table.add_row(rung["text"], fmt(first["loss"], 4), *cells)
     return table
 
 
@@ -174,10 +234,14 @@ def print_report(console: Console, report: dict) -> None:
     if any(a["last"] is not None and a["last_step"] for a in report["inits"].values()):
         console.print(side_by_side(report, "last"))  # a later step than 0 exists
     console.print(summary(report))
+    if report.get("rungs"):
+        console.print(ladder(report))
     task = report.get("task", {})
     nl = report["meta"].get("nonlinearity") or task.get("nonlinearity", "tanh")
     for label, agg in report["inits"].items():
         console.print(verdict(label, agg, nl, task.get("target_loss"), task.get("chance") or 1.0))
+    for sentence in parting(report):
+        console.print(sentence)
     console.print(f"folder: {report['dir']}  (compare.csv, plots/act_var_step0.png, "
                   "plots/grad_var_step0.png, plots/loss.png)")  # fmt: skip
 
@@ -218,15 +282,62 @@ def verdict(label: str, agg: dict, nonlinearity: str, target: float | None, chan
         parts.append(f"diverged at step {at} ({len(agg['diverged_at'])} of {n} seeds; "
                      f"first non-finite: {agg['diverged_tensor'][0]})")  # fmt: skip
     final = agg["final_val_loss"][0]
-    if target is not None:
-        mean_steps = agg["steps_to_target"][0]
-        if mean_steps is not None:
-            seeds = f" ({agg['reached']} of {n} seeds)" if n > 1 else ""
-            parts.append(f"reached loss {target:.3f} at step {mean_steps:.0f}{seeds}")
-        else:
-            parts.append(
-                f"never reached loss {target:.3f} in {agg['runs'][0]['summary']['steps']} steps"
-            )
+    rung = _target_rung(agg)
+    if target is not None and rung is not None:
+        verb, rest = _arrivals(rung, agg)
+        parts.append(f"{verb} loss {target:.3f} {rest}")
     if final is not None:
         parts.append(f"final val loss {final:.3f} ({final / chance:.0%} of chance {chance:.3f})")
     return f"{label}: " + "; ".join(parts) + "."
+
+
+def _arrivals(rung: dict, agg: dict) -> tuple[str, str]:
+    """How the seeds of one init did at one level, as (verb, rest): ('reached', 'in 3/3 seeds,
+    median 89 steps'), ('reached', 'in 1/3 seeds within 300 steps (no median)'), ('did not
+    reach', 'within 300 steps (0/3 seeds)'), with the seeds that diverged first; one seed:
+    ('reached', 'at step 89'), ('did not reach', 'within 300 steps')."""
+    n, k, median = rung["n"], rung["reached"], rung["median"]
+    if median is not None:
+        return (
+            "reached",
+            f"at step {median}" if n == 1 else f"in {k}/{n} seeds, median {_steps(median)}",
+        )
+    last = max(s for s, got in zip(rung["steps"], rung["arrived"]) if not got)
+    diverged = sum(st == "diverged" and not got for st, got in zip(agg["status"], rung["arrived"]))
+    first = f"; {diverged} diverged first" if diverged else ""
+    if k == 0:
+        seeds = "" if n == 1 and not first else f" (0/{n} seeds{first})"
+        return "did not reach", f"within {_steps(last)}{seeds}"
+    return "reached", f"in {k}/{n} seeds within {_steps(last)} (no median{first})"
+
+
+def _steps(n) -> str:
+    return f"{n} step{'' if n == 1 else 's'}"
+
+
+def parting(report: dict) -> list[str]:
+    """One sentence per level of the ladder, from its columns: each init's censored median (or
+    how many seeds got there), and the speed-up where at least two inits have a median."""
+    inits = report["inits"]
+    if len(inits) < 2:
+        return []
+    out = []
+    for i, rung in enumerate(report.get("rungs", [])):
+        at = {label: agg["ladder"][i] for label, agg in inits.items()}
+        said = []
+        for label, r in at.items():
+            verb, rest = _arrivals(r, inits[label])
+            said.append(f"{label} {verb} it {rest}")
+        timed = {label: r for label, r in at.items() if r["speedup"] is not None}
+        if timed:
+            fast = min(timed, key=lambda k: timed[k]["median"])
+            slow = max(timed, key=lambda k: timed[k]["median"])
+            speed = f"{fast} {timed[fast]['speedup']:.1f}x faster than {slow}"
+            missing = [label for label, r in at.items() if r["median"] is None]
+            if missing:
+                speed += f"; none against {', '.join(missing)} (no median)"
+        else:
+            speed = "no speed-up (fewer than two inits have a median)"
+        level = f"{rung['text']} ({fmt(next(iter(at.values()))['loss'], 4)})"
+        out.append(f"{level}: {'; '.join(said)}: {speed}.")
+    return out
