@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+from test_compare import _render  # a rich table as plain text
 
 from rnninit.core.stats import ema_update, first_steps_at_or_below, km_median
 
@@ -201,14 +202,6 @@ def test_sentences_and_tables_come_from_the_ladder():
     assert rows["B"]["steps_to_chance90_median"] is None and rows["B"]["reached_chance90"] == 1
     assert rows["C"]["speedup_target"] == pytest.approx(11 / 7)
     assert rows["C"]["level_chance60"] == pytest.approx(2.4)
-
-
-def _render(table) -> str:
-    from rich.console import Console
-
-    console = Console(record=True, width=200)
-    console.print(table)
-    return console.export_text()
 
 
 # ---------------------------------------------------------------------------------------------
