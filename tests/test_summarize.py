@@ -228,3 +228,28 @@ def test_shell_sweep_example_runs_on_tiny_sizes(tmp_path):
     assert {(r["init"], r["model.hidden_size"]) for r in rows} == {
         (i, h) for i in ("xavier", "uniform") for h in ("8", "16")
     }
+
+
+def test_group_steps_to_target_is_a_censored_median_not_a_survivor_mean():
+    """Three seeds: two reach the target at 80 and 100, one never does in 300 steps. The mean of
+    the arrivals (90) would flatter the group; the Kaplan-Meier median, written out here, is 100
+    (S drops to 2/3 at 80 and to 1/3 at 100). With one arrival of three there is no median."""
+    from rnninit.experiment.summarize import group
+
+    def record(seed, reached, steps_done=300, status="completed"):
+        rec = {"values": {"init": "xavier", "seed": seed}, "status": status,
+               "steps_to_target": reached, "steps_done": steps_done, "diverged_at": None}  # fmt: skip
+        rec.update({k: 1.0 for k in ("final_loss", "final_val_loss", "act_var_t1", "act_var_tT",
+                                     "grad_var_t1", "grad_var_tT")})  # fmt: skip
+        return rec
+
+    rows, _ = group([record(0, 80), record(1, 100), record(2, None)], ["init"], ["init", "seed"])
+    assert rows[0]["reached_target"] == 2 and rows[0]["steps_to_target_median"] == 100
+    assert "steps_to_target_mean" not in rows[0]
+    rows, _ = group([record(0, 80), record(1, None), record(2, None)], ["init"], ["init", "seed"])
+    assert rows[0]["reached_target"] == 1 and rows[0]["steps_to_target_median"] is None
+    # a diverged run is censored at its divergence (step 40): then 2 runs are at risk at step 80,
+    # one arrives, S = 1/2 and the median is 80
+    diverged = record(2, None, 40, "diverged") | {"diverged_at": 40}
+    rows, _ = group([record(0, 80), record(1, None), diverged], ["init"], ["init", "seed"])
+    assert rows[0]["reached_target"] == 1 and rows[0]["steps_to_target_median"] == 80

@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from ..core.names import suggest
-from ..core.stats import mean_std
+from ..core.stats import km_median, mean_std
 from ..errors import RnnInitError
 from ..fileio import atomic_write_bytes
 from .config import SCHEMA, get
@@ -184,6 +184,16 @@ def check_keys(records: list[dict], keys: list[str], option: str) -> None:
                                f"{suggest(key, known)}")  # fmt: skip
 
 
+def _target_median(finished: list[dict]) -> tuple[int, float | None]:
+    """(runs that reached the target, Kaplan-Meier median of the steps to it): a run that never
+    reached it is censored at its last step (a diverged run at its divergence), never averaged
+    as if it had arrived; the median is None when fewer than half got there."""
+    reached = [m["steps_to_target"] is not None for m in finished]
+    times = [m["steps_to_target"] if hit else (m.get("diverged_at") if m["status"] == "diverged"
+             else m.get("steps_done")) or 0 for m, hit in zip(finished, reached)]  # fmt: skip
+    return sum(reached), km_median(times, reached)
+
+
 def group(records: list[dict], by: list[str], varied: list[str]) -> tuple[list[dict], list[str]]:
     """One row per distinct value of the `by` keys; losses averaged over finished runs
     (completed or diverged), step-0 statistics over every run that recorded them."""
@@ -199,10 +209,10 @@ def group(records: list[dict], by: list[str], varied: list[str]) -> tuple[list[d
                                                                          "failed")})  # fmt: skip
         row["other"] = len(members) - row["completed"] - row["diverged"] - row["failed"]
         finished = [m for m in members if m["status"] in FINISHED]
-        for col in METRICS:
+        for col in (*LOSSES, *STEP0):
             pool = members if col in STEP0 else finished
             row[f"{col}_mean"], row[f"{col}_std"], _ = mean_std(m[col] for m in pool)
-        row["reached_target"] = sum(1 for m in finished if m["steps_to_target"] is not None)
+        row["reached_target"], row["steps_to_target_median"] = _target_median(finished)
         rows.append(row)
         for k in varied:
             if (

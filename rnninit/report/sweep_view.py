@@ -60,8 +60,10 @@ def groups_table(report: dict, title: str) -> Table:
     """One row per group of --by: runs, their outcomes, and mean ± population std across the
     group."""
     table = Table(title=title, title_justify="left", caption="mean ± std (population) over the "
-                  "runs of each group: losses over completed and diverged runs, steps to target "
-                  "over the runs that reached it (how many in brackets). " + NOTES,
+                  "runs of each group: losses over completed and diverged runs; to target: the "
+                  "Kaplan-Meier median over those runs, a run that never got there censored at "
+                  "its last step ('not reached' when fewer than half did), with how many reached "
+                  "it in brackets. " + NOTES,
                   caption_justify="left")  # fmt: skip
     for key in report["by"]:
         table.add_column(
@@ -75,11 +77,13 @@ def groups_table(report: dict, title: str) -> Table:
         cells = [fmt_cell(g[k]) for k in report["by"]]
         cells += [str(g["n"]), f"{g['completed']}/{g['diverged']}/{g['failed']}"]
         for col in HEADINGS:
+            if col == "steps_to_target":
+                median, runs = g["steps_to_target_median"], g["completed"] + g["diverged"]
+                text = "not reached" if median is None else fmt(median, 4)
+                cells.append(f"{text} ({g['reached_target']}/{runs})" if runs else "—")
+                continue
             mean, std = g[f"{col}_mean"], g[f"{col}_std"]
-            text = "—" if mean is None else f"{fmt(mean, 3)}±{fmt(std, 2)}"
-            if col == "steps_to_target" and mean is not None:
-                text += f" ({g['reached_target']}/{g['completed'] + g['diverged']})"
-            cells.append(text)
+            cells.append("—" if mean is None else f"{fmt(mean, 3)}±{fmt(std, 2)}")
         table.add_row(*cells)
     return table
 
