@@ -92,13 +92,16 @@ COMPARE_INITS_HELP = (
 
 
 def split_compare_args(args: list[str]) -> tuple[list[str], list[str]]:
-    """Init specs and KEY=VALUE overrides share the positional slots: a token whose part before
-    the first '=' contains a dot (or is a top-level config key) is an override."""
+    """Arms and KEY=VALUE overrides share the positional slots: a labelled arm ('irnn: ...', a
+    colon before any '=') is an arm; otherwise a token whose part before the first '=' contains
+    a dot (or is a top-level config key) is an override of the base config."""
+    from ..experiment.arms import is_labelled
+
     inits, overrides = [], []
     for arg in args:
         key = arg.split("=", 1)[0]
         is_override = "=" in arg and ("." in key or key in ("name", "seed", "init"))
-        (overrides if is_override else inits).append(arg)
+        (overrides if is_override and not is_labelled(arg) else inits).append(arg)
     return inits, overrides
 
 

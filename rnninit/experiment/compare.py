@@ -1,4 +1,5 @@
-"""Side-by-side comparison of initialisations (issue 3): same data, same seed, only the init differs.
+"""Side-by-side comparison of initialisations (issue 3), or of any setups (issue 9): same data,
+same seed; only the init, or what a labelled arm overrides, differs.
 
 `compare` runs one full run folder per (init, seed) inside one compare folder, then
 `load_compare` rebuilds every number of the report from those folders alone, so that
@@ -12,6 +13,7 @@ import re
 import time
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -19,7 +21,16 @@ from ..core.inits import parse_init
 from ..core.stats import mean_std, timesteps_at
 from ..errors import RnnInitError
 from ..fileio import atomic_write_text
-from .arms import arm_text, check_init_overrides, describe, resolve_arm, resolved_record
+from .arms import (
+    arm_text,
+    check_init_overrides,
+    describe,
+    is_labelled,
+    labelled_config,
+    parse_labelled,
+    resolve_arm,
+    resolved_record,
+)
 from .config import Config, dump_config, validate
 from .runs import (
     create_run_dir,
@@ -40,46 +51,73 @@ def init_label(spec: str) -> str:
     return label.strip("._")[:48] or "init"
 
 
+class Arm(NamedTuple):
+    """One arm of a compare, resolved: what it runs with, before the seed and the name."""
+
+    text: str  # as typed: 'xavier', 'Whh=identity', 'irnn: init.Whh=identity ...'
+    init: str | dict  # a scheme or preset name, or an explicit mapping of every matrix
+    overrides: list[str]  # a labelled arm's KEY=VALUE overrides ([] for an init arm)
+    config: Config  # the base config with the arm applied
+
+
 def _check_inits(inits: list, cell: str) -> tuple[list[str], list[str]]:
     """The arms as text (a mapping becomes 'Whh=identity,...'), checked, and their labels."""
     if not inits:
         raise RnnInitError("compare: name at least one init, e.g. `rnninit compare xavier uniform`")
-    texts = []
+    texts, labels = [], []
     for i, arm in enumerate(inits):
-        parse_init(arm, where=f"compare init #{i + 1} '{arm}'", cell=cell)
-        texts.append(arm_text(arm))
-    labels = [init_label(s) for s in texts]
-    if len(set(labels)) != len(labels):
-        raise RnnInitError(f"compare: the same init is named twice in {' '.join(texts)}")
+        if is_labelled(arm):
+            label = parse_labelled(arm)[0]
+            texts.append(arm.strip())
+        else:
+            parse_init(arm, where=f"compare init #{i + 1} '{arm}'", cell=cell)
+            texts.append(arm_text(arm))
+            label = init_label(texts[-1])
+        if label in labels:
+            if not (is_labelled(arm) or is_labelled(texts[labels.index(label)])):
+                raise RnnInitError(f"compare: the same init is named twice in {' '.join(texts)}")
+            raise RnnInitError(f"compare: two arms are labelled '{label}'; give each its own label")
+        labels.append(label)
     return texts, labels
 
 
-def resolve_inits(config: Config | dict, inits: list, overrides=()) -> dict[str, tuple]:
-    """What `compare` will run, checked, with no run and no file: label -> (arm, init).
+def resolve_inits(config: Config | dict, inits: list, overrides=()) -> dict[str, Arm]:
+    """What `compare` will run, checked, with no run and no file: label -> Arm.
 
     Args:
         config: the base config; inits and overrides as `compare` takes them.
 
     Returns:
-        For each arm, its label -> (the arm as text, the init it runs with: a scheme or preset
-        name, or an explicit mapping of every matrix; see experiment.arms).
+        For each arm, its label -> Arm (the arm as text, the init it runs with: a scheme or
+        preset name, or an explicit mapping of every matrix, see experiment.arms; a labelled
+        arm's overrides; and the config it runs with, before the seed and the run name).
 
     Raises:
-        RnnInitError: a bad or repeated arm, two arms that resolve to the same init, or an
-            `init...` override that the arms would drop.
+        RnnInitError: a bad or repeated arm or label, two arms that resolve to the same setup,
+            or an `init...` override that the arms would drop.
     """
     base = validate(config, source="config")
     texts, labels = _check_inits(inits, base.model.cell)
     check_init_overrides(texts, list(overrides))
     arms, seen = {}, {}
     for text, label in zip(texts, labels):
-        init = resolve_arm(text, base.init, f"compare init '{text}'", cell=base.model.cell)
-        record = repr(resolved_record(init, base.model.cell))
-        if record in seen:
-            raise RnnInitError(f"compare: inits '{seen[record]}' and '{label}' resolve to the same "
-                               f"init on this config: {init}")  # fmt: skip
-        seen[record] = label
-        arms[label] = (text, init)
+        if is_labelled(text):
+            arm_overrides = parse_labelled(text)[1]
+            cfg = labelled_config(base, label, arm_overrides)
+        else:
+            arm_overrides = []
+            init = resolve_arm(text, base.init, f"compare init '{text}'", cell=base.model.cell)
+            cfg = base.updated({"init": init}, source=f"compare init '{text}'")
+        setup = {**cfg.to_dict(), "init": resolved_record(cfg.init, cfg.model.cell)}
+        if repr(setup) in seen:
+            other = seen[repr(setup)]
+            if not (is_labelled(text) or is_labelled(arms[other].text)):
+                raise RnnInitError(f"compare: inits '{other}' and '{label}' resolve to the same "
+                                   f"init on this config: {cfg.init}")  # fmt: skip
+            raise RnnInitError(f"compare: arms '{other}' and '{label}' resolve to the same "
+                               "config: nothing would differ between them")  # fmt: skip
+        seen[repr(setup)] = label
+        arms[label] = Arm(text, cfg.init, arm_overrides, cfg)
     return arms
 
 
@@ -94,16 +132,19 @@ def compare(
     overrides: list[str] | None = None,
     should_stop=None,
 ) -> dict:
-    """Train every init with `seeds` seeds on identical data and write one compare folder.
+    """Train every arm with `seeds` seeds on identical data and write one compare folder.
 
     Args:
-        config: the base config (validated here); each of `inits` merges onto its `init`.
+        config: the base config (validated here); each of `inits` is applied to it.
         inits: the arms: a scheme or preset name replaces the whole init; a per-matrix string
             ('Whh=identity', 'Whh=orthogonal:1.1,Wxh=he') or mapping ({'Whh': 'identity'})
             changes only the matrices it names and keeps the others and spectral_radius from
-            the config's init (rnninit.experiment.arms). Each run's config.yaml records the
-            merged init as an explicit mapping of every matrix.
-        seeds: runs per init, with seeds config.seed, config.seed + 1, ...
+            the config's init (rnninit.experiment.arms). A labelled arm, 'irnn:
+            init.Whh=identity model.nonlinearity=relu', applies its KEY=VALUE overrides to the
+            config; it may not change the data, the number of steps or the target. Each run's
+            config.yaml records the resolved config, the init as an explicit mapping of every
+            matrix, and its overrides.yaml the overrides and then the arm's own.
+        seeds: runs per arm, with seeds config.seed, config.seed + 1, ...
         reporter_for: optional callable (label, seed) -> Reporter for each run's progress.
         on_run_done: optional callable (label, seed, summary) after each run.
         overrides: the KEY=VALUE overrides already applied to `config`, as typed; recorded in
@@ -120,17 +161,18 @@ def compare(
     base = validate(config, source="config")
     arms = resolve_inits(base, inits, overrides or [])
     configs = {}
-    for label, (text, init) in arms.items():
+    for label, arm in arms.items():
         for k in range(seeds):
             seed = base.seed + k
-            values = {"init": init, "seed": seed, "name": f"{label}-s{seed}"}
-            configs[(label, k)] = base.updated(values, source=f"compare init '{text}'")
+            values = {"seed": seed, "name": f"{label}-s{seed}"}
+            configs[(label, k)] = arm.config.updated(values, source=f"compare arm '{arm.text}'")
     for (_, k), cfg in configs.items():  # every mistake (a missing corpus, sizes too big)
         if k == 0:  # before any file; the seed changes nothing that could fail
             prepare(cfg)
     root = create_run_dir(base.log.runs_dir, f"compare-{base.name}")
-    meta = {"inits": [text for text, _ in arms.values()], "labels": list(arms), "seeds": seeds,
-            "argv": argv, "resolved": {k: resolved_record(init, base.model.cell) for k, (_, init) in arms.items()},
+    meta = {"inits": [arm.text for arm in arms.values()], "labels": list(arms), "seeds": seeds,
+            "argv": argv, "resolved": {k: resolved_record(a.init, a.config.model.cell) for k, a in arms.items()},
+            "arm_overrides": {k: a.overrides for k, a in arms.items()},
             "nonlinearity": base.model.nonlinearity,
             "overrides": overrides or [], "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "status": "running", "runs": {}}  # fmt: skip
@@ -141,7 +183,8 @@ def compare(
         for (label, k), cfg in configs.items():
             cfg = cfg.updated({"log.runs_dir": str(root)})
             reporter = reporter_for(label, k) if reporter_for else Reporter()
-            summary = train(cfg, reporter=reporter, argv=argv, overrides=overrides,
+            typed = [*(overrides or []), *arms[label].overrides]  # the order they were applied
+            summary = train(cfg, reporter=reporter, argv=argv, overrides=typed,
                             should_stop=should_stop)  # fmt: skip
             meta["runs"].setdefault(label, []).append(Path(summary["run_dir"]).name)
             write_json(root / "compare.json", meta)
@@ -288,6 +331,7 @@ def compare_rows(report: dict) -> list[dict]:
                "completed": agg["status"].count("completed"), "diverged": agg["status"].count("diverged"),
                "reached_target": agg["reached"], "speedup": agg["speedup"],
                "speedup_is_lower_bound": agg["speedup_bound"]}  # fmt: skip
+        row["overrides"] = " ".join(report["meta"].get("arm_overrides", {}).get(label, []))
         for key, text in agg["resolved"].items():  # what the arm resolved to, per matrix
             row[f"init_{key}"] = text
         for col in SUMMARY_COLUMNS:

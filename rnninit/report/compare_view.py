@@ -36,18 +36,28 @@ def _log_bounds(arrays) -> tuple[float, float]:
 
 
 def resolved(report: dict) -> Table:
-    """What each init ran with, per matrix (scheme, or scheme:gain), and Whh's target radius."""
+    """What each arm ran with, per matrix (scheme, or scheme:gain), Whh's target radius, and a
+    labelled arm's other overrides (its init ones are in the matrix columns)."""
     rows = {label: agg.get("resolved") or {} for label, agg in report["inits"].items()}
     keys = ["Wxh", "Whh", "Why", "bh", "by"]
     if any(r.get("spectral_radius") for r in rows.values()):
         keys.append("spectral_radius")
+    arm_overrides = report["meta"].get("arm_overrides") or {}
+    others = {label: " ".join(o for o in arm_overrides.get(label, []) if not o.startswith("init"))
+              for label in rows}  # fmt: skip
     note = "; spectral_radius: Whh rescaled to it" if "spectral_radius" in keys else ""
-    table = Table(title=f"what each init drew, per matrix (scheme, or scheme:gain{note})",
-                  title_justify="left", min_width=60)  # fmt: skip
-    for col in ("init", *keys):
-        table.add_column(col, style="bold" if col == "init" else "")
+    title = f"what each init drew, per matrix (scheme, or scheme:gain{note})"
+    first, extra = "init", []
+    if any(others.values()):  # labelled arms set more than the init: say what
+        title = (f"what each arm ran with: the init per matrix (scheme, or scheme:gain{note}), "
+                 "and the arm's other overrides")  # fmt: skip
+        first, extra = "arm", ["overrides"]
+    table = Table(title=title, title_justify="left", min_width=60)
+    for col in (first, *keys, *extra):
+        table.add_column(col, style="bold" if col == first else "")
     for label, r in rows.items():
-        table.add_row(label, *(r.get(k) or "—" for k in keys))
+        cells = [r.get(k) or "—" for k in keys] + [others[label] or "—" for _ in extra]
+        table.add_row(label, *cells)
     return table
 
 
