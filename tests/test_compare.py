@@ -431,3 +431,21 @@ def test_labelled_arms_split_from_overrides_and_reach_the_run(tmp_path, base):
     drawn = {label: d for label, (_, d, _) in _run_inits(root).items()}
     assert drawn["a"]["Wxh"] == drawn["b"]["Wxh"] == ("he", 1.0)
     assert drawn["a"]["Whh"] == ("xavier", 1.0) and drawn["b"]["Whh"] == ("identity", 1.0)
+
+
+def test_each_arm_is_judged_with_its_own_nonlinearity(base):
+    """A relu base and a tanh arm: uniform weights saturate the tanh units, and the verdict says
+    so in tanh's words, not as dead relu units."""
+    from rich.console import Console
+
+    from rnninit.report.compare_view import print_report
+
+    base = base.updated({"model.nonlinearity": "relu", "train.steps": 0})
+    report = compare(base, ["xavier", "t: init=uniform model.nonlinearity=tanh"])
+    console = Console(record=True, width=1000)
+    print_report(console, load_compare(report["dir"]))
+    lines = console.export_text().splitlines()
+    (verdict,) = [x for x in lines if x.startswith("t: ")]
+    assert "of tanh units saturated by t = " in verdict and "relu" not in verdict, verdict
+    (verdict,) = [x for x in lines if x.startswith("xavier: ")]
+    assert "of relu units dead by t = " in verdict, verdict  # the base's own

@@ -185,8 +185,9 @@ def print_report(console: Console, report: dict) -> None:
         console.print(side_by_side(report, "last"))  # a later step than 0 exists
     console.print(summary(report))
     task = report.get("task", {})
-    nl = report["meta"].get("nonlinearity") or task.get("nonlinearity", "tanh")
+    shared = report["meta"].get("nonlinearity") or task.get("nonlinearity", "tanh")
     for label, agg in report["inits"].items():
+        nl = agg["runs"][0]["summary"].get("nonlinearity", shared)  # a labelled arm may set it
         console.print(verdict(label, agg, nl, task.get("target_loss"), task.get("chance") or 1.0))
     console.print(f"folder: {report['dir']}  (compare.csv, plots/act_var_step0.png, "
                   "plots/grad_var_step0.png, plots/loss.png)")  # fmt: skip
