@@ -449,3 +449,73 @@ def test_each_arm_is_judged_with_its_own_nonlinearity(base):
     assert "of tanh units saturated by t = " in verdict and "relu" not in verdict, verdict
     (verdict,) = [x for x in lines if x.startswith("xavier: ")]
     assert "of relu units dead by t = " in verdict, verdict  # the base's own
+
+
+# ---------------------------------------------------------------------------------------------
+# --lr-grid: each arm at its best learning rate on the same batches
+# ---------------------------------------------------------------------------------------------
+def test_lr_grid_reports_each_arm_at_its_best_rate(base):
+    import yaml
+
+    base = base.updated({"train.dtype": "float32", "model.nonlinearity": "relu"})
+    grid = [0.001, 0.03, 1e30]  # 1e30 overflows float32: a candidate that does not complete
+    report = compare(base, ["r: init.Whh=identity", "xavier"], seeds=2, lr_grid=grid,
+                     overrides=["model.nonlinearity=relu"])  # fmt: skip
+    root = Path(report["dir"])
+    meta = json.loads((root / "compare.json").read_text())
+    assert meta["lr_grid"] == grid
+    runs = [p for p in root.iterdir() if (p / "summary.json").is_file()]
+    assert len(runs) == 2 * 3 * 2  # every candidate stays in the folder
+    summaries = {p.name: json.loads((p / "summary.json").read_text()) for p in runs}
+    for k in range(2):  # every completed candidate of every arm at one seed saw the same data
+        done = [s for s in summaries.values() if s["seed"] == k and s["status"] == "completed"]
+        assert len(done) == 4 and len({s["data_sha256"] for s in done}) == 1
+    for label in ("r", "xavier"):
+        scores = {}
+        for cand in meta["lr_candidates"][label]:
+            assert len(cand["runs"]) == 2
+            got = [summaries[name] for name in cand["runs"]]
+            for name in cand["runs"]:
+                assert load_config(root / name / "config.yaml").train.lr == cand["lr"]
+                typed = yaml.safe_load((root / name / "overrides.yaml").read_text())
+                assert (
+                    typed[0] == "model.nonlinearity=relu"
+                    and typed[-1] == f"train.lr={cand['lr']!r}"
+                )
+            if all(s["status"] == "completed" for s in got):
+                scores[cand["lr"]] = sum(s["final_val_loss"] for s in got) / 2
+                assert cand["final_val_loss"] == pytest.approx(scores[cand["lr"]], rel=1e-12)
+            else:
+                assert cand["final_val_loss"] is None and "diverged" in cand["statuses"]
+        assert [c["lr"] for c in meta["lr_candidates"][label]] == grid
+        assert 1e30 not in scores and len(scores) == 2  # the overflowing rate is ruled out
+        best = min(scores, key=scores.get)
+        assert meta["lr_chosen"][label] == best
+        chosen = next(c for c in meta["lr_candidates"][label] if c["lr"] == best)
+        assert meta["runs"][label] == chosen["runs"]  # the report shows the chosen runs
+        assert report["inits"][label]["final_val_loss"][0] == pytest.approx(scores[best], rel=1e-12)
+    rows = {r["init"]: r for r in csv.DictReader(open(root / "compare.csv", newline=""))}
+    assert float(rows["r"]["lr_chosen"]) == meta["lr_chosen"]["r"]
+    shown = runner.invoke(app, ["show", str(root)], terminal_width=200)
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.split("learning rate grid")[1].splitlines()
+    cells = [c.strip() for c in next(x for x in lines if x.startswith("│ r ")).split("│")[1:-1]]
+    assert cells[grid.index(meta["lr_chosen"]["r"]) + 1].endswith(" *"), cells
+    assert cells[3] == "diverged"
+
+
+def test_cli_lr_grid_refusals(tmp_path, base):
+    tiny = [f"task.path={base.task.path}", "task.seq_len=8", "model.hidden_size=16",
+            "train.steps=1", f"log.runs_dir={tmp_path / 'r'}"]  # fmt: skip
+    for args, why in [
+        (["--lr-grid", "0.01,x"], "--lr-grid: expected distinct positive learning rates"),
+        (["--lr-grid", "0.01,0.01"], "--lr-grid: expected distinct"),
+        (["--lr-grid", "0.01,-1"], "--lr-grid: expected distinct"),
+        (["--lr-grid", "0.01,0.1", "train.lr=0.5"], "override 'train.lr=0.5' would be ignored"),
+        (["--lr-grid", "0.01,0.1", "a: train.lr=0.5 model.nonlinearity=relu"],
+         "arm 'a' sets train.lr, which the grid chooses"),
+    ]:  # fmt: skip
+        result = runner.invoke(app, ["compare", "xavier", *args, *tiny])
+        assert result.exit_code == 2, (args, result.output)
+        assert why in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert not (tmp_path / "r").exists()

@@ -114,6 +114,14 @@ def compare(
     seeds: int = typer.Option(
         1, "--seeds", min=1, help="Runs per init (seeds seed, seed+1, ...); mean ± population std."
     ),
+    lr_grid: str = typer.Option(
+        None,
+        "--lr-grid",
+        metavar="LR,LR,...",
+        help="Train each arm at every learning rate (same batches) and report each arm at the "
+        "one with the lowest final validation loss (mean over seeds); every candidate stays in "
+        "the folder. Sets train.lr: an arm or override that sets it too is refused.",
+    ),
 ):
     """Train several initialisations on identical data and compare them side by side.
 
@@ -138,6 +146,7 @@ def compare(
       rnninit compare xavier uniform model.nonlinearity=relu
     """
     from ..experiment.compare import compare as run_compare
+    from ..experiment.compare import parse_lr_grid
     from ..experiment.config import load_config
     from ..experiment.training import Reporter
     from ..report.compare_view import print_report
@@ -145,9 +154,10 @@ def compare(
 
     with handled():
         inits, overrides = split_compare_args(args)
+        grid = parse_lr_grid(lr_grid) if lr_grid is not None else None
         cfg = load_config(config, overrides)
         console = stdout_console()
-        total = len(inits) * seeds
+        total = len(inits) * seeds * len(grid or [None])
 
         def done(label, k, summary):
             n = len(done.seen) + 1
@@ -163,7 +173,7 @@ def compare(
         with graceful_stop() as should_stop, blame(config):
             report = run_compare(cfg, inits, seeds, reporter_for=lambda label, k: Reporter(),
                                  on_run_done=done, argv=sys.argv, overrides=overrides,
-                                 should_stop=should_stop)  # fmt: skip
+                                 should_stop=should_stop, lr_grid=grid)  # fmt: skip
         print_report(console, report)
     if report["meta"]["status"] == "interrupted":
         raise fail(f"interrupted; what finished is in {report['dir']}", 130)

@@ -121,6 +121,39 @@ def resolve_inits(config: Config | dict, inits: list, overrides=()) -> dict[str,
     return arms
 
 
+def parse_lr_grid(text: str) -> list[float]:
+    """'0.001,0.003,0.01' -> [0.001, 0.003, 0.01]: distinct positive learning rates."""
+    try:
+        grid = [float(x) for x in text.split(",")]
+    except ValueError:
+        grid = []
+    if not grid or not all(math.isfinite(x) and x > 0 for x in grid) or len(set(grid)) < len(grid):
+        raise RnnInitError(f"--lr-grid: expected distinct positive learning rates separated by "
+                           f"commas, e.g. 0.001,0.003,0.01, got '{text}'")  # fmt: skip
+    return grid
+
+
+def _check_lr_grid(arms: dict[str, Arm], overrides: list[str]) -> None:
+    """With --lr-grid the grid sets train.lr: a train.lr an arm or an override sets is refused."""
+    for token in overrides:
+        if token.split("=", 1)[0].strip() == "train.lr":
+            raise RnnInitError(f"--lr-grid: override '{token}' would be ignored: the grid sets "
+                               "every arm's train.lr")  # fmt: skip
+    for label, arm in arms.items():
+        if any(o.split("=", 1)[0] == "train.lr" for o in arm.overrides):
+            raise RnnInitError(f"--lr-grid: arm '{label}' sets train.lr, which the grid chooses; "
+                               "drop train.lr from the arm, or compare without --lr-grid")  # fmt: skip
+
+
+def _lr_score(summaries: list[dict]) -> float:
+    """Mean final validation loss over the seeds of one (arm, lr); inf unless all completed."""
+    losses = [s.get("final_val_loss") for s in summaries]
+    if any(s["status"] != "completed" or v is None or not math.isfinite(v)
+           for s, v in zip(summaries, losses)):  # fmt: skip
+        return math.inf
+    return sum(losses) / len(losses)
+
+
 def compare(
     config: Config | dict,
     inits: list[str],
@@ -131,6 +164,7 @@ def compare(
     argv: list[str] | None = None,
     overrides: list[str] | None = None,
     should_stop=None,
+    lr_grid: list[float] | None = None,
 ) -> dict:
     """Train every arm with `seeds` seeds on identical data and write one compare folder.
 
@@ -152,6 +186,11 @@ def compare(
             refused (experiment.arms.check_init_overrides).
         should_stop: checked between steps; when True the current run stops with a checkpoint
             and no further run starts (status interrupted).
+        lr_grid: learning rates; each arm trains once per rate (every seed, the same batches)
+            and the rate with the lowest mean final validation loss is the arm's result (a run
+            that did not complete scores inf). Every candidate stays in the folder; compare.json
+            records them (lr_candidates) and the choice (lr_chosen). The progress callbacks
+            then get labels such as 'irnn lr=0.003'.
 
     Returns:
         The report dict of `load_compare` for the new folder.
@@ -160,15 +199,12 @@ def compare(
         raise RnnInitError(f"--seeds: expected a positive integer, got {seeds}")
     base = validate(config, source="config")
     arms = resolve_inits(base, inits, overrides or [])
-    configs = {}
-    for label, arm in arms.items():
-        for k in range(seeds):
-            seed = base.seed + k
-            values = {"seed": seed, "name": f"{label}-s{seed}"}
-            configs[(label, k)] = arm.config.updated(values, source=f"compare arm '{arm.text}'")
-    for (_, k), cfg in configs.items():  # every mistake (a missing corpus, sizes too big)
-        if k == 0:  # before any file; the seed changes nothing that could fail
-            prepare(cfg)
+    if lr_grid is not None:
+        _check_lr_grid(arms, overrides or [])
+    configs = _run_configs(arms, base.seed, seeds, lr_grid)
+    for (_, lr, k), cfg in configs.items():  # every mistake (a missing corpus, sizes too big)
+        if k == 0 and lr == (lr_grid or [None])[0]:  # before any file; seed and lr change
+            prepare(cfg)  # nothing that could fail
     root = create_run_dir(base.log.runs_dir, f"compare-{base.name}")
     meta = {"inits": [arm.text for arm in arms.values()], "labels": list(arms), "seeds": seeds,
             "argv": argv, "resolved": {k: resolved_record(a.init, a.config.model.cell) for k, a in arms.items()},
@@ -176,20 +212,31 @@ def compare(
             "nonlinearity": base.model.nonlinearity,
             "overrides": overrides or [], "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "status": "running", "runs": {}}  # fmt: skip
+    if lr_grid is not None:
+        meta.update(lr_grid=list(lr_grid), lr_candidates={}, lr_chosen={})
     report = None
     atomic_write_text(root / "config.yaml", dump_config(base))
     write_json(root / "compare.json", meta)
     try:
-        for (label, k), cfg in configs.items():
+        done = {}  # (label, lr) -> summaries of the seeds run so far
+        for (label, lr, k), cfg in configs.items():
             cfg = cfg.updated({"log.runs_dir": str(root)})
-            reporter = reporter_for(label, k) if reporter_for else Reporter()
+            shown = label if lr is None else f"{label} lr={lr:g}"
+            reporter = reporter_for(shown, k) if reporter_for else Reporter()
             typed = [*(overrides or []), *arms[label].overrides]  # the order they were applied
+            typed += [] if lr is None else [f"train.lr={lr!r}"]
             summary = train(cfg, reporter=reporter, argv=argv, overrides=typed,
                             should_stop=should_stop)  # fmt: skip
-            meta["runs"].setdefault(label, []).append(Path(summary["run_dir"]).name)
+            done.setdefault((label, lr), []).append(summary)
+            if lr is None:
+                meta["runs"].setdefault(label, []).append(Path(summary["run_dir"]).name)
+            else:  # the arm's candidates so far; the choice once its last run is done
+                last = len(done[(label, lr)]) == seeds and lr == lr_grid[-1]
+                _record_lr(meta, label, {r: done[(label, r)] for r in lr_grid if (label, r) in done},
+                           choose=last)  # fmt: skip
             write_json(root / "compare.json", meta)
             if on_run_done:
-                on_run_done(label, k, summary)
+                on_run_done(shown, k, summary)
             if summary["status"] == "interrupted":
                 meta["status"] = "interrupted"
                 break
@@ -205,6 +252,38 @@ def compare(
             report = load_compare(root)
             write_compare_outputs(root, report)
     return report
+
+
+def _run_configs(arms: dict[str, Arm], seed: int, seeds: int, lr_grid) -> dict[tuple, Config]:
+    """(label, lr or None, k) -> the config of that run, in the order they run."""
+    configs = {}
+    for label, arm in arms.items():
+        for lr in lr_grid or [None]:
+            for k in range(seeds):
+                values = {"seed": seed + k, "name": f"{label}-s{seed + k}"}
+                if lr is not None:
+                    lr_text = f"{lr:g}".replace("+", "")  # 1e+30 -> 1e30: a run name
+                    values.update({"train.lr": lr, "name": f"{label}-lr{lr_text}-s{seed + k}"})
+                source = f"compare arm '{arm.text}'"
+                configs[(label, lr, k)] = arm.config.updated(values, source=source)
+    return configs
+
+
+def _record_lr(meta: dict, label: str, candidates: dict[float, list[dict]], choose: bool) -> None:
+    """Record the learning rates one arm has run, each with its score; once every rate has
+    run (choose), make the best one's runs the arm's runs (ties: the first rate of the grid).
+    An arm interrupted before its last rate has candidates and no choice."""
+    scores = {lr: _lr_score(summaries) for lr, summaries in candidates.items()}
+    meta["lr_candidates"][label] = [
+        {"lr": lr, "final_val_loss": None if math.isinf(scores[lr]) else scores[lr],
+         "statuses": [s["status"] for s in summaries],
+         "runs": [Path(s["run_dir"]).name for s in summaries]}
+        for lr, summaries in candidates.items()
+    ]  # fmt: skip
+    if choose:
+        best = min(scores, key=scores.get)  # the first of equal scores
+        meta["lr_chosen"][label] = best
+        meta["runs"][label] = [Path(s["run_dir"]).name for s in candidates[best]]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -331,7 +410,7 @@ def compare_rows(report: dict) -> list[dict]:
                "completed": agg["status"].count("completed"), "diverged": agg["status"].count("diverged"),
                "reached_target": agg["reached"], "speedup": agg["speedup"],
                "speedup_is_lower_bound": agg["speedup_bound"]}  # fmt: skip
-        row["overrides"] = " ".join(report["meta"].get("arm_overrides", {}).get(label, []))
+        row.update(_arm_columns(report["meta"], label))
         for key, text in agg["resolved"].items():  # what the arm resolved to, per matrix
             row[f"init_{key}"] = text
         for col in SUMMARY_COLUMNS:
@@ -339,6 +418,15 @@ def compare_rows(report: dict) -> list[dict]:
             row[f"{col}_mean"], row[f"{col}_std"] = mean, std
         rows.append(row)
     return rows
+
+
+def _arm_columns(meta: dict, label: str) -> dict:
+    """compare.csv's columns of what an arm set: its overrides, and the learning rate the grid
+    chose (when there was one)."""
+    out = {"overrides": " ".join(meta.get("arm_overrides", {}).get(label, []))}
+    if "lr_chosen" in meta:
+        out["lr_chosen"] = meta["lr_chosen"].get(label)
+    return out
 
 
 def write_compare_outputs(root: Path, report: dict) -> None:

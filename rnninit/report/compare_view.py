@@ -61,6 +61,33 @@ def resolved(report: dict) -> Table:
     return table
 
 
+def lr_grid(report: dict) -> Table | None:
+    """With --lr-grid: each arm's mean final validation loss at each learning rate, the chosen
+    one starred (None without a grid)."""
+    meta = report["meta"]
+    if "lr_grid" not in meta:
+        return None
+    table = Table(title="learning rate grid: final val loss per arm and lr (mean over seeds)",
+                  title_justify="left", caption_justify="left", min_width=60,
+                  caption="* chosen: the lowest, measured on the validation batches the summary "
+                          "reports, so the chosen number is optimistic by selection; a run that "
+                          "did not complete rules its lr out")  # fmt: skip
+    table.add_column("arm", style="bold")
+    for lr in meta["lr_grid"]:
+        table.add_column(f"lr {lr:g}", justify="right")
+    for label, candidates in meta["lr_candidates"].items():
+        cells = {c["lr"]: _candidate(c, meta["lr_chosen"].get(label)) for c in candidates}
+        table.add_row(label, *(cells.get(lr, "—") for lr in meta["lr_grid"]))
+    return table
+
+
+def _candidate(candidate: dict, chosen: float | None) -> Text:
+    loss, statuses = candidate["final_val_loss"], set(candidate["statuses"])
+    text = fmt(loss, 4) if loss is not None else "/".join(sorted(statuses - {"completed"}))
+    star = candidate["lr"] == chosen
+    return Text(text + (" *" if star else ""), style="bold green" if star else "")
+
+
 def side_by_side(report: dict, which: str) -> Table:
     """act_var (theory), grad_var and saturation per init at sampled t, for step 0 or the end.
 
@@ -179,6 +206,8 @@ def summary(report: dict) -> Table:
 def print_report(console: Console, report: dict) -> None:
     """The whole compare report, in reading order."""
     console.print(resolved(report))
+    if lr_grid(report) is not None:
+        console.print(lr_grid(report))
     console.print(side_by_side(report, "step0"))
     console.print(sparklines(report, "step0"))
     if any(a["last"] is not None and a["last_step"] for a in report["inits"].values()):
