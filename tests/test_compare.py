@@ -2,6 +2,7 @@
 
 import csv
 import json
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -359,12 +360,13 @@ def test_a_labelled_init_override_merges_like_a_per_matrix_arm(base):
                            ("a: init.Whh=orthogonal init.Whh.gain=1.1 init.Wxh=he",
                             "Whh=orthogonal:1.1,Wxh=he"),
                            ("a: init.spectral_radius=1.2", "spectral_radius=1.2"),
-                           ("a: init=uniform", "uniform")]:  # fmt: skip
+                           ("a: init=uniform", "uniform"),  # shell-style quotes group a value:
+                           ("a: 'init.Whh={scheme: he, gain: 2}'", "Whh=he:2")]:  # fmt: skip
         (arm,) = resolve_inits(base, [labelled]).values()
         (same,) = resolve_inits(base, [bare]).values()
         assert arm.init == same.init, (labelled, arm.init, same.init)
         assert arm.config == same.config, labelled  # and nothing else differs
-        assert arm.overrides == labelled.split(":")[1].split() and same.overrides == []
+        assert arm.overrides == shlex.split(labelled.split(":", 1)[1]) and same.overrides == []
 
 
 def test_cli_labelled_arms_refuse_ambiguity(tmp_path, base):

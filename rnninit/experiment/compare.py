@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import shlex
 import time
 import warnings
 from pathlib import Path
@@ -423,7 +424,7 @@ def compare_rows(report: dict) -> list[dict]:
 def _arm_columns(meta: dict, label: str) -> dict:
     """compare.csv's columns of what an arm set: its overrides, and the learning rate the grid
     chose (when there was one)."""
-    out = {"overrides": " ".join(meta.get("arm_overrides", {}).get(label, []))}
+    out = {"overrides": shlex.join(meta.get("arm_overrides", {}).get(label, []))}  # as typed
     if "lr_chosen" in meta:
         out["lr_chosen"] = meta["lr_chosen"].get(label)
     return out

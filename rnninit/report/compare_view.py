@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 import numpy as np
 from rich.console import Console
 from rich.table import Table
@@ -43,7 +45,7 @@ def resolved(report: dict) -> Table:
     if any(r.get("spectral_radius") for r in rows.values()):
         keys.append("spectral_radius")
     arm_overrides = report["meta"].get("arm_overrides") or {}
-    others = {label: " ".join(o for o in arm_overrides.get(label, []) if not o.startswith("init"))
+    others = {label: shlex.join(o for o in arm_overrides.get(label, []) if not o.startswith("init"))
               for label in rows}  # fmt: skip
     note = "; spectral_radius: Whh rescaled to it" if "spectral_radius" in keys else ""
     title = f"what each init drew, per matrix (scheme, or scheme:gain{note})"
