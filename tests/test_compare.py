@@ -383,6 +383,7 @@ def test_cli_labelled_arms_refuse_ambiguity(tmp_path, base):
         (["xavier", "xavier: train.lr=0.01"], "two arms are labelled 'xavier'"),
         (["a: task.seq_len=9", "xavier"], f"an arm may not set task.seq_len: {batches}"),
         (["a: seed=3", "xavier"], f"an arm may not set seed: {batches}"),
+        (["a: task=3", "xavier"], f"an arm may not set task: {batches}"),
         (["a: train.batch_size=2", "xavier"], f"an arm may not set train.batch_size: {batches}"),
         (["a: train.steps=3", "xavier"], f"an arm may not set train.steps: {race}"),
         (["a: train.target_loss=1", "xavier"], f"an arm may not set train.target_loss: {race}"),
@@ -395,6 +396,7 @@ def test_cli_labelled_arms_refuse_ambiguity(tmp_path, base):
                                                   "of the config; inside a labelled arm write "
                                                   "init.Whh=identity"),
         (["a: Whh=orthogonal:1.1", "he"], "write init.Whh=orthogonal init.Whh.gain=1.1"),
+        (["a: lr=0.01", "he"], "compare arm 'a': override 'lr=0.01': lr: unknown key"),
         (["a: model.nonlinearity=reluu", "xavier"],
          "compare arm 'a': override 'model.nonlinearity=reluu': model.nonlinearity: "),
         (["a: train.lr=-1", "xavier"], "compare arm 'a': override 'train.lr=-1': train.lr: "),

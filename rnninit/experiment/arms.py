@@ -163,11 +163,11 @@ def parse_labelled(text: str) -> tuple[str, list[str]]:
         key, eq, value = token.partition("=")
         if not eq or not key:
             raise RnnInitError(f"{where}: '{token}' is not KEY=VALUE{_as_key(token)}")
-        if "." not in key and key not in ("name", "seed", "init"):
+        if "." not in key and key not in ("name", "seed", "init") and _as_key(token):
             raise RnnInitError(f"{where}: '{token}' is a bare init, not KEY=VALUE of the config"
                                f"{_as_key(token)}")  # fmt: skip
         for prefix, why in SHARED.items():
-            if key == prefix or key.startswith(prefix) and prefix.endswith("."):
+            if key == prefix or prefix.endswith(".") and f"{key}.".startswith(prefix):
                 raise RnnInitError(
                     f"{where}: an arm may not set {key}: {why}; set it once, outside the arms"
                 )
