@@ -2,6 +2,7 @@
 
 import csv
 import json
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -283,3 +284,245 @@ def test_cli_init_overrides_edit_the_config_init_or_are_refused(tmp_path, base):
     assert drawn["Whh-xavier"]["Whh"] == ("xavier", 1.0)
     for d in drawn.values():
         assert d["Wxh"] == ("he", 0.5) and d["Why"] == ("he", 1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Labelled arms: "LABEL: KEY=VALUE ..." compare any two setups on the same batches (issue 9)
+# ---------------------------------------------------------------------------------------------
+IRNN = "irnn: init.Whh=identity model.nonlinearity=relu train.lr=0.01"
+
+
+def test_labelled_arms_change_any_setting_on_the_same_batches(base):
+    import yaml
+
+    from rnninit.experiment.training import train
+
+    typed = ["train.clip=2.0"]  # a base override: recorded before each arm's own
+    base = base.updated({"train.clip": 2.0, "init": {"Wxh": {"scheme": "small", "gain": 0.1}}})
+    arms = [IRNN, "tanh: init.Whh=orthogonal train.optimizer=sgd", "xavier"]
+    report = compare(base, arms, seeds=2, overrides=typed)
+    root = Path(report["dir"])
+    assert list(report["inits"]) == ["irnn", "tanh", "xavier"]
+    for k in range(2):  # every arm at one seed saw the same data, whatever it changed
+        digests = {a["runs"][k]["summary"]["data_sha256"] for a in report["inits"].values()}
+        assert len(digests) == 1, digests
+    seed0 = {label: a["runs"][0]["summary"] for label, a in report["inits"].items()}
+    assert (
+        seed0["irnn"]["data_sha256"] != report["inits"]["irnn"]["runs"][1]["summary"]["data_sha256"]
+    )
+    assert [seed0[k]["nonlinearity"] for k in seed0] == ["relu", "tanh", "tanh"]
+    expect = {  # (Wxh, Whh, nonlinearity, optimizer, lr): only what the arm names changes
+        "irnn": (("small", 0.1), ("identity", 1.0), "relu", "adam", 0.01),
+        "tanh": (("small", 0.1), ("orthogonal", 1.0), "tanh", "sgd", base.train.lr),
+        "xavier": (("xavier", 1.0), ("xavier", 1.0), "tanh", "adam", base.train.lr),
+    }
+    for label, summary in seed0.items():
+        run = Path(summary["run_dir"])
+        cfg = load_config(run / "config.yaml")  # the fully resolved config
+        drawn = tuple(
+            (summary["init"][p]["scheme"], summary["init"][p]["gain"]) for p in ("Wxh", "Whh")
+        )
+        got = (*drawn, cfg.model.nonlinearity, cfg.train.optimizer, cfg.train.lr)
+        assert got == expect[label], label
+        assert cfg.train.clip == 2.0 and cfg.name == f"{label}-s0"
+        arm = [] if label == "xavier" else arms[list(seed0).index(label)].split(":")[1].split()
+        assert yaml.safe_load((run / "overrides.yaml").read_text()) == typed + arm
+        if label != "xavier":  # a labelled arm's init is recorded with every matrix named
+            recorded = yaml.safe_load((run / "config.yaml").read_text())["init"]
+            assert set(recorded) == {"Wxh", "Whh", "Why", "bh", "by"}, recorded
+    # a run can be rerun alone from its config.yaml, to the same numbers
+    alone = train(load_config(Path(seed0["irnn"]["run_dir"]) / "config.yaml"), write=False)
+    assert alone["final_val_loss"] == seed0["irnn"]["final_val_loss"]
+    assert alone["data_sha256"] == seed0["irnn"]["data_sha256"]
+    # compare.json, compare.csv and the report's first table record each arm and its overrides
+    meta = json.loads((root / "compare.json").read_text())
+    assert meta["labels"] == ["irnn", "tanh", "xavier"] and meta["inits"] == arms
+    assert meta["arm_overrides"] == {"irnn": IRNN.split(":")[1].split(),
+                                     "tanh": ["init.Whh=orthogonal", "train.optimizer=sgd"],
+                                     "xavier": []}  # fmt: skip
+    assert meta["resolved"]["irnn"]["Whh"] == {"scheme": "identity", "gain": 1.0}
+    rows = {r["init"]: r for r in csv.DictReader(open(root / "compare.csv", newline=""))}
+    assert rows["irnn"]["spec"] == IRNN and rows["xavier"]["overrides"] == ""
+    assert rows["irnn"]["overrides"] == "init.Whh=identity model.nonlinearity=relu train.lr=0.01"
+    assert rows["tanh"]["init_Whh"] == "orthogonal" and rows["tanh"]["init_Wxh"] == "small:0.1"
+    shown = runner.invoke(app, ["show", str(root)], terminal_width=200)
+    assert shown.exit_code == 0, shown.output
+    line = next(x for x in shown.output.splitlines() if x.startswith("│ irnn "))
+    assert "identity" in line and "model.nonlinearity=relu train.lr=0.01" in line
+    assert "init.Whh" not in line  # the init is shown resolved, per matrix
+    line = next(x for x in shown.output.splitlines() if x.startswith("│ tanh "))
+    assert "train.optimizer=sgd" in line and "orthogonal" in line
+
+
+def test_a_labelled_init_override_merges_like_a_per_matrix_arm(base):
+    from rnninit.experiment.compare import resolve_inits
+
+    base = base.updated({"init": {"Wxh": {"scheme": "small", "gain": 0.1}, "Whh": "orthogonal",
+                                  "Why": "he", "spectral_radius": 0.9}})  # fmt: skip
+    for labelled, bare in [("a: init.Whh=identity", "Whh=identity"),
+                           ("a: init.Whh=orthogonal init.Whh.gain=1.1 init.Wxh=he",
+                            "Whh=orthogonal:1.1,Wxh=he"),
+                           ("a: init.spectral_radius=1.2", "spectral_radius=1.2"),
+                           ("a: init=uniform", "uniform"),  # shell-style quotes group a value:
+                           ("a: 'init.Whh={scheme: he, gain: 2}'", "Whh=he:2")]:  # fmt: skip
+        (arm,) = resolve_inits(base, [labelled]).values()
+        (same,) = resolve_inits(base, [bare]).values()
+        assert arm.init == same.init, (labelled, arm.init, same.init)
+        assert arm.config == same.config, labelled  # and nothing else differs
+        assert arm.overrides == shlex.split(labelled.split(":", 1)[1]) and same.overrides == []
+
+
+def test_cli_labelled_arms_refuse_ambiguity(tmp_path, base):
+    tiny = [f"task.path={base.task.path}", "task.seq_len=8", "model.hidden_size=16",
+            "train.steps=1", "log.stats_every=1"]  # fmt: skip
+    refused = tmp_path / "refused"
+    batches = "every arm must see the same batches (task.*, seed and train.batch_size)"
+    race = "every arm runs the same number of steps towards the same target loss"
+    for args, why in [
+        (["ir nn: train.lr=0.01", "xavier"], "label 'ir nn': expected 1-48 characters"),
+        ([".a: train.lr=0.01", "xavier"], "label '.a': expected"),
+        ([": train.lr=0.01", "xavier"], "label '': expected"),
+        (["a: train.lr=0.01", "a: train.lr=0.02"], "two arms are labelled 'a'"),
+        (["xavier", "xavier: train.lr=0.01"], "two arms are labelled 'xavier'"),
+        (["a: task.seq_len=9", "xavier"], f"an arm may not set task.seq_len: {batches}"),
+        (["a: seed=3", "xavier"], f"an arm may not set seed: {batches}"),
+        (["a: task=3", "xavier"], f"an arm may not set task: {batches}"),
+        (["a: train.batch_size=2", "xavier"], f"an arm may not set train.batch_size: {batches}"),
+        (["a: train.steps=3", "xavier"], f"an arm may not set train.steps: {race}"),
+        (["a: train.target_loss=1", "xavier"], f"an arm may not set train.target_loss: {race}"),
+        (["a: log.stats_every=2", "xavier"], "an arm may not set log.stats_every"),
+        (["a: name=x", "xavier"], "an arm may not set name"),
+        (["a: model.nonlinearity", "xavier"], "'model.nonlinearity' is not KEY=VALUE"),
+        (["a: xavier train.lr=0.01", "he"], "'xavier' is not KEY=VALUE; inside a labelled arm "
+                                             "write init=xavier"),
+        (["a: Whh=identity train.lr=0.01", "he"], "'Whh=identity' is a bare init, not KEY=VALUE "
+                                                  "of the config; inside a labelled arm write "
+                                                  "init.Whh=identity"),
+        (["a: Whh=orthogonal:1.1", "he"], "write init.Whh=orthogonal init.Whh.gain=1.1"),
+        (["a: lr=0.01", "he"], "compare arm 'a': override 'lr=0.01': lr: unknown key"),
+        (["a: model.nonlinearity=reluu", "xavier"],
+         "compare arm 'a': override 'model.nonlinearity=reluu': model.nonlinearity: "),
+        (["a: train.lr=-1", "xavier"], "compare arm 'a': override 'train.lr=-1': train.lr: "),
+        (["a: 'train.lr=0.01", "xavier"], "No closing quotation"),
+        (["a: train.lr=0.01", "b: train.lr=0.01"], "arms 'a' and 'b' resolve to the same config"),
+        (["a:", "xavier"], "arms 'a' and 'xavier' resolve to the same config"),  # the default
+        (["a: init=he", "b: train.lr=0.01", "init.Whh=orthogonal"],
+         "would be dropped by arm 'a: init=he', which replaces the whole init"),
+        (["a: init.Whh=identity", "Whh=he", "init.Whh=orthogonal"], "every init sets Whh itself"),
+    ]:  # fmt: skip
+        result = runner.invoke(app, ["compare", *args, f"log.runs_dir={refused}", *tiny])
+        assert result.exit_code == 2, (args, result.output)
+        assert why in result.stderr, (why, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert not refused.exists()
+    assert (
+        "did you mean 'relu'"
+        in runner.invoke(app, ["compare", "a: model.nonlinearity=reluu", "xavier", *tiny]).stderr
+    )
+
+
+def test_labelled_arms_split_from_overrides_and_reach_the_run(tmp_path, base):
+    inits, overrides = split_compare_args(
+        [IRNN, "tanh:init.Whh=orthogonal", "Whh=orthogonal:1.1", "model.hidden_size=8", "seed=2"]
+    )
+    assert inits == [IRNN, "tanh:init.Whh=orthogonal", "Whh=orthogonal:1.1"]
+    assert overrides == ["model.hidden_size=8", "seed=2"]
+    # a base override of init reaches a labelled arm that does not set that matrix
+    runs = tmp_path / "runs"
+    args = ["compare", "a: train.lr=0.01", "b: init.Whh=identity", "init.Wxh=he",
+            f"log.runs_dir={runs}", f"task.path={base.task.path}", "task.seq_len=8",
+            "model.hidden_size=16", "train.steps=1"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    (root,) = runs.iterdir()
+    drawn = {label: d for label, (_, d, _) in _run_inits(root).items()}
+    assert drawn["a"]["Wxh"] == drawn["b"]["Wxh"] == ("he", 1.0)
+    assert drawn["a"]["Whh"] == ("xavier", 1.0) and drawn["b"]["Whh"] == ("identity", 1.0)
+
+
+def test_each_arm_is_judged_with_its_own_nonlinearity(base):
+    """A relu base and a tanh arm: uniform weights saturate the tanh units, and the verdict says
+    so in tanh's words, not as dead relu units."""
+    from rich.console import Console
+
+    from rnninit.report.compare_view import print_report
+
+    base = base.updated({"model.nonlinearity": "relu", "train.steps": 0})
+    report = compare(base, ["xavier", "t: init=uniform model.nonlinearity=tanh"])
+    console = Console(record=True, width=1000)
+    print_report(console, load_compare(report["dir"]))
+    lines = console.export_text().splitlines()
+    (verdict,) = [x for x in lines if x.startswith("t: ")]
+    assert "of tanh units saturated by t = " in verdict and "relu" not in verdict, verdict
+    (verdict,) = [x for x in lines if x.startswith("xavier: ")]
+    assert "of relu units dead by t = " in verdict, verdict  # the base's own
+
+
+# ---------------------------------------------------------------------------------------------
+# --lr-grid: each arm at its best learning rate on the same batches
+# ---------------------------------------------------------------------------------------------
+def test_lr_grid_reports_each_arm_at_its_best_rate(base):
+    import yaml
+
+    base = base.updated({"train.dtype": "float32", "model.nonlinearity": "relu"})
+    grid = [0.001, 0.03, 1e30]  # 1e30 overflows float32: a candidate that does not complete
+    report = compare(base, ["r: init.Whh=identity", "xavier"], seeds=2, lr_grid=grid,
+                     overrides=["model.nonlinearity=relu"])  # fmt: skip
+    root = Path(report["dir"])
+    meta = json.loads((root / "compare.json").read_text())
+    assert meta["lr_grid"] == grid
+    runs = [p for p in root.iterdir() if (p / "summary.json").is_file()]
+    assert len(runs) == 2 * 3 * 2  # every candidate stays in the folder
+    summaries = {p.name: json.loads((p / "summary.json").read_text()) for p in runs}
+    for k in range(2):  # every completed candidate of every arm at one seed saw the same data
+        done = [s for s in summaries.values() if s["seed"] == k and s["status"] == "completed"]
+        assert len(done) == 4 and len({s["data_sha256"] for s in done}) == 1
+    for label in ("r", "xavier"):
+        scores = {}
+        for cand in meta["lr_candidates"][label]:
+            assert len(cand["runs"]) == 2
+            got = [summaries[name] for name in cand["runs"]]
+            for name in cand["runs"]:
+                assert load_config(root / name / "config.yaml").train.lr == cand["lr"]
+                typed = yaml.safe_load((root / name / "overrides.yaml").read_text())
+                assert (
+                    typed[0] == "model.nonlinearity=relu"
+                    and typed[-1] == f"train.lr={cand['lr']!r}"
+                )
+            if all(s["status"] == "completed" for s in got):
+                scores[cand["lr"]] = sum(s["final_val_loss"] for s in got) / 2
+                assert cand["final_val_loss"] == pytest.approx(scores[cand["lr"]], rel=1e-12)
+            else:
+                assert cand["final_val_loss"] is None and "diverged" in cand["statuses"]
+        assert [c["lr"] for c in meta["lr_candidates"][label]] == grid
+        assert 1e30 not in scores and len(scores) == 2  # the overflowing rate is ruled out
+        best = min(scores, key=scores.get)
+        assert meta["lr_chosen"][label] == best
+        chosen = next(c for c in meta["lr_candidates"][label] if c["lr"] == best)
+        assert meta["runs"][label] == chosen["runs"]  # the report shows the chosen runs
+        assert report["inits"][label]["final_val_loss"][0] == pytest.approx(scores[best], rel=1e-12)
+    rows = {r["init"]: r for r in csv.DictReader(open(root / "compare.csv", newline=""))}
+    assert float(rows["r"]["lr_chosen"]) == meta["lr_chosen"]["r"]
+    shown = runner.invoke(app, ["show", str(root)], terminal_width=200)
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.split("learning rate grid")[1].splitlines()
+    cells = [c.strip() for c in next(x for x in lines if x.startswith("│ r ")).split("│")[1:-1]]
+    assert cells[grid.index(meta["lr_chosen"]["r"]) + 1].endswith(" *"), cells
+    assert cells[3] == "diverged"
+
+
+def test_cli_lr_grid_refusals(tmp_path, base):
+    tiny = [f"task.path={base.task.path}", "task.seq_len=8", "model.hidden_size=16",
+            "train.steps=1", f"log.runs_dir={tmp_path / 'r'}"]  # fmt: skip
+    for args, why in [
+        (["--lr-grid", "0.01,x"], "--lr-grid: expected distinct positive learning rates"),
+        (["--lr-grid", "0.01,0.01"], "--lr-grid: expected distinct"),
+        (["--lr-grid", "0.01,-1"], "--lr-grid: expected distinct"),
+        (["--lr-grid", "0.01,0.1", "train.lr=0.5"], "override 'train.lr=0.5' would be ignored"),
+        (["--lr-grid", "0.01,0.1", "a: train.lr=0.5 model.nonlinearity=relu"],
+         "arm 'a' sets train.lr, which the grid chooses"),
+    ]:  # fmt: skip
+        result = runner.invoke(app, ["compare", "xavier", *args, *tiny])
+        assert result.exit_code == 2, (args, result.output)
+        assert why in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert not (tmp_path / "r").exists()

@@ -71,9 +71,10 @@ def _resolve_documented(args: list[str]) -> dict:
     if "--config" in args:
         i = args.index("--config")
         config, args = ROOT / args[i + 1], args[:i] + args[i + 2 :]
-    if "--seeds" in args:
-        i = args.index("--seeds")
-        args = args[:i] + args[i + 2 :]
+    for option in ("--seeds", "--lr-grid"):
+        if option in args:
+            i = args.index(option)
+            args = args[:i] + args[i + 2 :]
     inits, overrides = split_compare_args(args)
     return resolve_inits(load_config(config, overrides), inits, overrides)
 

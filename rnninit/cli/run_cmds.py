@@ -82,39 +82,66 @@ def train(
 
 
 COMPARE_INITS_HELP = (
-    "Inits to compare. A scheme name (xavier, uniform, he, orthogonal, identity, ...) or preset "
+    "Arms to compare. A scheme name (xavier, uniform, he, orthogonal, identity, ...) or preset "
     "(keras_default, flax_default, torch_default) replaces the whole init; a per-matrix spec "
     "such as Whh=identity or Whh=orthogonal:1.1,Wxh=he (:GAIN, spectral_radius=R) changes only "
     "the matrices it names and keeps the others, and spectral_radius, from the config's init "
-    "(default=NAME sets every matrix it does not name). Arguments containing a dot before '=' "
-    "(model.hidden_size=512, init.Wxh.gain=0.5), and name=, seed=, init=, are config overrides."
+    "(default=NAME sets every matrix it does not name). A labelled arm, one quoted argument "
+    "'LABEL: KEY=VALUE ...' (a colon before any '='), applies its overrides to the config: "
+    "'irnn: init.Whh=identity model.nonlinearity=relu'. Other arguments containing a dot before "
+    "'=' (model.hidden_size=512, init.Wxh.gain=0.5), and name=, seed=, init=, are overrides of "
+    "the config every arm starts from."
 )
 
 
 def split_compare_args(args: list[str]) -> tuple[list[str], list[str]]:
-    """Init specs and KEY=VALUE overrides share the positional slots: a token whose part before
-    the first '=' contains a dot (or is a top-level config key) is an override."""
+    """Arms and KEY=VALUE overrides share the positional slots: a labelled arm ('irnn: ...', a
+    colon before any '=') is an arm; otherwise a token whose part before the first '=' contains
+    a dot (or is a top-level config key) is an override of the base config."""
+    from ..experiment.arms import is_labelled
+
     inits, overrides = [], []
     for arg in args:
         key = arg.split("=", 1)[0]
         is_override = "=" in arg and ("." in key or key in ("name", "seed", "init"))
-        (overrides if is_override else inits).append(arg)
+        (overrides if is_override and not is_labelled(arg) else inits).append(arg)
     return inits, overrides
 
 
 @app.command(epilog=_config_epilog())
 def compare(
-    args: list[str] = typer.Argument(
-        ..., metavar="INIT... [KEY=VALUE]...", help=COMPARE_INITS_HELP
-    ),
+    args: list[str] = typer.Argument(..., metavar="ARM... [KEY=VALUE]...", help=COMPARE_INITS_HELP),
     config: Path = typer.Option(None, "--config", "-c", help="YAML config shared by every init."),
     seeds: int = typer.Option(
         1, "--seeds", min=1, help="Runs per init (seeds seed, seed+1, ...); mean ± population std."
     ),
+    lr_grid: str = typer.Option(
+        None,
+        "--lr-grid",
+        metavar="LR,LR,...",
+        help="Train each arm at every learning rate (same batches) and report each arm at the "
+        "one with the lowest final validation loss (mean over seeds); every candidate stays in "
+        "the folder. Sets train.lr: an arm or override that sets it too is refused.",
+    ),
 ):
-    """Train several initialisations on identical data and compare them side by side.
+    """Train several initialisations, or setups, on identical data and compare them side by side.
 
-    Every init sees the same batches in the same order; only the weights differ.
+    Every arm sees the same batches in the same order; only the weights differ, or what a
+    labelled arm sets.
+
+    A labelled arm, "LABEL: KEY=VALUE ...", is one shell argument: a label (it names the arm's
+    runs, 1-48 characters of A-Z a-z 0-9 _ . -) before a colon, then whitespace-separated
+    overrides applied to the config like any KEY=VALUE (cell, nonlinearity, optimizer, lr,
+    init...; init.Whh=identity changes Whh alone, as the arm Whh=identity does). Refused with
+    one line (exit 2): a bad or repeated label, a word that is not KEY=VALUE (write the init
+    xavier as init=xavier inside the arm), and the keys every arm must share: task.*, seed and
+    train.batch_size (the batches), train.steps and train.target_loss (the race), name and
+    log.* (the compare names and files the runs). Each run's config.yaml is its resolved
+    config and its overrides.yaml lists the overrides, then the arm's own.
+
+    --lr-grid 0.001,0.003,0.01 trains each arm at every rate and reports it at the one with
+    the lowest final validation loss (mean over seeds), since a speed-up at one shared rate
+    can be an artefact of that rate; the grid table shows every candidate.
 
     Overrides of init (init=he, init.Wxh.gain=0.5) edit the config's init before the inits
     merge onto it, as the config file would; one that a scheme or preset name would drop
@@ -133,8 +160,13 @@ def compare(
       rnninit compare Whh=identity Whh=he init=he model.nonlinearity=relu
 
       rnninit compare xavier uniform model.nonlinearity=relu
+
+      rnninit compare "irnn: init.Whh=identity model.nonlinearity=relu" "tanh: init.Whh=orthogonal model.nonlinearity=tanh" --config configs/adding_irnn.yaml train.steps=300
+
+      rnninit compare "irnn: init.Whh=identity model.nonlinearity=relu" "tanh: init.Whh=orthogonal model.nonlinearity=tanh" --lr-grid 0.001,0.003,0.01 --config configs/adding_irnn.yaml
     """
     from ..experiment.compare import compare as run_compare
+    from ..experiment.compare import parse_lr_grid
     from ..experiment.config import load_config
     from ..experiment.training import Reporter
     from ..report.compare_view import print_report
@@ -142,9 +174,10 @@ def compare(
 
     with handled():
         inits, overrides = split_compare_args(args)
+        grid = parse_lr_grid(lr_grid) if lr_grid is not None else None
         cfg = load_config(config, overrides)
         console = stdout_console()
-        total = len(inits) * seeds
+        total = len(inits) * seeds * len(grid or [None])
 
         def done(label, k, summary):
             n = len(done.seen) + 1
@@ -160,7 +193,7 @@ def compare(
         with graceful_stop() as should_stop, blame(config):
             report = run_compare(cfg, inits, seeds, reporter_for=lambda label, k: Reporter(),
                                  on_run_done=done, argv=sys.argv, overrides=overrides,
-                                 should_stop=should_stop)  # fmt: skip
+                                 should_stop=should_stop, lr_grid=grid)  # fmt: skip
         print_report(console, report)
     if report["meta"]["status"] == "interrupted":
         raise fail(f"interrupted; what finished is in {report['dir']}", 130)

@@ -6,15 +6,35 @@ A scheme or preset name (``xavier``, ``keras_default``) replaces the whole init:
 other matrix (scheme and gain) and ``spectral_radius`` from the config's init; an arm that names
 ``default`` sets every matrix, so it replaces the whole init too. A merged arm is recorded as an
 explicit mapping of every matrix, so that each run's config.yaml says exactly what it drew.
+
+A labelled arm, ``"irnn: init.Whh=identity model.nonlinearity=relu"``, is a label before a
+colon and then KEY=VALUE overrides of the base config, applied with ``apply_overrides`` (so an
+``init.Whh=...`` override edits the config's init just as the per-matrix arm ``Whh=...``
+does). Only keys that keep the arms comparable may vary: every arm sees the same batches
+(``task.*``, ``seed``, ``train.batch_size``), runs the same number of steps towards the same
+target (``train.steps``, ``train.target_loss``), and is named and filed by the compare
+(``name``, ``log.*``). The colon comes before any ``=`` only in this form: a per-matrix arm
+(``Whh=orthogonal:1.1``) has its ``=`` first and a scheme or preset name has no colon.
 """
 
 from __future__ import annotations
 
+import shlex
+
 from ..core.inits import InitSpec, parse_init
 from ..errors import RnnInitError
-from .config import init_mapping
+from .config import NAME_RE, Config, apply_overrides, init_mapping
 
 RADIUS = "spectral_radius"
+LABEL_RULE = "1-48 characters of A-Z a-z 0-9 _ . -, not starting with '.'"
+SAME_BATCHES = "every arm must see the same batches (task.*, seed and train.batch_size)"
+SAME_RACE = ("every arm runs the same number of steps towards the same target loss, so steps to "
+             "target and speed-ups compare like with like")  # fmt: skip
+# Keys a labelled arm may not set (a prefix ending in '.' stands for a section), and why.
+SHARED = {"task.": SAME_BATCHES, "seed": SAME_BATCHES, "train.batch_size": SAME_BATCHES,
+          "train.steps": SAME_RACE, "train.target_loss": SAME_RACE,
+          "name": "the compare names each run LABEL-sSEED",
+          "log.": "the compare writes every run alike into one compare folder"}  # fmt: skip
 
 
 def arm_text(arm: str | dict) -> str:
@@ -91,24 +111,103 @@ def check_init_overrides(arms: list[str], overrides: list[str]) -> None:
     An arm that replaces the whole init would drop such an override, and one whose matrix every
     arm sets itself changes nothing: both are refused with one line.
     """
+    reach = {arm: _reach(arm) for arm in arms}
     for token in overrides:
         parts = token.split("=", 1)[0].strip().split(".")
         if parts[0] != "init":
             continue
-        whole = next((a for a in arms if replaces_whole(a)), None)
+        whole = next((arm for arm, (replaces, _) in reach.items() if replaces), None)
         if whole is not None:
-            example = ""
-            if "=" not in whole and len(parts) == 2 and "=" in token:
+            example, by = "", f"arm '{whole}'" if is_labelled(whole) else f"init '{whole}'"
+            if "=" not in whole and ":" not in whole and len(parts) == 2 and "=" in token:
                 example = (
                     f" (e.g. {whole} becomes default={whole},{parts[1]}={token.split('=', 1)[1]})"
                 )
             raise RnnInitError(
-                f"compare: override '{token}' would be dropped by init '{whole}', which replaces "
+                f"compare: override '{token}' would be dropped by {by}, which replaces "
                 f"the whole init; write the change into each init{example}, or compare per-matrix "
                 "inits such as Whh=identity Whh=xavier, which merge onto the overridden init"
             )
         key = parts[1] if len(parts) > 1 else "default"
-        if key != "default" and all(key in named(a) for a in arms):
+        if key != "default" and all(key in names for _, names in reach.values()):
             raise RnnInitError(
                 f"compare: override '{token}' changes no init: every init sets {key} itself"
             )
+
+
+# ---------------------------------------------------------------------------------------------
+# Labelled arms: "LABEL: KEY=VALUE ..."
+# ---------------------------------------------------------------------------------------------
+def is_labelled(arm) -> bool:
+    """True for ``'irnn: init.Whh=identity'``: a colon before any '='."""
+    return isinstance(arm, str) and ":" in arm and "=" not in arm.partition(":")[0]
+
+
+def parse_labelled(text: str) -> tuple[str, list[str]]:
+    """(label, overrides) of a labelled arm, refusing what would make it ambiguous.
+
+    Raises:
+        RnnInitError: a label that cannot name a run, a word that is not KEY=VALUE (a bare init
+            such as ``xavier`` or ``Whh=identity`` inside the arm: the message says how to write
+            it as a key), or a key every arm must share (``SHARED``), each with its reason.
+    """
+    label, _, rest = text.partition(":")
+    label, where = label.strip(), f"compare arm '{text.strip()}'"
+    if not (NAME_RE.fullmatch(label) and len(label) <= 48 and not label.startswith(".")):
+        raise RnnInitError(f"{where}: label '{label}': expected {LABEL_RULE}")
+    try:
+        tokens = shlex.split(rest)
+    except ValueError as e:
+        raise RnnInitError(f"{where}: {e}") from None
+    for token in tokens:
+        key, eq, value = token.partition("=")
+        if not eq or not key:
+            raise RnnInitError(f"{where}: '{token}' is not KEY=VALUE{_as_key(token)}")
+        if "." not in key and key not in ("name", "seed", "init") and _as_key(token):
+            raise RnnInitError(f"{where}: '{token}' is a bare init, not KEY=VALUE of the config"
+                               f"{_as_key(token)}")  # fmt: skip
+        for prefix, why in SHARED.items():
+            if key == prefix or prefix.endswith(".") and f"{key}.".startswith(prefix):
+                raise RnnInitError(
+                    f"{where}: an arm may not set {key}: {why}; set it once, outside the arms"
+                )
+    return label, tokens
+
+
+def _as_key(token: str) -> str:
+    """How a bare init reads inside a labelled arm: 'Whh=orthogonal:1.1' -> init.Whh=orthogonal
+    init.Whh.gain=1.1, 'xavier' -> init=xavier ('' when the token is no init at all)."""
+    try:
+        parse_init(token)
+    except RnnInitError:
+        return "; write KEY=VALUE, e.g. model.nonlinearity=relu" if "=" not in token else ""
+    if "=" not in token:
+        return f"; inside a labelled arm write init={token}"
+    keys = []
+    for item in token.split(","):
+        key, _, value = item.partition("=")
+        scheme, _, gain = value.partition(":")
+        keys.append(f"init.{key.strip()}={scheme.strip()}")
+        if gain and key.strip() != RADIUS:
+            keys.append(f"init.{key.strip()}.gain={gain.strip()}")
+    return f"; inside a labelled arm write {' '.join(keys)}"
+
+
+def labelled_config(base: Config, label: str, overrides: list[str]) -> Config:
+    """The config a labelled arm runs with: its overrides applied to the base config (every
+    validation message names the arm), the init recorded as a name or an explicit mapping of
+    every matrix, as a merged per-matrix arm is."""
+    cfg = apply_overrides(base, overrides, source=f"compare arm '{label}': override")
+    init = cfg.init
+    if not (isinstance(init, str) and "=" not in init):
+        init = init_mapping(parse_init(init, "init", cell=cfg.model.cell))
+    return cfg.updated({"init": init}, source=f"compare arm '{label}'")
+
+
+def _reach(arm: str) -> tuple[bool, set[str]]:
+    """(whether the arm replaces the whole init, the matrices it sets itself)."""
+    if not is_labelled(arm):
+        return replaces_whole(arm), named(arm)
+    keys = [token.partition("=")[0].split(".") for token in parse_labelled(arm)[1]]
+    names = {k[1] for k in keys if k[0] == "init" and len(k) > 1 and k[1] != "default"}
+    return ["init"] in keys, names

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 import numpy as np
 from rich.console import Console
 from rich.table import Table
@@ -36,19 +38,56 @@ def _log_bounds(arrays) -> tuple[float, float]:
 
 
 def resolved(report: dict) -> Table:
-    """What each init ran with, per matrix (scheme, or scheme:gain), and Whh's target radius."""
+    """What each arm ran with, per matrix (scheme, or scheme:gain), Whh's target radius, and a
+    labelled arm's other overrides (its init ones are in the matrix columns)."""
     rows = {label: agg.get("resolved") or {} for label, agg in report["inits"].items()}
     keys = ["Wxh", "Whh", "Why", "bh", "by"]
     if any(r.get("spectral_radius") for r in rows.values()):
         keys.append("spectral_radius")
+    arm_overrides = report["meta"].get("arm_overrides") or {}
+    others = {label: shlex.join(o for o in arm_overrides.get(label, []) if not o.startswith("init"))
+              for label in rows}  # fmt: skip
     note = "; spectral_radius: Whh rescaled to it" if "spectral_radius" in keys else ""
-    table = Table(title=f"what each init drew, per matrix (scheme, or scheme:gain{note})",
-                  title_justify="left", min_width=60)  # fmt: skip
-    for col in ("init", *keys):
-        table.add_column(col, style="bold" if col == "init" else "")
+    title = f"what each init drew, per matrix (scheme, or scheme:gain{note})"
+    first, extra = "init", []
+    if any(others.values()):  # labelled arms set more than the init: say what
+        title = (f"what each arm ran with: the init per matrix (scheme, or scheme:gain{note}), "
+                 "and the arm's other overrides")  # fmt: skip
+        first, extra = "arm", ["overrides"]
+    table = Table(title=title, title_justify="left", min_width=60)
+    for col in (first, *keys, *extra):
+        table.add_column(col, style="bold" if col == first else "")
     for label, r in rows.items():
-        table.add_row(label, *(r.get(k) or "—" for k in keys))
+        cells = [r.get(k) or "—" for k in keys] + [others[label] or "—" for _ in extra]
+        table.add_row(label, *cells)
     return table
+
+
+def lr_grid(report: dict) -> Table | None:
+    """With --lr-grid: each arm's mean final validation loss at each learning rate, the chosen
+    one starred (None without a grid)."""
+    meta = report["meta"]
+    if "lr_grid" not in meta:
+        return None
+    table = Table(title="learning rate grid: final val loss per arm and lr (mean over seeds)",
+                  title_justify="left", caption_justify="left", min_width=60,
+                  caption="* chosen: the lowest, measured on the validation batches the summary "
+                          "reports, so the chosen number is optimistic by selection; a run that "
+                          "did not complete rules its lr out")  # fmt: skip
+    table.add_column("arm", style="bold")
+    for lr in meta["lr_grid"]:
+        table.add_column(f"lr {lr:g}", justify="right")
+    for label, candidates in meta["lr_candidates"].items():
+        cells = {c["lr"]: _candidate(c, meta["lr_chosen"].get(label)) for c in candidates}
+        table.add_row(label, *(cells.get(lr, "—") for lr in meta["lr_grid"]))
+    return table
+
+
+def _candidate(candidate: dict, chosen: float | None) -> Text:
+    loss, statuses = candidate["final_val_loss"], set(candidate["statuses"])
+    text = fmt(loss, 4) if loss is not None else "/".join(sorted(statuses - {"completed"}))
+    star = candidate["lr"] == chosen
+    return Text(text + (" *" if star else ""), style="bold green" if star else "")
 
 
 def side_by_side(report: dict, which: str) -> Table:
@@ -229,6 +268,8 @@ def ladder(report: dict) -> Table:
 def print_report(console: Console, report: dict) -> None:
     """The whole compare report, in reading order."""
     console.print(resolved(report))
+    if lr_grid(report) is not None:
+        console.print(lr_grid(report))
     console.print(side_by_side(report, "step0"))
     console.print(sparklines(report, "step0"))
     if any(a["last"] is not None and a["last_step"] for a in report["inits"].values()):
@@ -237,8 +278,9 @@ def print_report(console: Console, report: dict) -> None:
     if report.get("rungs"):
         console.print(ladder(report))
     task = report.get("task", {})
-    nl = report["meta"].get("nonlinearity") or task.get("nonlinearity", "tanh")
+    shared = report["meta"].get("nonlinearity") or task.get("nonlinearity", "tanh")
     for label, agg in report["inits"].items():
+        nl = agg["runs"][0]["summary"].get("nonlinearity", shared)  # a labelled arm may set it
         console.print(verdict(label, agg, nl, task.get("target_loss"), task.get("chance") or 1.0))
     for sentence in parting(report):
         console.print(sentence)
