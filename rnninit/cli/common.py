@@ -33,10 +33,10 @@ class _Console(Console):
 
 
 def stdout_console() -> Console:
-    """rich's console; off a terminal (logs, pipes) it gets a fixed 140 columns, not 80."""
+    """rich's console; off a terminal (logs, pipes) it gets a fixed 160 columns, not 80 (the widest table, summarize --by, fits)."""
     console = _Console(highlight=False)
     if not console.is_terminal:
-        console = _Console(highlight=False, width=140)
+        console = _Console(highlight=False, width=160)
     return console
 
 
