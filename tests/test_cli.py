@@ -64,6 +64,14 @@ def test_train_writes_complete_run_folder(tmp_path, corpus):
     assert [r["t"] for r in ts if r["step"] == 0] == list(range(1, 7))
     assert all(r["theory_act_var"] is not None for r in ts if r["step"] == 0)  # xavier/orthogonal
     assert all(r["theory_act_var"] is None for r in ts if r["step"] > 0)
+    for step in (0, 3, 6):  # jac_sq at every statistics step, 1 at t = T
+        jac = [r["jac_sq"] for r in ts if r["step"] == step]
+        assert jac[-1] == 1.0 and all(0 < j < float("inf") for j in jac), jac
+    chi = [r["theory_chi"] for r in ts if r["step"] == 0]  # theory_jac_sq_t = chi_{t+1}...chi_T
+    assert [r["theory_jac_sq"] for r in ts if r["step"] == 0] == pytest.approx(
+        [float(np.prod(chi[t:])) for t in range(1, 7)], rel=1e-12
+    )
+    assert all(r["theory_jac_sq"] is None for r in ts if r["step"] > 0)
     params = read_csv(run / "params.csv")
     assert {r["param"] for r in params} == {"Wxh", "Whh", "Why", "bh", "by"}
     summary = json.loads((run / "summary.json").read_text())
