@@ -203,6 +203,20 @@ def test_jac_sq_of_a_linear_cell_with_orthogonal_whh_is_g_to_the_2_T_minus_t(g):
         assert np.max(np.abs(jac - 1.0)) < 1e-12
 
 
+@pytest.mark.parametrize("g", [0.5, 2.0])
+def test_jac_sq_in_float32_keeps_its_range_far_beyond_float32s(g):
+    """g^(2(T-t)) down to 1e-180 and up to 1e+180, though float32 ends near 1e-45 and 3e38."""
+    rng = np.random.default_rng(22)
+    Tn = 300
+    params = make_params(rng, dtype=np.float32)
+    params["Whh"] = (g * _orthogonal(rng, H)).astype(np.float32)
+    x = rng.standard_normal((Tn, 2, I)).astype(np.float32)
+    with np.errstate(all="ignore"):  # the forward pass itself overflows at g = 2
+        jac = bptt(params, x, np.zeros((Tn, 2, O)), nonlinearity="linear", loss="mse")
+    expected = g ** (2.0 * (Tn - np.arange(1, Tn + 1)))
+    np.testing.assert_allclose(jac.timesteps["jac_sq"], expected, rtol=1e-4)
+
+
 def test_jac_sq_of_a_saturated_uniform_tanh_network_is_zero_before_T():
     """U[0, 1) weights at H = 512 drive every unit to tanh(a) = 1.0 exactly in float64, so
     phi' = 1 - h^2 = 0 and nothing reaches back from t = T."""

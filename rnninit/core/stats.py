@@ -16,6 +16,7 @@ TIMESTEP_COLUMNS = (
 )  # fmt: skip
 THEORY_COLUMNS = ("theory_preact_var", "theory_act_var", "theory_chi", "theory_jac_sq")
 PARAM_COLUMNS = ("weight_mean", "weight_var", "grad_var", "grad_norm")
+RESCALE_BAND = (1e-12, 1e12)  # jac_sq's probes are rescaled when their mean square leaves it
 
 
 def _var_over_steps(X: np.ndarray) -> np.ndarray:
@@ -76,14 +77,24 @@ def jac_sq(jac, u: np.ndarray, T: int) -> np.ndarray:
     probes u (B, H) at t = T with nothing injected on the way. For u uniform on the unit sphere
     E[u u^T] = I/H, so each term is an unbiased estimate of (1/H) tr(J(T, t) J(T, t)^T);
     jac_sq_T = 1 (J(T, T) = I). jac: the cell's StepJacobian (``apply_T(t, u)`` = J_t^T u).
-    Returns (T,) float64.
+    Returns (T,) float64: 0 only where the probes became exactly 0 (phi' = 0 somewhere, e.g.
+    every unit saturated) or the value is below float64's range.
     """
+    B = u.shape[0]
     sq = np.empty(T)
     sq[T - 1] = 1.0  # J(T, T) = I and ||u_b|| = 1
-    v = u
-    for t in range(T, 1, -1):
-        v = jac.apply_T(t, v)  # J(T, t-1)^T u = J_t^T J(T, t)^T u
-        sq[t - 2] = float(np.vdot(v, v)) / u.shape[0]
+    v, log_scale = u, 0.0  # J(T, t)^T u = exp(log_scale) * v
+    with np.errstate(over="ignore", under="ignore"):
+        for t in range(T, 1, -1):
+            v = jac.apply_T(t, v)  # J(T, t-1)^T u = J_t^T J(T, t)^T u
+            n2 = float(np.vdot(v, v)) / B
+            sq[t - 2] = n2 * np.exp(2.0 * log_scale)
+            if 0.0 < n2 < math.inf and not RESCALE_BAND[0] < n2 < RESCALE_BAND[1]:
+                # rescale the probes, never the result: float32 keeps its range (and stays off
+                # subnormal numbers, which are slow) however far J(T, t) shrinks or grows
+                scale = math.sqrt(n2)
+                v = v * v.dtype.type(1.0 / scale)
+                log_scale += math.log(scale)
     return sq
 
 
