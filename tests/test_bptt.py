@@ -178,3 +178,110 @@ def test_core_imports_no_io_libraries():
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# jac_sq: the mean squared singular value of J(T, t) = dh_T/dh_t, from one random unit probe
+# ---------------------------------------------------------------------------------------------
+def _orthogonal(rng, n):
+    q, r = np.linalg.qr(rng.standard_normal((n, n)))
+    return q * np.sign(np.diag(r))
+
+
+@pytest.mark.parametrize("g", [1.0, 0.7, 1.3])
+def test_jac_sq_of_a_linear_cell_with_orthogonal_whh_is_g_to_the_2_T_minus_t(g):
+    """J(T, t) = (g Q)^(T-t) with Q orthogonal: ||J^T u||^2 = g^(2(T-t)) for every unit u."""
+    rng = np.random.default_rng(21)
+    params = make_params(rng)
+    params["Whh"] = g * _orthogonal(rng, H)
+    x, y, _, _ = make_data(rng, "mse")
+    jac = bptt(params, x, y, nonlinearity="linear", loss="mse").timesteps["jac_sq"]
+    expected = g ** (2.0 * (T - np.arange(1, T + 1)))
+    assert jac[-1] == 1.0
+    np.testing.assert_allclose(jac, expected, rtol=1e-12, atol=0)
+    if g == 1.0:
+        assert np.max(np.abs(jac - 1.0)) < 1e-12
+
+
+@pytest.mark.parametrize("g", [0.5, 2.0])
+def test_jac_sq_in_float32_keeps_its_range_far_beyond_float32s(g):
+    """g^(2(T-t)) down to 1e-180 and up to 1e+180, though float32 ends near 1e-45 and 3e38."""
+    rng = np.random.default_rng(22)
+    Tn = 300
+    params = make_params(rng, dtype=np.float32)
+    params["Whh"] = (g * _orthogonal(rng, H)).astype(np.float32)
+    x = rng.standard_normal((Tn, 2, I)).astype(np.float32)
+    with np.errstate(all="ignore"):  # the forward pass itself overflows at g = 2
+        jac = bptt(params, x, np.zeros((Tn, 2, O)), nonlinearity="linear", loss="mse")
+    expected = g ** (2.0 * (Tn - np.arange(1, Tn + 1)))
+    np.testing.assert_allclose(jac.timesteps["jac_sq"], expected, rtol=1e-4)
+
+
+def test_jac_sq_of_a_saturated_uniform_tanh_network_is_zero_before_T():
+    """U[0, 1) weights at H = 512 drive every unit to tanh(a) = 1.0 exactly in float64, so
+    phi' = 1 - h^2 = 0 and nothing reaches back from t = T."""
+    from rnninit.core.inits import init_params
+
+    rng = np.random.default_rng(4)
+    params = init_params(5, 512, 3, init="uniform", rng=rng)
+    x = rng.integers(0, 5, size=(6, 2))
+    res = bptt(params, x, rng.integers(0, 3, size=(6, 2)))
+    assert np.all(np.abs(res.timesteps["saturation"][1:]) == 1.0)  # not vacuous
+    assert np.all(res.timesteps["jac_sq"][:-1] == 0.0) and res.timesteps["jac_sq"][-1] == 1.0
+
+
+def _exact_jac_sq(params, x):
+    """Per sequence, (1/H) tr(J J^T) of J(T, t) = J_T ... J_{t+1}, J_s = diag(1 - h_s^2) Whh,
+    built as explicit H x H matrices from the plain loop's states; and the variance of
+    ||J^T u||^2 for one u uniform on the unit sphere:
+    E[(u^T M u)^2] = (tr(M)^2 + 2 tr(M^2)) / (H (H + 2)), M = J J^T. Each (T, B)."""
+    Tn, Bn = x.shape[:2]
+    Hn = params["Whh"].shape[0]
+    y = np.zeros((Tn, Bn, params["Why"].shape[0]))
+    _, _, _, hs, _ = naive_bptt(params, x, y, None, None, "tanh", "mse")
+    mean, var = np.empty((Tn, Bn)), np.empty((Tn, Bn))
+    J = np.broadcast_to(np.eye(Hn), (Bn, Hn, Hn))  # J(T, T), one per sequence
+    for t in range(Tn, 0, -1):  # 1-based t; hs[t - 1] is h_t
+        M = J @ J.transpose(0, 2, 1)
+        trM, trM2 = np.trace(M, axis1=1, axis2=2), np.einsum("bij,bji->b", M, M)
+        mean[t - 1] = trM / Hn
+        var[t - 1] = (trM**2 + 2 * trM2) / (Hn * (Hn + 2)) - (trM / Hn) ** 2
+        J_t = (1 - hs[t - 1] ** 2)[:, :, None] * params["Whh"]  # diag(phi'(a_t)) Whh, (B, H, H)
+        J = J @ J_t  # J(T, t-1) = J(T, t) J_t
+    return mean, var
+
+
+def test_jac_sq_is_an_unbiased_estimate_of_the_exact_trace():
+    """The probe mean over many sequences agrees with the mean of (1/H) tr(J J^T) computed from
+    explicit Jacobians, within 4 standard errors of the probe's sampling error."""
+    rng = np.random.default_rng(8)
+    Tn, Bn, Hn = 5, 20000, 5
+    params = {"Wxh": rng.standard_normal((Hn, 2)), "Whh": rng.standard_normal((Hn, Hn)),
+              "Why": rng.standard_normal((2, Hn)), "bh": np.zeros(Hn), "by": np.zeros(2)}  # fmt: skip
+    params["Whh"] *= 1.2 / np.sqrt(Hn)
+    x = rng.standard_normal((Tn, Bn, 2))
+    jac = bptt(params, x, np.zeros((Tn, Bn, 2)), loss="mse",
+               probe_rng=np.random.default_rng(1)).timesteps["jac_sq"]  # fmt: skip
+    mean, var = _exact_jac_sq(params, x)
+    exact, se = mean.mean(axis=1), np.sqrt(var.sum(axis=1)) / Bn
+    assert np.all(se[:-1] < 0.03 * exact[:-1])  # a bound tight enough to mean something
+    assert exact[0] < 0.5 * exact[-1]  # and a profile that is not flat
+    np.testing.assert_array_less(np.abs(jac - exact), 4 * se + 1e-15)
+    assert jac[-1] == exact[-1] == 1.0
+
+
+def test_the_probe_changes_nothing_else_and_is_reproducible():
+    rng = np.random.default_rng(12)
+    params = make_params(rng)
+    x, y, mask, h0 = make_data(rng, "xent", tokens=True, masked=True, with_h0=True)
+    a = bptt(params, x, y, mask=mask, h0=h0, probe_rng=np.random.default_rng(1))
+    b = bptt(params, x, y, mask=mask, h0=h0, probe_rng=np.random.default_rng(2))
+    plain = bptt(params, x, y, mask=mask, h0=h0, stats=False)
+    assert a.loss == plain.loss and all(np.array_equal(a.grads[k], plain.grads[k]) for k in params)
+    for col in a.timesteps:
+        if col != "jac_sq":
+            assert np.array_equal(a.timesteps[col], b.timesteps[col]), col
+    assert not np.array_equal(a.timesteps["jac_sq"], b.timesteps["jac_sq"])  # the probe differs
+    again = bptt(params, x, y, mask=mask, h0=h0)  # no generator: a fixed seed
+    assert np.array_equal(again.timesteps["jac_sq"], bptt(params, x, y, mask=mask, h0=h0)
+                          .timesteps["jac_sq"])  # fmt: skip

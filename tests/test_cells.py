@@ -10,11 +10,11 @@ import math
 import numpy as np
 import pytest
 
-from rnninit.core.cells import CELLS, ROLES, ParamSpec, RNNCell, get_cell
+from rnninit.core.cells import CELLS, ROLES, ParamSpec, RNNCell, StepJacobian, get_cell
 from rnninit.core.engine import bptt, forward
 from rnninit.core.names import suggest
 from rnninit.core.nonlinearities import NONLINEARITIES
-from rnninit.core.stats import mean_std
+from rnninit.core.stats import jac_sq, mean_std, unit_probe
 from rnninit.errors import RnnInitError
 
 T, B, I, H, O, K = 4, 3, 5, 6, 2, 3
@@ -226,3 +226,24 @@ def test_mean_std_is_population_std_over_the_finite_values():
     )
     assert mean_std([None, float("nan")]) == (None, None, 0)
     assert mean_std(iter([5])) == (5.0, 0.0, 1)
+
+
+class _ScaledSteps(StepJacobian):
+    """J_t = c_t I, with a different c_t at every t: J(T, t) = prod_{s=t+1}^{T} c_s I."""
+
+    def __init__(self, c):
+        self.c = c  # c[t - 1] = c_t, t = 1..T
+
+    def apply(self, t, v):
+        return self.c[t - 1] * v
+
+    def apply_T(self, t, u):
+        return self.c[t - 1] * u
+
+
+def test_jac_sq_runs_any_cell_through_its_operator_with_the_time_index_of_the_definition():
+    c = np.array([2.0, 3.0, 5.0, 7.0])  # c_1 never enters: J(T, t) starts at J_{t+1}
+    u = unit_probe(np.random.default_rng(0), 4, 3)
+    np.testing.assert_allclose(np.linalg.norm(u, axis=1), 1.0, rtol=1e-15)
+    expected = [(3 * 5 * 7) ** 2, (5 * 7) ** 2, 7**2, 1.0]
+    np.testing.assert_allclose(jac_sq(_ScaledSteps(c), u, 4), expected, rtol=1e-14)

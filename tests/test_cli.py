@@ -64,6 +64,14 @@ def test_train_writes_complete_run_folder(tmp_path, corpus):
     assert [r["t"] for r in ts if r["step"] == 0] == list(range(1, 7))
     assert all(r["theory_act_var"] is not None for r in ts if r["step"] == 0)  # xavier/orthogonal
     assert all(r["theory_act_var"] is None for r in ts if r["step"] > 0)
+    for step in (0, 3, 6):  # jac_sq at every statistics step, 1 at t = T
+        jac = [r["jac_sq"] for r in ts if r["step"] == step]
+        assert jac[-1] == 1.0 and all(0 < j < float("inf") for j in jac), jac
+    chi = [r["theory_chi"] for r in ts if r["step"] == 0]  # theory_jac_sq_t = chi_{t+1}...chi_T
+    assert [r["theory_jac_sq"] for r in ts if r["step"] == 0] == pytest.approx(
+        [float(np.prod(chi[t:])) for t in range(1, 7)], rel=1e-12
+    )
+    assert all(r["theory_jac_sq"] is None for r in ts if r["step"] > 0)
     params = read_csv(run / "params.csv")
     assert {r["param"] for r in params} == {"Wxh", "Whh", "Why", "bh", "by"}
     summary = json.loads((run / "summary.json").read_text())
@@ -188,8 +196,31 @@ def test_show_rerenders_from_folder(tmp_path, corpus):
     assert result.exit_code == 0, result.output
     assert "per-timestep statistics at step 0" in result.output
     assert "per-timestep statistics at step 6" in result.output
+    assert "jac_sq, log" in result.output  # the log-bar column of the gradient through time
     assert "completed" in result.output
     assert runner.invoke(app, ["show", str(tmp_path)]).exit_code == 2
+
+
+def test_the_timestep_table_has_a_jac_sq_log_bar_column_and_omits_it_for_older_folders():
+    from rich.console import Console
+
+    from rnninit.report.terminal import timestep_table
+
+    def render(ts):
+        console = Console(record=True, width=250)
+        console.print(timestep_table(ts, 0))
+        return console.export_text()
+
+    ts = {c: np.full(3, 0.1) for c in ("act_var", "grad_var", "grad_norm", "saturation")}
+    ts["jac_sq"] = np.array([1e-6, 1e-3, 1.0])
+    ts["theory"] = {"act_var": np.full(3, 0.1), "jac_sq": np.array([2e-6, 2e-3, 1.0])}
+    text = render(ts)
+    assert "jac_sq, log" in text and "2.00e-06" in text
+    rows = [line for line in text.splitlines() if line.startswith("│")]
+    bars = [line.rsplit("│", 2)[1].strip() for line in rows]  # the last column: jac_sq's bars
+    assert bars[2] == "█" * 14 and 0 < len(bars[0]) < len(bars[1]) < 14, bars
+    ts["jac_sq"] = np.full(3, np.nan)  # a folder written before jac_sq
+    assert "jac_sq" not in render(ts)
 
 
 def test_inits_lists_every_scheme():

@@ -14,7 +14,7 @@ from rnninit.cli.run_cmds import split_compare_args
 from rnninit.experiment.compare import aggregate, compare, init_label, load_compare
 from rnninit.experiment.config import load_config
 from rnninit.experiment.runs import read_csv
-from rnninit.report.compare_view import side_by_side
+from rnninit.report.compare_view import side_by_side, sparklines, verdict
 from rnninit.report.terminal import fmt
 
 runner = CliRunner()
@@ -73,7 +73,7 @@ def test_compare_folder_layout_and_columns(base):
     report = compare(base, ["xavier", "uniform"], seeds=1)
     root = report["dir"]
     for name in ["compare.csv", "compare.json", "config.yaml", "plots/act_var_step0.png",
-                 "plots/grad_var_step0.png", "plots/loss.png"]:  # fmt: skip
+                 "plots/grad_var_step0.png", "plots/jac_sq_step0.png", "plots/loss.png"]:  # fmt: skip
         assert (Path(root) / name).is_file(), name
     header = open(f"{root}/compare.csv").readline().strip().split(",")
     for col in ["init", "seeds", "final_val_loss_mean", "final_val_loss_std", "reached_target",
@@ -526,3 +526,72 @@ def test_cli_lr_grid_refusals(tmp_path, base):
         assert result.exit_code == 2, (args, result.output)
         assert why in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert not (tmp_path / "r").exists()
+
+
+def test_the_jac_sq_plot_draws_the_csv_values_and_the_theory(base, monkeypatch):
+    from rnninit.report import plots
+
+    drawn, real = {}, plots._save
+
+    def spy(fig, path):  # the lines of each figure, just before it is saved and cleared
+        lines = [(ln.get_xdata(), ln.get_ydata(), ln.get_linestyle()) for ln in fig.axes[0].lines]
+        drawn[Path(path).name] = lines
+        real(fig, path)
+
+    monkeypatch.setattr(plots, "_save", spy)
+    report = compare(base, ["xavier", "uniform"], seeds=1)
+    solid = [ln for ln in drawn["jac_sq_step0.png"] if ln[2] == "-"]
+    dashed = [ln for ln in drawn["jac_sq_step0.png"] if ln[2] == "--"]
+    assert len(solid) == 2 and len(dashed) == 1  # uniform has no theory
+    runs = json.load(open(f"{report['dir']}/compare.json"))["runs"]
+    rows = {label: [r for r in read_csv(f"{report['dir']}/{names[0]}/timesteps.csv")
+                    if r["step"] == 0] for label, names in runs.items()}  # fmt: skip
+    for line, label in zip(solid, ["xavier", "uniform"]):  # zeros cannot sit on a log axis
+        shown = [r for r in rows[label] if r["jac_sq"] > 0]
+        assert len(shown) > 1 and shown[-1]["jac_sq"] == 1.0
+        np.testing.assert_array_equal(line[0], [r["t"] for r in shown])
+        np.testing.assert_array_equal(line[1], [r["jac_sq"] for r in shown])
+    np.testing.assert_array_equal(dashed[0][1], [r["theory_jac_sq"] for r in rows["xavier"]])
+    assert "jac_sq" in _render(sparklines(report)) and "jac_sq" in _render(
+        side_by_side(report, "step0")
+    )
+
+
+def _agg(jac, theory=None, saturation=None, grad=None):
+    """A hand-made step-0 aggregate of a T = 3 run, for the verdict's sentences."""
+    T = len(jac)
+    step0 = {"t": np.arange(1, T + 1), "act_var": np.full(T, 0.1),
+             "grad_var": np.full(T, 1e-7) if grad is None else np.array(grad),
+             "saturation": np.zeros(T) if saturation is None else np.array(saturation),
+             "jac_sq": np.array(jac, dtype=float),
+             "theory_jac_sq": np.full(T, np.nan) if theory is None else np.array(theory)}  # fmt: skip
+    return {"step0": step0, "n": 1, "diverged_at": [], "final_val_loss": (None, None, 0)}
+
+
+@pytest.mark.parametrize("jac,theory,saturation,nl,says", [
+    ([3e-6, 1e-3, 1.0], [2e-6, 1e-3, 1.0], None, "tanh",
+     "the gradient from t = 3 reaching t = 1 is 3.0e-06 of its size in squared norm (jac_sq, the "
+     "mean squared singular value of dh_3/dh_1; theory 2.0e-06)"),
+    ([0.0, 0.0, 1.0], None, [0.0, 1.0, 1.0], "tanh",
+     "the gradient from t = 3 reaching t = 1 is zero: every unit saturated at t = 2 (jac_sq, the "
+     "mean squared singular value of dh_3/dh_1)"),
+    ([0.0, 0.0, 1.0], None, [1.0, 0.5, 0.2], "relu",  # t = 1 is not on the way from T to 1
+     "the gradient from t = 3 reaching t = 1 is zero (jac_sq"),
+    ([0.0, 0.0, 1.0], None, [0.0, 0.0, 0.0], "linear", "is zero (jac_sq"),
+    ([4200.0, 64.0, 1.0], None, None, "linear", "is 4.2e+03x its size in squared norm"),
+    ([0.5, 0.7, 1.0], None, None, "tanh", "is 0.5 of its size in squared norm"),
+    ([np.inf, 1e300, 1.0], None, None, "relu", "reaching t = 1 is non-finite (jac_sq"),
+])  # fmt: skip
+def test_the_verdict_speaks_of_the_gradient_through_time_from_jac_sq(
+    jac, theory, saturation, nl, says
+):
+    text = verdict("x", _agg(jac, theory, saturation), nl, None, 1.0)
+    assert says in text, text
+    assert "grad_var" not in text  # the total dL/dh_t is not the gradient through time
+
+
+def test_the_verdict_names_grad_var_only_as_what_it_is_and_skips_older_folders():
+    text = verdict("x", _agg([1e-3, 0.1, 1.0], grad=[np.nan, 1.0, 1.0]), "tanh", None, 1.0)
+    assert "the total dL/dh_t (with the loss of every later step) non-finite at init" in text
+    older = verdict("x", _agg([np.nan] * 3), "tanh", None, 1.0)  # written before jac_sq
+    assert "gradient from" not in older and "jac_sq" not in older, older

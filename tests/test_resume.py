@@ -253,3 +253,23 @@ def test_sweep_resume_continues_an_interrupted_run_from_its_checkpoint(tmp_path)
     assert summary["resumed_from"] == 7  # continued, not started over
     assert_same_run(Path(reference["run_dir"]), run_dir)
     assert not can_continue(run_dir)
+
+
+def test_resuming_a_run_written_before_jac_sq_keeps_its_columns_and_every_row(tmp_path):
+    """A folder from before a column was added is continued in its own columns, so no row is
+    longer than its header (read_csv would drop such rows as torn)."""
+    import csv
+
+    reference = train(tiny_cfg(tmp_path / "ref"))
+    calls = []
+    run = Path(train(tiny_cfg(tmp_path / "old"),
+                     should_stop=lambda: calls.append(1) or len(calls) > 7)["run_dir"])  # fmt: skip
+    path = run / "timesteps.csv"
+    rows = list(csv.reader(path.open(newline="")))
+    keep = [i for i, c in enumerate(rows[0]) if c not in ("jac_sq", "theory_jac_sq")]
+    with path.open("w", newline="") as f:  # as an older rnninit wrote it
+        csv.writer(f, lineterminator="\n").writerows([[r[i] for i in keep] for r in rows])
+    assert resume(run)["status"] == "completed"
+    got, want = read_csv(path), read_csv(Path(reference["run_dir"]) / "timesteps.csv")
+    assert "jac_sq" not in got[0] and len(got) == len(want)
+    assert got == [{k: v for k, v in r.items() if k in got[0]} for r in want]

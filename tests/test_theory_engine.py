@@ -50,3 +50,11 @@ def test_theory_does_not_apply_to_uniform():
     )
     setup = prepare(cfg)
     assert theory_at_init(setup, batch.x) is not None
+
+
+def test_theory_jac_sq_is_the_product_of_chi_after_t():
+    from rnninit.experiment.training import _with_jac_sq
+
+    theory = {"preact_var": np.ones(4), "chi": np.array([2.0, 3.0, 5.0, 7.0])}
+    np.testing.assert_allclose(_with_jac_sq(theory)["jac_sq"], [105.0, 35.0, 7.0, 1.0], rtol=1e-15)
+    assert _with_jac_sq(None) is None  # no theory (uniform, ...): the columns stay empty

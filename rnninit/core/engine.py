@@ -12,7 +12,9 @@ The hot path does one matmul (or a gather, for token ids) for the input projecti
 timesteps, one for all outputs, one for the output gradient, and one each for dWxh, dWhh, dWhy
 over the stacked T*B rows; only the cell's step (for the vanilla cell the recurrence
 ``h_{t-1} @ Whh.T`` and its transpose) stays in the Python loop.
-Statistics (DESIGN section 3) are computed after the loops, vectorised over T.
+Statistics (DESIGN section 3) are computed after the loops, vectorised over T; only ``jac_sq``
+needs one more backward loop over t (from a random unit probe, with no loss injected), and only
+when statistics are collected.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 from .cells import Cache, Cell, get_cell
 from .losses import LOSS_FORMULAS, LOSSES, loss_and_dout, masked_mean_loss
 from .nonlinearities import NONLINEARITIES, Nonlinearity
-from .stats import timestep_stats
+from .stats import jac_sq, timestep_stats, unit_probe
 
 __all__ = [
     "BPTTResult",
@@ -42,6 +44,7 @@ __all__ = [
 ]
 
 PARAM_NAMES = get_cell("rnn").param_names  # ("Wxh", "Whh", "Why", "bh", "by"): the vanilla cell's
+PROBE_SEED = 0  # the Jacobian probe's seed when the caller passes no generator
 
 
 @dataclass
@@ -153,6 +156,7 @@ def bptt(
     loss: str = "xent",
     stats: bool = True,
     cell: str | Cell = "rnn",
+    probe_rng: np.random.Generator | None = None,
 ) -> BPTTResult:
     """Loss, exact gradients and per-timestep statistics of one forward + backward pass.
 
@@ -168,10 +172,13 @@ def bptt(
         loss: ``xent`` (softmax cross-entropy, nats) or ``mse``.
         stats: also compute the per-timestep statistics of DESIGN section 3.
         cell: a key of ``cells.CELLS`` (``rnn``) or a Cell.
+        probe_rng: draws the unit probes of ``jac_sq`` (only when ``stats``); None: a generator
+            seeded with PROBE_SEED, so that the same call gives the same numbers.
 
     Returns:
         BPTTResult with ``loss``, ``grads`` (same keys and shapes as params), ``dh0``, ``hT`` and
-        ``timesteps`` (preact_var, act_mean, act_var, grad_var, grad_norm, saturation; each (T,)).
+        ``timesteps`` (preact_var, act_mean, act_var, grad_var, grad_norm, saturation, jac_sq;
+        each (T,)).
     """
     cache = forward(params, x, h0=h0, nonlinearity=nonlinearity, cell=cell)
     L, dout = loss_and_dout(cache.out, y, mask, loss)
@@ -180,7 +187,16 @@ def bptt(
     if stats:
         preact, act = cache.cell.stat_arrays(cache)
         ts = timestep_stats(preact, act, dH, nonlinearity)
+        ts["jac_sq"] = _jac_sq(params, cache, probe_rng)
     return BPTTResult(loss=L, grads=grads, dh0=dh0, hT=cache.hs[-1].copy(), timesteps=ts)
+
+
+def _jac_sq(params: dict, cache: Cache, rng: np.random.Generator | None) -> np.ndarray:
+    """jac_sq (T,): one more backward pass, from a random unit probe per sequence at t = T."""
+    T, B, H = cache.A.shape[0], cache.hs.shape[1], cache.hs.shape[2]
+    rng = np.random.default_rng(PROBE_SEED) if rng is None else rng
+    u = unit_probe(rng, B, H, cache.hs.dtype)  # (B, H)
+    return jac_sq(cache.cell.jacobian(params, cache), u, T)
 
 
 def evaluate(

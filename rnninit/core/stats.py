@@ -13,9 +13,12 @@ import numpy as np
 
 from .nonlinearities import NONLINEARITIES
 
-TIMESTEP_COLUMNS = ("preact_var", "act_mean", "act_var", "grad_var", "grad_norm", "saturation")
-THEORY_COLUMNS = ("theory_preact_var", "theory_act_var", "theory_chi")
+TIMESTEP_COLUMNS = (
+    "preact_var", "act_mean", "act_var", "grad_var", "grad_norm", "saturation", "jac_sq"
+)  # fmt: skip
+THEORY_COLUMNS = ("theory_preact_var", "theory_act_var", "theory_chi", "theory_jac_sq")
 PARAM_COLUMNS = ("weight_mean", "weight_var", "grad_var", "grad_norm")
+RESCALE_BAND = (1e-12, 1e12)  # jac_sq's probes are rescaled when their mean square leaves it
 
 
 def _var_over_steps(X: np.ndarray) -> np.ndarray:
@@ -60,6 +63,41 @@ def timestep_stats(A, Hs, dH, nonlinearity: str) -> dict[str, np.ndarray]:
         "grad_norm": np.sqrt(_sum_sq(dflat)),
         "saturation": saturation.astype(np.float64),
     }
+
+
+def unit_probe(rng: np.random.Generator, B: int, H: int, dtype=np.float64) -> np.ndarray:
+    """B probe vectors (B, H), each uniform on the unit sphere of R^H (a normalised Gaussian)."""
+    u = rng.standard_normal((B, H))
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    return u.astype(dtype, copy=False)
+
+
+def jac_sq(jac, u: np.ndarray, T: int) -> np.ndarray:
+    """Mean squared singular value of J(T, t) = dh_T/dh_t = J_T J_{T-1} ... J_{t+1}, t = 1..T.
+
+    jac_sq_t = mean over sequences b of ||J(T, t)^T u_b||^2, one backward pass from the unit
+    probes u (B, H) at t = T with nothing injected on the way. For u uniform on the unit sphere
+    E[u u^T] = I/H, so each term is an unbiased estimate of (1/H) tr(J(T, t) J(T, t)^T);
+    jac_sq_T = 1 (J(T, T) = I). jac: the cell's StepJacobian (``apply_T(t, u)`` = J_t^T u).
+    Returns (T,) float64: 0 only where the probes became exactly 0 (phi' = 0 somewhere, e.g.
+    every unit saturated) or the value is below float64's range.
+    """
+    B = u.shape[0]
+    sq = np.empty(T)
+    sq[T - 1] = 1.0  # J(T, T) = I and ||u_b|| = 1
+    v, log_scale = u, 0.0  # J(T, t)^T u = exp(log_scale) * v
+    with np.errstate(over="ignore", under="ignore"):
+        for t in range(T, 1, -1):
+            v = jac.apply_T(t, v)  # J(T, t-1)^T u = J_t^T J(T, t)^T u
+            n2 = float(np.vdot(v, v)) / B
+            sq[t - 2] = n2 * np.exp(2.0 * log_scale)
+            if 0.0 < n2 < math.inf and not RESCALE_BAND[0] < n2 < RESCALE_BAND[1]:
+                # rescale the probes, never the result: float32 keeps its range (and stays off
+                # subnormal numbers, which are slow) however far J(T, t) shrinks or grows
+                scale = math.sqrt(n2)
+                v = v * v.dtype.type(1.0 / scale)
+                log_scale += math.log(scale)
+    return sq
 
 
 def mean_std(values) -> tuple[float | None, float | None, int]:

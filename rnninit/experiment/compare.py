@@ -503,13 +503,14 @@ def write_compare_outputs(root: Path, report: dict) -> None:
     write_json(root / "compare.json", {**report["meta"], "results": compare_results(report)})
     pdir = root / "plots"
     pdir.mkdir(exist_ok=True)
-    for col in ("act_var", "grad_var"):
+    for col in ("act_var", "grad_var", "jac_sq"):
         curves = {}
         for label, agg in report["inits"].items():
             ts = agg["step0"]
             curve = {"t": ts["t"], "value": ts[col]}
-            if col == "act_var" and np.isfinite(ts["theory_act_var"]).any():
-                curve["theory"] = ts["theory_act_var"]
+            theory = ts.get(f"theory_{col}")  # act_var and jac_sq have one
+            if theory is not None and np.isfinite(theory).any():
+                curve["theory"] = theory
             curves[label] = curve
         plots.compare_timesteps(curves, col, pdir / f"{col}_step0.png", title=f"{col} at step 0")
     task = report.get("task", {})

@@ -115,12 +115,20 @@ def write_csv(path: str | os.PathLike, rows: list[dict], columns=None) -> None:
 
 
 class CsvLog:
-    """An append-only CSV: header once, then one flushed line per row."""
+    """An append-only CSV: header once, then one flushed line per row.
+
+    Appending to an existing file keeps that file's own header and columns, so that a run
+    resumed after a column was added (jac_sq, ...) stays readable: its rows leave the new
+    column out rather than outgrow the header.
+    """
 
     def __init__(self, path: str | os.PathLike, columns, append: bool = False):
         self.path = Path(path)
         self.columns = tuple(columns)
-        fresh = not (append and self.path.exists())
+        header = _header(self.path) if append and self.path.exists() else None
+        if header:
+            self.columns = tuple(header)
+        fresh = not header
         self._f = open(self.path, "w" if fresh else "a", encoding="utf-8", newline="")
         if fresh:
             self._f.write(csv_lines([self.columns]))
@@ -135,6 +143,11 @@ class CsvLog:
 
     def close(self) -> None:
         self._f.close()
+
+
+def _header(path: Path) -> list[str] | None:
+    with open(path, encoding="utf-8", newline="") as f:
+        return next(csv.reader(f), None)
 
 
 def _parse(value: str):

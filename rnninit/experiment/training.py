@@ -27,7 +27,7 @@ from ..core.engine import bptt, evaluate, forward
 from ..core.inits import SCHEMES, InitSpec, init_params, parse_init
 from ..core.stats import THEORY_COLUMNS, TIMESTEP_COLUMNS, ema_update, param_stats, spectral
 from ..core.tasks import Task, make_task, sequence_length
-from ..core.theory import theory_for_run
+from ..core.theory import grad_var_profile, theory_for_run
 from ..errors import RnnInitError
 from ..fileio import atomic_write_bytes, atomic_write_text
 from .config import Config, TrainConfig, absolute_paths, dump_config, validate
@@ -69,11 +69,21 @@ class Setup:
     corpus: dict = field(default_factory=dict)
 
 
-def _seeds(seed: int) -> tuple[np.random.SeedSequence, np.random.SeedSequence]:
-    """Independent streams for the weights and for the data, so inits compared at one seed see
-    the same batches in the same order."""
-    init_ss, data_ss = np.random.SeedSequence(seed).spawn(2)
-    return init_ss, data_ss
+def _seeds(seed: int) -> tuple[np.random.SeedSequence, ...]:
+    """Independent streams for the weights, the data and the Jacobian probe (jac_sq), so inits
+    compared at one seed see the same batches in the same order. spawn(3)[:2] equals spawn(2):
+    the probe's stream left the first two, and every number drawn from them, as they were."""
+    init_ss, data_ss, probe_ss = np.random.SeedSequence(seed).spawn(3)
+    return init_ss, data_ss, probe_ss
+
+
+def _probe_rng(seed: int, step: int) -> np.random.Generator:
+    """The generator of the jac_sq probes at one statistics step: child `step` of the probe
+    stream, so that a resumed run draws the same probes without any state in the checkpoint."""
+    probe_ss = _seeds(seed)[2]
+    return np.random.default_rng(
+        np.random.SeedSequence(probe_ss.entropy, spawn_key=(*probe_ss.spawn_key, step))
+    )
 
 
 def memory_limit() -> int:
@@ -122,7 +132,7 @@ def prepare(config: Config | dict, memory_check: bool = True) -> Setup:
         check_memory(cfg, task.seq_len, task.input_size, task.output_size)
     cell = get_cell(m.cell, where="model.cell")
     spec = parse_init(cfg.init, where="init", cell=cell)
-    init_ss, data_ss = _seeds(cfg.seed)
+    init_ss, data_ss, _ = _seeds(cfg.seed)
     params = init_params(
         task.input_size,
         m.hidden_size,
@@ -214,6 +224,13 @@ class RunFiles:
     def close(self) -> None:
         for log in self.logs.values():
             log.close()
+
+
+def _with_jac_sq(theory: dict | None) -> dict | None:
+    """The theory with its jac_sq: the product of chi from t+1 to T (1 at t = T)."""
+    if theory is None:
+        return None
+    return {**theory, "jac_sq": grad_var_profile(theory["chi"])}
 
 
 def _timestep_rows(step: int, ts: dict, theory: dict | None) -> list[dict]:
@@ -498,15 +515,16 @@ def _loop(setup: Setup, files: RunFiles, summary: dict, reporter: Reporter, shou
         summary["data_sha256"] = _chain_digest(summary["data_sha256"], batch)
         collect = step % lg.stats_every == 0 or step == steps
         with np.errstate(all="ignore"):  # overflow is detected below, as non-finite numbers
+            probe = _probe_rng(cfg.seed, step) if collect else None  # its own stream
             res = bptt(params, batch.x, batch.y, batch.mask, None, nl, task.loss, stats=collect,
-                       cell=setup.cell)  # fmt: skip
+                       cell=setup.cell, probe_rng=probe)  # fmt: skip
             gnorm = optim.global_norm(res.grads)
             if not (math.isfinite(res.loss) and math.isfinite(gnorm)):
                 bad = _first_nonfinite(res.loss, res.grads, setup, batch)
             else:
                 bad = None
         if collect:
-            theory = theory_at_init(setup, batch.x) if step == 0 else None
+            theory = _with_jac_sq(theory_at_init(setup, batch.x)) if step == 0 else None
             files.write("timesteps.csv", _timestep_rows(step, res.timesteps, theory))
             files.write("params.csv", _param_rows(step, params, res.grads))
             reporter.stats(step, {**res.timesteps, "theory": theory})

@@ -91,7 +91,8 @@ def _candidate(candidate: dict, chosen: float | None) -> Text:
 
 
 def side_by_side(report: dict, which: str) -> Table:
-    """act_var (theory), grad_var and saturation per init at sampled t, for step 0 or the end.
+    """act_var (theory), grad_var, jac_sq and saturation per init at sampled t, for step 0 or
+    the end.
 
     The end is the latest statistics step of any init; an init whose runs all stopped before it
     (diverged, interrupted) shows why in place of numbers, never another step's numbers.
@@ -102,23 +103,28 @@ def side_by_side(report: dict, which: str) -> Table:
     notes = [f"{k}: mean of the {a['last_n']} of {a['n']} seeds with statistics at step {step}"
              for k, a in inits.items() if which == "last" and k not in short
              and a["last_n"] < a["n"]]  # fmt: skip
+    notes.append(
+        "grad_var: Var of the total dL/dh_t, with the loss of every later step; jac_sq: "
+        "mean squared singular value of dh_T/dh_t, the gradient through time alone"
+    )
     averaged = [
         a["last_n"] if which == "last" else a["n"] for k, a in inits.items() if k not in short
     ]
     title = f"per-timestep statistics at step {step}{_seed_mean(averaged)} (θ: mean-field theory)"
-    table = Table(title=title, title_justify="left", min_width=60, caption="; ".join(notes) or None,
+    table = Table(title=title, title_justify="left", min_width=60, caption="; ".join(notes),
                   caption_justify="left")  # fmt: skip
     table.add_column("t", justify="right", style="bold")
     for label in inits:
         table.add_column(f"{label}\nact_var", justify="right")
         table.add_column("grad_var", justify="right")
+        table.add_column("jac_sq", justify="right")
         table.add_column("sat", justify="right")
     T = len(next(iter(inits.values()))[which]["t"]) if inits else 0
     for row, t in enumerate(sample_timesteps(T, limit=16)):
         cells = [str(t)]
         for label, agg in inits.items():
             if label in short:  # no numbers at this step: say why, once
-                cells += [Text(_ended(agg) if row == 0 else "—", style="bold red"), "—", "—"]
+                cells += [Text(_ended(agg) if row == 0 else "—", style="bold red"), "—", "—", "—"]
                 continue
             ts = agg[which]
             act = fmt(ts["act_var"][t - 1], 3)
@@ -126,7 +132,8 @@ def side_by_side(report: dict, which: str) -> Table:
             if np.isfinite(theory):
                 act += f" (θ {fmt(theory, 3)})"
             sat = ts["saturation"][t - 1]
-            cells += [act, fmt(ts["grad_var"][t - 1], 3),
+            jac = fmt(ts["jac_sq"][t - 1], 3) if _has_jac_sq(ts) else "—"  # older folders: —
+            cells += [act, fmt(ts["grad_var"][t - 1], 3), jac,
                       Text(f"{sat:.0%}", style="bold red" if sat > 0.5 else "")]  # fmt: skip
         table.add_row(*cells)
     return table
@@ -150,6 +157,11 @@ def _seeds(counts) -> str:
     return f"{n} seed{'' if n == '1' else 's'}"
 
 
+def _has_jac_sq(ts: dict) -> bool:
+    """Was jac_sq measured? It is 1 at t = T whenever it was, so all-NaN means an older folder."""
+    return "jac_sq" in ts and bool(np.isfinite(ts["jac_sq"]).any())
+
+
 def _ended(agg: dict) -> str:
     """Why an init has no statistics at a later step: where it diverged, or where they end."""
     if agg["diverged_at"]:
@@ -159,7 +171,7 @@ def _ended(agg: dict) -> str:
 
 
 def sparklines(report: dict, which: str = "step0") -> Table:
-    """One row per init: Var(h_t) and Var(dL/dh_t) across t as log-scale sparklines."""
+    """One row per init: Var(h_t), Var(dL/dh_t) and jac_sq across t as log-scale sparklines."""
     inits = {k: a for k, a in report["inits"].items() if a[which] is not None}
     seeds = _seed_mean(a["n"] for a in inits.values())
     table = Table(title=f"t = 1..T at step 0{seeds}, log scale shared by all inits (× non-finite)",
@@ -167,12 +179,16 @@ def sparklines(report: dict, which: str = "step0") -> Table:
     table.add_column("init", style="bold")
     table.add_column("Var(h_t)", no_wrap=True, style="cyan")
     table.add_column("Var(dL/dh_t)", no_wrap=True, style="magenta")
+    table.add_column("jac_sq (dh_T/dh_t)", no_wrap=True, style="green")
     acts = {k: _sampled(a[which]["act_var"]) for k, a in inits.items()}
     grads = {k: _sampled(a[which]["grad_var"]) for k, a in inits.items()}
+    jacs = {k: _sampled(a[which]["jac_sq"]) for k, a in inits.items() if _has_jac_sq(a[which])}
     alo, ahi = _log_bounds(list(acts.values()))
     glo, ghi = _log_bounds(list(grads.values()))
+    jlo, jhi = _log_bounds(list(jacs.values()))
     for k in inits:
-        table.add_row(k, sparkline(acts[k], alo, ahi), sparkline(grads[k], glo, ghi))
+        jac = sparkline(jacs[k], jlo, jhi) if k in jacs else Text("—", style="dim")
+        table.add_row(k, sparkline(acts[k], alo, ahi), sparkline(grads[k], glo, ghi), jac)
     return table
 
 
@@ -285,7 +301,7 @@ def print_report(console: Console, report: dict) -> None:
     for sentence in parting(report):
         console.print(sentence)
     console.print(f"folder: {report['dir']}  (compare.csv, plots/act_var_step0.png, "
-                  "plots/grad_var_step0.png, plots/loss.png)")  # fmt: skip
+                  "plots/grad_var_step0.png, plots/jac_sq_step0.png, plots/loss.png)")  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -308,16 +324,7 @@ def verdict(label: str, agg: dict, nonlinearity: str, target: float | None, chan
         )
     elif act.size:
         parts.append(f"Var(h_t) at init {fmt(act.min(), 3)}..{fmt(act.max(), 3)}")
-    g = ts["grad_var"]
-    if np.isfinite(g[0]) and np.isfinite(g[-1]) and g[-1] > 0 and g[0] > 0:
-        ratio = g[0] / g[-1]
-        if 0.5 <= ratio <= 2:
-            parts.append(f"grad_var within 2x from t = {len(g)} back to t = 1")
-        else:
-            word = "grew" if ratio > 1 else "fell"
-            parts.append(f"grad_var {word} to {fmt(ratio, 3)}x from t = {len(g)} back to t = 1")
-    elif not np.all(np.isfinite(g)):
-        parts.append("gradient non-finite at init")
+    parts += _through_time(ts, rule)
     n = agg["n"]
     if agg["diverged_at"]:
         at = ", ".join(str(s) for s in agg["diverged_at"])
@@ -383,3 +390,39 @@ def parting(report: dict) -> list[str]:
         level = f"{rung['text']} ({fmt(next(iter(at.values()))['loss'], 4)})"
         out.append(f"{level}: {'; '.join(said)}: {speed}.")
     return out
+
+
+def _through_time(ts: dict, rule) -> list[str]:
+    """The gradient through time at step 0, from jac_sq (none for folders written before it).
+
+    grad_var is not used for it: the total dL/dh_t piles up the loss of every later step, so it
+    can stay level while nothing from t = T reaches t = 1. It is named only when non-finite.
+    """
+    out = []
+    if _has_jac_sq(ts):
+        jac, T = ts["jac_sq"], len(ts["jac_sq"])
+        j1, theory = float(jac[0]), ts.get("theory_jac_sq", np.full(T, np.nan))[0]
+        lead = f"the gradient from t = {T} reaching t = 1 is"
+        what = f"jac_sq, the mean squared singular value of dh_{T}/dh_1"
+        if np.isfinite(theory):
+            what += f"; theory {fmt(theory, 3)}"
+        if not np.isfinite(j1):
+            out.append(f"{lead} non-finite ({what})")
+        elif j1 == 0.0:
+            out.append(f"{lead} zero{_why_zero(ts, rule)} ({what})")
+        else:
+            size = f"{fmt(j1, 3)} of" if j1 < 1 else f"{fmt(j1, 3)}x"
+            out.append(f"{lead} {size} its size in squared norm ({what})")
+    if not np.all(np.isfinite(ts["grad_var"])):
+        out.append("the total dL/dh_t (with the loss of every later step) non-finite at init")
+    return out
+
+
+def _why_zero(ts: dict, rule) -> str:
+    """': every unit saturated at t = k' where the saturation rule (tanh |h| > 0.99, relu h = 0)
+    marks every unit at a step that J(T, 1) passes through (t = 2..T), else nothing: a zero can
+    also come from Whh itself."""
+    full = np.flatnonzero(ts["saturation"][1:] >= 1.0)
+    if rule is None or not full.size:
+        return ""
+    return f": every unit saturated at t = {int(ts['t'][1:][full[0]])}"

@@ -32,6 +32,7 @@ YLABELS = {
     "grad_norm": "||dL/dh_t||",
     "act_mean": "Mean(h_t)",
     "saturation": "saturation",
+    "jac_sq": "mean σ² of dh_T/dh_t",
 }
 
 

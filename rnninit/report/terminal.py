@@ -18,6 +18,10 @@ from ..core.stats import timesteps_at
 
 BLOCKS = " ▏▎▍▌▋▊▉█"
 MIN_DECADES = 3.0  # a bar column spans at least this many powers of ten
+JAC_CAPTION = (
+    "grad_var: Var of the total dL/dh_t, with the loss of every later step; jac_sq: mean squared "
+    "singular value of dh_T/dh_t (the gradient through time alone, from a random unit probe)"
+)
 
 
 def fmt(v, digits: int = 4) -> str:
@@ -75,14 +79,19 @@ def log_bars(values, width: int = 14) -> list[Text]:
 
 
 def timestep_table(ts: dict, step: int, title: str | None = None) -> Table:
-    """The per-timestep table: t, act_var, grad_var, grad_norm, saturation, theory, bars.
+    """The per-timestep table: t, act_var, grad_var, grad_norm, saturation, jac_sq, theory, bars.
 
     ts: column name -> array over t = 1..T (optionally 'theory': dict of arrays or None).
+    jac_sq is left out for run folders written before it existed (no value at any t).
     """
     T = len(ts["act_var"])
     rows = [t - 1 for t in sample_timesteps(T)]
     theory = ts.get("theory")
-    table = Table(title=title or f"per-timestep statistics at step {step}", title_justify="left")
+    jac = ts.get("jac_sq")
+    jac = jac if jac is not None and np.isfinite(jac).any() else None
+    jac_theory = None if theory is None or jac is None else theory.get("jac_sq")
+    table = Table(title=title or f"per-timestep statistics at step {step}", title_justify="left",
+                  caption=JAC_CAPTION if jac is not None else None, caption_justify="left")  # fmt: skip
     table.add_column("t", justify="right", style="bold")
     table.add_column("act_var", justify="right")
     if theory is not None:
@@ -92,8 +101,14 @@ def timestep_table(ts: dict, step: int, title: str | None = None) -> Table:
     table.add_column("Var(dL/dh_t), log", style="magenta", no_wrap=True)
     table.add_column("grad_norm", justify="right")
     table.add_column("saturation", justify="right")
+    if jac is not None:
+        table.add_column("jac_sq", justify="right")
+        if jac_theory is not None:
+            table.add_column("theory", justify="right", style="dim")
+        table.add_column("jac_sq, log", style="green", no_wrap=True)
     act_bars = log_bars([ts["act_var"][i] for i in rows])
     grad_bars = log_bars([ts["grad_var"][i] for i in rows])
+    jac_bars = log_bars([jac[i] for i in rows]) if jac is not None else None
     for k, i in enumerate(rows):
         cells = [str(i + 1), fmt(ts["act_var"][i])]
         if theory is not None:
@@ -107,6 +122,11 @@ def timestep_table(ts: dict, step: int, title: str | None = None) -> Table:
             fmt(ts["grad_norm"][i]),
             sat_text,
         ]
+        if jac is not None:
+            cells.append(fmt(jac[i]))
+            if jac_theory is not None:
+                cells.append(fmt(jac_theory[i]))
+            cells.append(jac_bars[k])
         table.add_row(*cells)
     return table
 
@@ -115,7 +135,9 @@ def timesteps_from_rows(rows: list[dict], step: int) -> dict:
     """The per-timestep dict of one statistics step, as timestep_table takes it."""
     ts = timesteps_at(rows, step)
     theory = ts["theory_act_var"]
-    ts["theory"] = {"act_var": theory} if np.isfinite(theory).any() else None
+    ts["theory"] = (
+        {"act_var": theory, "jac_sq": ts["theory_jac_sq"]} if np.isfinite(theory).any() else None
+    )
     return ts
 
 
