@@ -74,6 +74,17 @@ def test_gauss_expect_rejects_bad_q(q):
         gauss_expect(tanh_sq, q)
 
 
+def test_gauss_expect_vectorised_over_many_rules_matches_scalars():
+    """q across Gauss-Hermite and several trapezoid steps, repeated, and a q large enough that
+    the rows are evaluated in chunks: every entry as its scalar call gives it."""
+    q = np.array([0.01, 0.5, 0.51, 3.9, 4.0, 4.1, 17.0, 250.0, 1e6, 0.3, 4.1] + [2e6] * 50)
+    out = gauss_expect(dtanh_sq, q)
+    for k, qk in enumerate(q):
+        assert out[k] == pytest.approx(float(gauss_expect(dtanh_sq, float(qk))), abs=1e-15)
+    for qk in (4.1, 17.0, 250.0, 1e6):
+        assert abs(float(gauss_expect(tanh_sq, qk)) - normal_trapezoid(tanh_sq, qk)) < 1e-6
+
+
 # ------------------------------------------------------------------------------ linear
 
 
