@@ -15,8 +15,11 @@ from rnninit.core.theory import (
     gauss_expect,
     grad_var_profile,
     mean_field,
+    mean_field_per_sequence,
+    realised_drive,
     regime,
     theory_for_run,
+    theory_from_weights,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -200,6 +203,108 @@ def test_regime_labels_and_tolerance():
     assert regime(1.002, tol=0.01) == "critical"
     with pytest.raises(ValueError):
         regime(math.nan)
+
+
+# ------------------------------------------------------------------------------ per sequence
+
+
+def direct_per_sequence(nonlinearity, s_w2, drive):
+    """The per-sequence recursion written out: a loop over sequences and steps, each moment by
+    the fine trapezoid rule, then pooled over the batch as the measurement pools it."""
+    phi, dphi = PHI[nonlinearity]
+    dphi2 = lambda a: dphi(a) ** 2  # noqa: E731
+    if nonlinearity == "relu":  # phi'^2 is a step: 1/2 at the node a = 0 (which linspace puts
+        # within rounding of 0) makes the trapezoid rule exact by symmetry
+        dphi2 = lambda a: np.where(np.abs(a) < 1e-9 * a.max(), 0.5, a > 0)  # noqa: E731
+    T, B = drive.shape
+    q = np.zeros((T, B))
+    m1, m2, d2 = np.zeros((T, B)), np.zeros((T, B)), np.zeros((T, B))
+    for b in range(B):
+        e_phi2_prev = 0.0
+        for t in range(T):
+            q[t, b] = s_w2 * e_phi2_prev + drive[t, b]
+            m1[t, b] = normal_trapezoid(phi, q[t, b])
+            m2[t, b] = normal_trapezoid(lambda a: phi(a) ** 2, q[t, b])
+            d2[t, b] = normal_trapezoid(dphi2, q[t, b])
+            e_phi2_prev = m2[t, b]
+    pooled_var = m2.mean(axis=1) - m1.mean(axis=1) ** 2  # E over b and units of h^2 - mean^2
+    return {"preact_var": q.mean(axis=1), "act_var": pooled_var,
+            "chi": s_w2 * d2.mean(axis=1)}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("nonlinearity", "s_w2"), [("tanh", 2.25), ("relu", 1.28), ("linear", 0.8)]
+)
+def test_per_sequence_recursion_against_a_direct_loop(nonlinearity, s_w2):
+    rng = np.random.default_rng(7)
+    drive = rng.uniform(0.0, 1.5, size=(6, 5))  # (T, B): sequences with different inputs
+    drive[2, 1] = 0.0  # a step without input
+    got = mean_field_per_sequence(nonlinearity, s_w2, drive)
+    want = direct_per_sequence(nonlinearity, s_w2, drive)
+    for key in ("preact_var", "act_var", "chi"):
+        np.testing.assert_allclose(got[key], want[key], rtol=1e-6, err_msg=key)
+
+
+def test_relu_pooled_variance_includes_the_spread_of_the_sequence_means():
+    """Two sequences with q = 1 and q = 4: relu's pooled variance is the mean of the two
+    variances plus the variance of the two means sqrt(q / (2 pi)), which is not 0."""
+    got = mean_field_per_sequence("relu", 0.0, np.array([[1.0, 4.0]]))["act_var"][0]
+    var = lambda q: q * (0.5 - 0.5 / math.pi)  # noqa: E731
+    mean = [math.sqrt(1.0 / (2 * math.pi)), math.sqrt(4.0 / (2 * math.pi))]
+    assert got == pytest.approx(0.5 * (var(1.0) + var(4.0)) + np.var(mean), rel=1e-14)
+    assert np.var(mean) > 0.01 * got
+
+
+def test_per_sequence_and_batch_averaged_inputs():
+    """Linear: the recursion is linear in the drive, so averaging the inputs first is exact.
+    tanh: it is not (Jensen's gap), and ``mean_field`` is the one-sequence case."""
+    drive = np.array([[0.05, 0.05, 1.0, 2.0], [0.0, 1.0, 0.0, 1.0], [0.3, 0.3, 0.3, 0.3]])
+    averaged = drive.mean(axis=1, keepdims=True)
+    lin = mean_field_per_sequence("linear", 0.7, drive)
+    lin_avg = mean_field_per_sequence("linear", 0.7, averaged)
+    for key in lin:
+        np.testing.assert_allclose(lin[key], lin_avg[key], rtol=1e-14)
+    tanh = mean_field_per_sequence("tanh", 1.0, drive)["act_var"]
+    tanh_avg = mean_field_per_sequence("tanh", 1.0, averaged)["act_var"]
+    assert tanh_avg[0] > 1.05 * tanh[0]  # tanh^2 is concave in q: the average overestimates
+    nominal = mean_field("tanh", 1.0, 2.0, 0.1, np.array([0.5, 0.2]))
+    one = mean_field_per_sequence("tanh", 1.0, (2.0 * np.array([0.5, 0.2]) + 0.1)[:, None])
+    for key in nominal:
+        np.testing.assert_allclose(nominal[key], one[key], rtol=1e-14)
+
+
+def test_realised_drive_is_the_mean_square_of_the_input_projection():
+    rng = np.random.default_rng(3)
+    H, I, T, B = 40, 6, 4, 3
+    Wxh, bh = rng.standard_normal((H, I)) / math.sqrt(I), 0.3 * rng.standard_normal(H)
+    x = rng.standard_normal((T, B, I))
+    want = np.array([[np.mean((Wxh @ x[t, b] + bh) ** 2) for b in range(B)] for t in range(T)])
+    np.testing.assert_allclose(realised_drive(Wxh, bh, x), want, rtol=1e-12)
+    ids = rng.integers(0, I, size=(T, B))  # one-hot: the mean square of the used column + bh
+    want = np.array([[np.mean((Wxh[:, ids[t, b]] + bh) ** 2) for b in range(B)] for t in range(T)])
+    np.testing.assert_allclose(realised_drive(Wxh, bh, ids), want, rtol=1e-12)
+    onehot = np.eye(I)[ids]  # (T, B, I): the same numbers through the dense path
+    np.testing.assert_allclose(realised_drive(Wxh, bh, onehot), want, rtol=1e-12)
+
+
+def test_theory_from_weights_reads_the_drawn_matrices():
+    """s_w2 = ||Whh||_F^2 / H: g^2 exactly for an orthogonal Whh of gain g; for a Gaussian draw
+    the drawn value, not the nominal g^2."""
+    rng = np.random.default_rng(5)
+    H, I, T, B = 64, 3, 5, 4
+    Wxh, bh = rng.standard_normal((H, I)), np.zeros(H)
+    x = rng.uniform(size=(T, B, I))
+    Q = np.linalg.qr(rng.standard_normal((H, H)))[0]
+    drive = realised_drive(Wxh, bh, x)
+    got = theory_from_weights("tanh", Wxh, 1.5 * Q, bh, x)
+    want = mean_field_per_sequence("tanh", 2.25, drive)
+    for key in want:
+        np.testing.assert_allclose(got[key], want[key], rtol=1e-12)
+    W = rng.standard_normal((H, H)) / math.sqrt(H)
+    got = theory_from_weights("linear", Wxh, W, bh, x)
+    s_w2 = float(np.sum(W * W)) / H
+    assert abs(s_w2 - 1.0) > 1e-3  # the draw is not nominal
+    np.testing.assert_allclose(got["chi"], np.full(T, s_w2), rtol=1e-14)
 
 
 # ------------------------------------------------------------------------------ gradients
