@@ -9,17 +9,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rnninit.core.inits import SCHEMES
 from rnninit.core.nonlinearities import NONLINEARITIES
 from rnninit.core.theory import (
+    REGIME_TOL,
+    ROUNDING_TOL,
     fixed_point,
     gauss_expect,
     grad_var_profile,
     mean_field,
     mean_field_per_sequence,
     realised_drive,
+    recurrence_regime,
     regime,
     theory_for_run,
     theory_from_weights,
+    timescale,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -192,6 +197,69 @@ def test_tanh_first_step_by_hand():
     assert mf["chi"][0] == pytest.approx(2.25 * normal_trapezoid(dtanh_sq, q1), abs=1e-9)
     q2 = 2.25 * normal_trapezoid(tanh_sq, q1) + 1.0
     assert mf["preact_var"][1] == pytest.approx(q2, abs=1e-9)
+
+
+def test_one_ulp_does_not_flip_q_star_xi_or_label():
+    """xavier's 512 * (1/sqrt(512))^2 is 1 + 2e-16 and orthogonal's is 1: same q*, xi, label."""
+    n = 512
+    xavier = n * SCHEMES["xavier"].moments((n, n), 1.0, n)[1]
+    orthogonal = n * SCHEMES["orthogonal"].moments((n, n), 1.0, n)[1]
+    assert xavier == 1.0000000000000002 and orthogonal == 1.0  # the rounding this is about
+    he = n * SCHEMES["he"].moments((n, n), 1.0, n)[1]
+    for nonlinearity, s_w2s in [("linear", [xavier, orthogonal, math.nextafter(1.0, 0.0)]),
+                                ("tanh", [xavier, orthogonal, math.nextafter(1.0, 0.0)]),
+                                ("relu", [xavier, orthogonal]),
+                                ("relu", [he, 2.0, math.nextafter(2.0, 3.0)])]:  # fmt: skip
+        got = [recurrence_regime(nonlinearity, s) for s in s_w2s]
+        assert len({r["regime"] for r in got}) == 1, (nonlinearity, got)
+        assert len({r["q_star"] for r in got}) == 1, (nonlinearity, got)
+        assert all(r["xi"] == pytest.approx(got[0]["xi"], rel=1e-12) for r in got), got
+    assert recurrence_regime("linear", xavier)["q_star"] == 0.0  # not inf
+    assert recurrence_regime("tanh", xavier)["q_star"] == 0.0  # not 4.5e-13
+    assert recurrence_regime("tanh", xavier)["regime"] == "critical"
+    assert recurrence_regime("relu", he)["regime"] == "critical"
+    # with an input, a slope of 1 up to rounding diverges either way
+    assert fixed_point("linear", xavier, s_u2_in=0.1)[0] == math.inf
+    assert fixed_point("linear", math.nextafter(1.0, 0.0), s_u2_in=0.1)[0] == math.inf
+    # beyond the rounding tolerance the slope is taken as it is
+    assert fixed_point("linear", 1.0 - 1e-6, s_u2_in=0.1)[0] == pytest.approx(1e5, rel=1e-6)
+    assert fixed_point("tanh", 1.0 + 1e-6)[0] > 0.0
+    assert ROUNDING_TOL == 1e-9 and REGIME_TOL == 1e-3
+
+
+def test_timescale():
+    assert timescale(0.5) == pytest.approx(1.0 / math.log(2.0), rel=1e-15)
+    assert timescale(2.0) == pytest.approx(-1.0 / math.log(2.0), rel=1e-15)  # grows
+    assert timescale(1.0) == math.inf
+    assert timescale(1.0 + 1e-12) == math.inf and timescale(1.0 - 1e-12) == math.inf
+    assert timescale(1.0 - 1e-6) == pytest.approx(1e6, rel=1e-5)
+    assert timescale(0.0) == 0.0
+    with pytest.raises(ValueError):
+        timescale(-0.1)
+
+
+def test_driven_recurrence_regime_against_fine_quadrature():
+    """Inputs and a bias move tanh's fixed point: q* = s_w2 E[tanh^2](q*) + u + b, chi* and
+    xi there, checked with an independent trapezoid rule. adding's mean input share for xavier,
+    E[v^2 + m] / 2 = (1/3 + 2/25) / 2 at T = 25, leaves xavier ordered with chi* about 0.6, and
+    a recurrent gain of 1.5 near critical."""
+    u = (1.0 / 3.0 + 2.0 / 25.0) / 2.0
+    for s_w2, inp, bias in [(1.0, u, 0.0), (2.25, u, 0.0), (1.0, 0.3, 0.2), (0.5, 0.0, 0.05)]:
+        r = recurrence_regime("tanh", s_w2, input_var=inp, bias_var=bias)
+        q = r["q_star"]
+        assert q == pytest.approx(s_w2 * normal_trapezoid(tanh_sq, q) + inp + bias, abs=1e-9)
+        chi = s_w2 * normal_trapezoid(dtanh_sq, q)
+        assert r["chi"] == pytest.approx(chi, abs=1e-9)
+        assert r["xi"] == pytest.approx(-1.0 / math.log(chi), rel=1e-7)
+        assert r["regime"] == regime(chi)
+    assert recurrence_regime("tanh", 1.0, input_var=u)["regime"] == "ordered"
+    assert recurrence_regime("tanh", 1.0, input_var=u)["chi"] == pytest.approx(0.60, abs=0.01)
+    assert recurrence_regime("tanh", 2.25, input_var=u)["chi"] == pytest.approx(0.99, abs=0.01)
+    assert recurrence_regime("tanh", 1.0) == {"q_star": 0.0, "chi": pytest.approx(1.0),
+                                              "xi": math.inf, "regime": "critical"}  # fmt: skip
+    # relu and linear: q* = (u + b) / (1 - k), chi* = k whatever the input
+    r = recurrence_regime("relu", 1.2, input_var=0.3, bias_var=0.1)
+    assert r["q_star"] == pytest.approx(0.4 / (1 - 0.6), rel=1e-14) and r["chi"] == 0.6
 
 
 def test_regime_labels_and_tolerance():

@@ -45,6 +45,14 @@ import numpy as np
 from .nonlinearities import NONLINEARITIES
 from .quadrature import gauss_expect
 
+# A slope (linear, relu) or s_w2 (tanh without input) within this relative distance of 1 counts
+# as exactly 1, and chi within it as exactly critical (timescale inf): floating rounding alone
+# makes 512 * (1/sqrt(512))^2 = 1.0000000000000002, which must not turn q* = 0 into inf.
+ROUNDING_TOL = 1e-9
+# regime() labels chi critical within this band: gradients keep their size within a factor e
+# over at least ~1000 steps.
+REGIME_TOL = 1e-3
+
 __all__ = [
     "NONLINEARITIES",
     "fixed_point",
@@ -56,6 +64,7 @@ __all__ = [
     "recurrence_regime",
     "regime",
     "theory_for_run",
+    "timescale",
     "theory_from_weights",
 ]
 
@@ -270,7 +279,9 @@ def fixed_point(
       E[tanh^2] < 1), found by bisection to |dq| <= tol * max(1, q*) in at most max_iter halvings.
 
     Which case applies is the registry's ``theory_kind``: "homogeneous" (linear, relu) or
-    "saturating" (tanh).
+    "saturating" (tanh). A slope k (or, for tanh without input or bias, s_w2) within
+    ROUNDING_TOL (1e-9, relative) of 1 counts as exactly 1, so that xavier's
+    512 * (1/sqrt(512))^2 = 1 + 2e-16 gives orthogonal's q* = 0, not inf or 4.5e-13.
 
     Raises:
         ValueError: unknown nonlinearity, a negative or non-finite variance.
@@ -280,13 +291,15 @@ def fixed_point(
     c = s_u2_in + s_b2
     kind = NONLINEARITIES[nonlinearity].theory_kind
     if kind == "saturating":
-        dies_out = c == 0.0 and s_w2 <= 1.0  # no input, no bias, no growth: q* = 0
+        dies_out = c == 0.0 and s_w2 <= 1.0 + ROUNDING_TOL  # no input, bias or growth: q* = 0
         q_star = 0.0 if dies_out else _saturating_root(moments, s_w2, c, tol, max_iter)
         return q_star, s_w2 * moments(q_star)[2]
     if kind != "homogeneous":
         raise ValueError(f"fixed_point: no fixed-point rule for theory_kind {kind!r}")
     k = s_w2 * moments(1.0)[0]  # E[phi^2] is proportional to q: slope of the map
     chi_star = s_w2 * moments(1.0)[2]
+    if abs(k - 1.0) <= ROUNDING_TOL:
+        k = 1.0
     if k < 1.0:
         q_star = c / (1.0 - k)
     elif k == 1.0 and c == 0.0:
@@ -296,11 +309,11 @@ def fixed_point(
     return q_star, chi_star
 
 
-def regime(chi: float, tol: float = 1e-3) -> str:
+def regime(chi: float, tol: float = REGIME_TOL) -> str:
     """Label a per-step gradient factor chi.
 
     "ordered" for chi < 1 - tol (gradients vanish geometrically), "chaotic" for chi > 1 + tol
-    (they explode), "critical" otherwise.
+    (they explode), "critical" otherwise (default tol REGIME_TOL = 1e-3).
 
     Raises:
         ValueError: chi is NaN.
@@ -312,6 +325,23 @@ def regime(chi: float, tol: float = 1e-3) -> str:
     if chi > 1.0 + tol:
         return "chaotic"
     return "critical"
+
+
+def timescale(chi: float) -> float:
+    """xi = -1 / ln chi: the number of steps back in time over which the gradient's variance
+    shrinks by a factor e (negative when chi > 1: it grows by e over |xi| steps).
+
+    inf where |ln chi| <= ROUNDING_TOL (critical up to rounding), 0 for chi = 0.
+
+    Raises:
+        ValueError: chi negative or NaN.
+    """
+    if not chi >= 0.0:
+        raise ValueError(f"timescale: chi must be >= 0, got {chi!r}")
+    if chi == 0.0 or math.isinf(chi):
+        return 0.0
+    log_chi = math.log(chi)
+    return math.inf if abs(log_chi) <= ROUNDING_TOL else -1.0 / log_chi
 
 
 def grad_var_profile(chi: np.ndarray) -> np.ndarray:
@@ -351,12 +381,20 @@ def theory_for_run(
     return mean_field(nonlinearity, H * var_Whh, I * var_Wxh, var_bh, x_sq)
 
 
-def recurrence_regime(nonlinearity: str, s_w2: float) -> dict:
-    """Fixed point and gradient factor of the input-free recurrence with s_w2 = fan_in·Var(Whh).
+def recurrence_regime(
+    nonlinearity: str, s_w2: float, input_var: float = 0.0, bias_var: float = 0.0
+) -> dict:
+    """Fixed point, gradient factor, timescale and regime of the recurrence
+    q -> s_w2 E[phi(sqrt(q) z)^2] + input_var + bias_var, s_w2 = fan_in Var(Whh entry).
 
-    Returns {"q_star", "chi", "regime"}: the pre-activation variance the hidden state settles at
-    (0: the signal dies out; inf: it grows without bound), chi* at that point, and whether
-    gradients through time shrink (ordered), grow (chaotic) or keep their size (critical).
+    input_var is the input's share of each pre-activation's variance per step (s_u2 times the
+    mean ||x_t||^2 / I), bias_var the bias's: both 0 is the input-free recurrence. An input or a
+    bias moves the fixed point, and with it chi* (tanh saturates: driven xavier is ordered).
+
+    Returns {"q_star", "chi", "xi", "regime"}: the pre-activation variance the hidden state
+    settles at (0: the signal dies out; inf: it grows without bound), chi* there, the timescale
+    xi = -1 / ln chi* (``timescale``) and whether gradients through time shrink (ordered), grow
+    (chaotic) or keep their size (critical, |chi* - 1| <= REGIME_TOL).
     """
-    q_star, chi = fixed_point(nonlinearity, s_w2)
-    return {"q_star": q_star, "chi": chi, "regime": regime(chi)}
+    q_star, chi = fixed_point(nonlinearity, s_w2, s_u2_in=input_var, s_b2=bias_var)
+    return {"q_star": q_star, "chi": chi, "xi": timescale(chi), "regime": regime(chi)}
