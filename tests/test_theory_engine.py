@@ -63,6 +63,20 @@ def test_theory_does_not_apply_to_uniform():
     assert theory_at_init(setup, batch.x) is not None
 
 
+def test_theory_at_init_reads_the_drawn_rescaled_whh():
+    """With spectral_radius, s_w2 is the drawn matrix's ||Whh||_F^2 / H (linear: chi = s_w2),
+    not rho^2, which the circular law gives only on average."""
+    cfg = load_config(None, ["task.name=adding", "task.seq_len=4", "model.hidden_size=64",
+                             "model.nonlinearity=linear", "init.spectral_radius=0.9"])  # fmt: skip
+    setup = prepare(cfg)
+    batch = setup.task.sample(np.random.default_rng(0), 8)
+    Whh = setup.params["Whh"]
+    s_w2 = float(np.sum(Whh * Whh)) / 64
+    chi = theory_at_init(setup, batch.x)["chi"]
+    np.testing.assert_allclose(chi, np.full(4, s_w2), rtol=1e-14)
+    assert abs(s_w2 - 0.81) > 0.01
+
+
 # ------------------------------------------------------------------------------ per sequence
 #
 # theory_at_init (the columns a run writes at step 0) against the engine's own step-0 forward
