@@ -254,20 +254,71 @@ def test_console_script_runs_as_module(tmp_path, corpus):
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
 
 
-def test_inits_theory_columns():
-    def regime_of(output, scheme):
-        line = next(ln for ln in output.splitlines() if ln.startswith(f"│ {scheme} "))
-        return line.rstrip(" │").split("│")[-1].strip()
+def flat(text: str) -> str:
+    """Text with every run of whitespace made one space (rich wraps titles and captions)."""
+    return " ".join(text.split())
 
-    tanh = runner.invoke(app, ["inits", "--shape", "32", "32"]).output
-    assert regime_of(tanh, "xavier") == "critical"  # s_w2 = 1: chi = 1 at q* = 0
-    assert regime_of(tanh, "small") == "ordered"
-    assert regime_of(tanh, "uniform") == "—"  # non-zero mean: no prediction
-    relu = runner.invoke(app, ["inits", "--shape", "32", "32", "-n", "relu"]).output
-    assert regime_of(relu, "he") == "critical"  # s_w2 = 2: chi = s_w2 / 2 = 1
-    assert regime_of(relu, "xavier") == "ordered"
+
+def theory_rows(output: str) -> dict[str, list[str]]:
+    """scheme -> the cells of its row in the theory table of `rnninit inits` (scheme, σw², in,
+    q*, χ*, ξ, regime)."""
+    rows = {}
+    for line in output.split("mean-field theory of the recurrence")[1].splitlines():
+        if line.startswith("│ "):
+            cells = [c.strip() for c in line.strip().strip("│").split("│")]
+            rows[cells[0]] = cells
+    return rows
+
+
+def test_inits_theory_columns():
+    tanh = theory_rows(runner.invoke(app, ["inits", "--shape", "32", "32"]).output)
+    assert tanh["xavier"][-1] == "critical"  # s_w2 = 1: chi = 1 at q* = 0
+    assert tanh["small"][-1] == "ordered"
+    assert tanh["uniform"][-1] == "—"  # non-zero mean: no prediction
+    relu = theory_rows(runner.invoke(app, ["inits", "--shape", "32", "32", "-n", "relu"]).output)
+    assert relu["he"][-1] == "critical"  # s_w2 = 2: chi = s_w2 / 2 = 1
+    assert relu["xavier"][-1] == "ordered"
     bad = runner.invoke(app, ["inits", "-n", "sigmoid"])
     assert bad.exit_code == 2 and "tanh, relu, linear" in bad.stderr
+
+
+@pytest.mark.parametrize("nonlinearity", ["linear", "tanh", "relu"])
+def test_inits_one_ulp_gives_xavier_and_orthogonal_the_same_theory(nonlinearity):
+    """512 * (1/sqrt(512))^2 = 1.0000000000000002 for xavier, 1 for orthogonal."""
+    result = runner.invoke(app, ["inits", "--shape", "512", "512", "-n", nonlinearity])
+    assert result.exit_code == 0, result.output
+    rows = theory_rows(result.output)
+    assert rows["xavier"][1:] == rows["orthogonal"][1:]  # σw², in, q*, χ*, ξ, regime
+    assert rows["xavier"][3] == "0"  # q*: not inf (linear) or 4.5e-13 (tanh)
+    assert "|χ* - 1| <= 0.001" in flat(result.output) and "1e-09 of 1" in flat(result.output)
+
+
+def test_inits_driven_by_a_task_or_by_stated_variances():
+    plain = runner.invoke(app, ["inits", "--shape", "64", "64"]).output
+    assert "without input or bias" in flat(plain)
+    result = runner.invoke(app, ["inits", "--shape", "64", "64", "--task", "adding"])
+    assert result.exit_code == 0, result.output
+    assert "driven by the adding task's inputs" in flat(result.output)
+    rows = theory_rows(result.output)
+    # E[v^2 + m] / I = (1/3 + 2/25) / 2 = 0.207 for xavier's Wxh (I Var = 1); chi* about 0.6
+    assert abs(float(rows["xavier"][2]) - 0.207) < 0.01
+    assert rows["xavier"][-1] == "ordered" and abs(float(rows["xavier"][4]) - 0.60) < 0.02
+    copy = theory_rows(
+        runner.invoke(app, ["inits", "--shape", "64", "64", "--task", "copy"]).output
+    )
+    assert copy["xavier"][2] == "0.1"  # one-hot over I = 10: Var(Wxh) = 1/10
+    stated = runner.invoke(
+        app, ["inits", "--shape", "64", "64", "--input-var", "0.3", "--bias-var", "0.1"]
+    )
+    assert "driven by input variance 0.3 per step and bias variance 0.1" in flat(stated.output)
+    rows = theory_rows(stated.output)
+    assert rows["xavier"][2] == "0.3" and rows["xavier"][-1] == "ordered"
+    for args, message in [(["--task", "adding", "--input-var", "0.1"], "not both"),
+                          (["--task", "mnist"], "char, adding, copy"),
+                          (["--input-var", "-1"], "--input-var"),
+                          (["--bias-var", "nan"], "--bias-var")]:  # fmt: skip
+        bad = runner.invoke(app, ["inits", "--shape", "16", "16", *args])
+        assert bad.exit_code == 2 and message in bad.stderr, (args, bad.output)
 
 
 def test_show_and_summarize_on_what_is_not_a_run_folder_say_so_exit_2(tmp_path):

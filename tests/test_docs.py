@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from threadpoolctl import threadpool_limits
 
 from rnninit.errors import RnnInitError
 from rnninit.experiment.config import SCHEMA, reference_markdown
@@ -121,3 +122,33 @@ def test_adding_irnn_compare_varies_whh_alone(tmp_path):
     g = {label: agg["step0"]["grad_var"] for label, agg in report["inits"].items()}
     assert 0.1 < g["Whh-identity"][0] / g["Whh-identity"][-1] < 10  # level across t = 50..1
     assert g["Whh-xavier"][0] / g["Whh-xavier"][-1] < 1e-9  # vanishes back in time
+
+
+def test_every_documented_inits_runs():
+    from typer.testing import CliRunner
+
+    from rnninit.cli.app import app
+
+    commands = [
+        (name, args) for name, args in documented("inits") if not any("[" in a for a in args)
+    ]  # fmt: skip  ("[-n relu]" is a usage note)
+    assert len(commands) >= 4
+    with threadpool_limits(1):  # eigenvalues of 512 x 512 draws: 4x slower with two threads here
+        for name, args in commands:
+            result = CliRunner().invoke(app, ["inits", *args])
+            assert result.exit_code == 0, (name, args, result.output)
+
+
+def test_readme_inits_output_is_what_the_command_prints():
+    """The README pastes the output of `rnninit inits --shape 512 512` (stdout not a terminal:
+    140 columns); it must be what the command prints now, trailing spaces aside."""
+    from typer.testing import CliRunner
+
+    from rnninit.cli.app import app
+
+    block = README.split("$ rnninit inits --shape 512 512\n", 1)[1].split("```", 1)[0]
+    with threadpool_limits(1):
+        result = CliRunner().invoke(app, ["inits", "--shape", "512", "512"])
+    assert result.exit_code == 0
+    printed = "\n".join(line.rstrip() for line in result.output.splitlines())
+    assert block.strip("\n") == printed.strip("\n")

@@ -2,10 +2,12 @@
 
 tests/golden/ holds metrics.csv (wall clock removed), timesteps.csv and params.csv of a 30-step
 run of each config in configs/, written by the code as it was before the cell interface (see
-tests/golden/meta.json). With the same NumPy, BLAS, BLAS kernel and one BLAS thread the files
-must be identical byte for byte in the golden files' columns (the seconds column, and columns
-added since, such as jac_sq, are left out); on another BLAS or NumPy build, rounding may differ
-in the last bits, so there the numbers must agree to 1e-9 relative and every non-number exactly.
+tests/golden/meta.json); their theory_* columns were regenerated when the theory became
+per-sequence (issue 9), every other column left as it was. With the same NumPy, BLAS, BLAS
+kernel and one BLAS thread the files must be identical byte for byte in the golden files'
+columns (the seconds column, and columns added since, such as jac_sq, are left out); on another
+BLAS or NumPy build, rounding may differ in the last bits, so there the numbers must agree to
+1e-9 relative and every non-number exactly.
 """
 
 from __future__ import annotations

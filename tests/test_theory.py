@@ -9,14 +9,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rnninit.core.inits import SCHEMES
 from rnninit.core.nonlinearities import NONLINEARITIES
 from rnninit.core.theory import (
+    REGIME_TOL,
+    ROUNDING_TOL,
     fixed_point,
     gauss_expect,
     grad_var_profile,
     mean_field,
+    mean_field_per_sequence,
+    realised_drive,
+    recurrence_regime,
     regime,
     theory_for_run,
+    theory_from_weights,
+    timescale,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,6 +80,17 @@ def test_gauss_expect_array_q_keeps_shape_and_matches_scalars():
 def test_gauss_expect_rejects_bad_q(q):
     with pytest.raises(ValueError):
         gauss_expect(tanh_sq, q)
+
+
+def test_gauss_expect_vectorised_over_many_rules_matches_scalars():
+    """q across Gauss-Hermite and several trapezoid steps, repeated, and a q large enough that
+    the rows are evaluated in chunks: every entry as its scalar call gives it."""
+    q = np.array([0.01, 0.5, 0.51, 3.9, 4.0, 4.1, 17.0, 250.0, 1e6, 0.3, 4.1] + [2e6] * 50)
+    out = gauss_expect(dtanh_sq, q)
+    for k, qk in enumerate(q):
+        assert out[k] == pytest.approx(float(gauss_expect(dtanh_sq, float(qk))), abs=1e-15)
+    for qk in (4.1, 17.0, 250.0, 1e6):
+        assert abs(float(gauss_expect(tanh_sq, qk)) - normal_trapezoid(tanh_sq, qk)) < 1e-6
 
 
 # ------------------------------------------------------------------------------ linear
@@ -180,6 +199,69 @@ def test_tanh_first_step_by_hand():
     assert mf["preact_var"][1] == pytest.approx(q2, abs=1e-9)
 
 
+def test_one_ulp_does_not_flip_q_star_xi_or_label():
+    """xavier's 512 * (1/sqrt(512))^2 is 1 + 2e-16 and orthogonal's is 1: same q*, xi, label."""
+    n = 512
+    xavier = n * SCHEMES["xavier"].moments((n, n), 1.0, n)[1]
+    orthogonal = n * SCHEMES["orthogonal"].moments((n, n), 1.0, n)[1]
+    assert xavier == 1.0000000000000002 and orthogonal == 1.0  # the rounding this is about
+    he = n * SCHEMES["he"].moments((n, n), 1.0, n)[1]
+    for nonlinearity, s_w2s in [("linear", [xavier, orthogonal, math.nextafter(1.0, 0.0)]),
+                                ("tanh", [xavier, orthogonal, math.nextafter(1.0, 0.0)]),
+                                ("relu", [xavier, orthogonal]),
+                                ("relu", [he, 2.0, math.nextafter(2.0, 3.0)])]:  # fmt: skip
+        got = [recurrence_regime(nonlinearity, s) for s in s_w2s]
+        assert len({r["regime"] for r in got}) == 1, (nonlinearity, got)
+        assert len({r["q_star"] for r in got}) == 1, (nonlinearity, got)
+        assert all(r["xi"] == pytest.approx(got[0]["xi"], rel=1e-12) for r in got), got
+    assert recurrence_regime("linear", xavier)["q_star"] == 0.0  # not inf
+    assert recurrence_regime("tanh", xavier)["q_star"] == 0.0  # not 4.5e-13
+    assert recurrence_regime("tanh", xavier)["regime"] == "critical"
+    assert recurrence_regime("relu", he)["regime"] == "critical"
+    # with an input, a slope of 1 up to rounding diverges either way
+    assert fixed_point("linear", xavier, s_u2_in=0.1)[0] == math.inf
+    assert fixed_point("linear", math.nextafter(1.0, 0.0), s_u2_in=0.1)[0] == math.inf
+    # beyond the rounding tolerance the slope is taken as it is
+    assert fixed_point("linear", 1.0 - 1e-6, s_u2_in=0.1)[0] == pytest.approx(1e5, rel=1e-6)
+    assert fixed_point("tanh", 1.0 + 1e-6)[0] > 0.0
+    assert ROUNDING_TOL == 1e-9 and REGIME_TOL == 1e-3
+
+
+def test_timescale():
+    assert timescale(0.5) == pytest.approx(1.0 / math.log(2.0), rel=1e-15)
+    assert timescale(2.0) == pytest.approx(-1.0 / math.log(2.0), rel=1e-15)  # grows
+    assert timescale(1.0) == math.inf
+    assert timescale(1.0 + 1e-12) == math.inf and timescale(1.0 - 1e-12) == math.inf
+    assert timescale(1.0 - 1e-6) == pytest.approx(1e6, rel=1e-5)
+    assert timescale(0.0) == 0.0
+    with pytest.raises(ValueError):
+        timescale(-0.1)
+
+
+def test_driven_recurrence_regime_against_fine_quadrature():
+    """Inputs and a bias move tanh's fixed point: q* = s_w2 E[tanh^2](q*) + u + b, chi* and
+    xi there, checked with an independent trapezoid rule. adding's mean input share for xavier,
+    E[v^2 + m] / 2 = (1/3 + 2/25) / 2 at T = 25, leaves xavier ordered with chi* about 0.6, and
+    a recurrent gain of 1.5 near critical."""
+    u = (1.0 / 3.0 + 2.0 / 25.0) / 2.0
+    for s_w2, inp, bias in [(1.0, u, 0.0), (2.25, u, 0.0), (1.0, 0.3, 0.2), (0.5, 0.0, 0.05)]:
+        r = recurrence_regime("tanh", s_w2, input_var=inp, bias_var=bias)
+        q = r["q_star"]
+        assert q == pytest.approx(s_w2 * normal_trapezoid(tanh_sq, q) + inp + bias, abs=1e-9)
+        chi = s_w2 * normal_trapezoid(dtanh_sq, q)
+        assert r["chi"] == pytest.approx(chi, abs=1e-9)
+        assert r["xi"] == pytest.approx(-1.0 / math.log(chi), rel=1e-7)
+        assert r["regime"] == regime(chi)
+    assert recurrence_regime("tanh", 1.0, input_var=u)["regime"] == "ordered"
+    assert recurrence_regime("tanh", 1.0, input_var=u)["chi"] == pytest.approx(0.60, abs=0.01)
+    assert recurrence_regime("tanh", 2.25, input_var=u)["chi"] == pytest.approx(0.99, abs=0.01)
+    assert recurrence_regime("tanh", 1.0) == {"q_star": 0.0, "chi": pytest.approx(1.0),
+                                              "xi": math.inf, "regime": "critical"}  # fmt: skip
+    # relu and linear: q* = (u + b) / (1 - k), chi* = k whatever the input
+    r = recurrence_regime("relu", 1.2, input_var=0.3, bias_var=0.1)
+    assert r["q_star"] == pytest.approx(0.4 / (1 - 0.6), rel=1e-14) and r["chi"] == 0.6
+
+
 def test_regime_labels_and_tolerance():
     assert regime(0.5) == "ordered"
     assert regime(1.5) == "chaotic"
@@ -189,6 +271,108 @@ def test_regime_labels_and_tolerance():
     assert regime(1.002, tol=0.01) == "critical"
     with pytest.raises(ValueError):
         regime(math.nan)
+
+
+# ------------------------------------------------------------------------------ per sequence
+
+
+def direct_per_sequence(nonlinearity, s_w2, drive):
+    """The per-sequence recursion written out: a loop over sequences and steps, each moment by
+    the fine trapezoid rule, then pooled over the batch as the measurement pools it."""
+    phi, dphi = PHI[nonlinearity]
+    dphi2 = lambda a: dphi(a) ** 2  # noqa: E731
+    if nonlinearity == "relu":  # phi'^2 is a step: 1/2 at the node a = 0 (which linspace puts
+        # within rounding of 0) makes the trapezoid rule exact by symmetry
+        dphi2 = lambda a: np.where(np.abs(a) < 1e-9 * a.max(), 0.5, a > 0)  # noqa: E731
+    T, B = drive.shape
+    q = np.zeros((T, B))
+    m1, m2, d2 = np.zeros((T, B)), np.zeros((T, B)), np.zeros((T, B))
+    for b in range(B):
+        e_phi2_prev = 0.0
+        for t in range(T):
+            q[t, b] = s_w2 * e_phi2_prev + drive[t, b]
+            m1[t, b] = normal_trapezoid(phi, q[t, b])
+            m2[t, b] = normal_trapezoid(lambda a: phi(a) ** 2, q[t, b])
+            d2[t, b] = normal_trapezoid(dphi2, q[t, b])
+            e_phi2_prev = m2[t, b]
+    pooled_var = m2.mean(axis=1) - m1.mean(axis=1) ** 2  # E over b and units of h^2 - mean^2
+    return {"preact_var": q.mean(axis=1), "act_var": pooled_var,
+            "chi": s_w2 * d2.mean(axis=1)}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("nonlinearity", "s_w2"), [("tanh", 2.25), ("relu", 1.28), ("linear", 0.8)]
+)
+def test_per_sequence_recursion_against_a_direct_loop(nonlinearity, s_w2):
+    rng = np.random.default_rng(7)
+    drive = rng.uniform(0.0, 1.5, size=(6, 5))  # (T, B): sequences with different inputs
+    drive[2, 1] = 0.0  # a step without input
+    got = mean_field_per_sequence(nonlinearity, s_w2, drive)
+    want = direct_per_sequence(nonlinearity, s_w2, drive)
+    for key in ("preact_var", "act_var", "chi"):
+        np.testing.assert_allclose(got[key], want[key], rtol=1e-6, err_msg=key)
+
+
+def test_relu_pooled_variance_includes_the_spread_of_the_sequence_means():
+    """Two sequences with q = 1 and q = 4: relu's pooled variance is the mean of the two
+    variances plus the variance of the two means sqrt(q / (2 pi)), which is not 0."""
+    got = mean_field_per_sequence("relu", 0.0, np.array([[1.0, 4.0]]))["act_var"][0]
+    var = lambda q: q * (0.5 - 0.5 / math.pi)  # noqa: E731
+    mean = [math.sqrt(1.0 / (2 * math.pi)), math.sqrt(4.0 / (2 * math.pi))]
+    assert got == pytest.approx(0.5 * (var(1.0) + var(4.0)) + np.var(mean), rel=1e-14)
+    assert np.var(mean) > 0.01 * got
+
+
+def test_per_sequence_and_batch_averaged_inputs():
+    """Linear: the recursion is linear in the drive, so averaging the inputs first is exact.
+    tanh: it is not (Jensen's gap), and ``mean_field`` is the one-sequence case."""
+    drive = np.array([[0.05, 0.05, 1.0, 2.0], [0.0, 1.0, 0.0, 1.0], [0.3, 0.3, 0.3, 0.3]])
+    averaged = drive.mean(axis=1, keepdims=True)
+    lin = mean_field_per_sequence("linear", 0.7, drive)
+    lin_avg = mean_field_per_sequence("linear", 0.7, averaged)
+    for key in lin:
+        np.testing.assert_allclose(lin[key], lin_avg[key], rtol=1e-14)
+    tanh = mean_field_per_sequence("tanh", 1.0, drive)["act_var"]
+    tanh_avg = mean_field_per_sequence("tanh", 1.0, averaged)["act_var"]
+    assert tanh_avg[0] > 1.05 * tanh[0]  # tanh^2 is concave in q: the average overestimates
+    nominal = mean_field("tanh", 1.0, 2.0, 0.1, np.array([0.5, 0.2]))
+    one = mean_field_per_sequence("tanh", 1.0, (2.0 * np.array([0.5, 0.2]) + 0.1)[:, None])
+    for key in nominal:
+        np.testing.assert_allclose(nominal[key], one[key], rtol=1e-14)
+
+
+def test_realised_drive_is_the_mean_square_of_the_input_projection():
+    rng = np.random.default_rng(3)
+    H, I, T, B = 40, 6, 4, 3
+    Wxh, bh = rng.standard_normal((H, I)) / math.sqrt(I), 0.3 * rng.standard_normal(H)
+    x = rng.standard_normal((T, B, I))
+    want = np.array([[np.mean((Wxh @ x[t, b] + bh) ** 2) for b in range(B)] for t in range(T)])
+    np.testing.assert_allclose(realised_drive(Wxh, bh, x), want, rtol=1e-12)
+    ids = rng.integers(0, I, size=(T, B))  # one-hot: the mean square of the used column + bh
+    want = np.array([[np.mean((Wxh[:, ids[t, b]] + bh) ** 2) for b in range(B)] for t in range(T)])
+    np.testing.assert_allclose(realised_drive(Wxh, bh, ids), want, rtol=1e-12)
+    onehot = np.eye(I)[ids]  # (T, B, I): the same numbers through the dense path
+    np.testing.assert_allclose(realised_drive(Wxh, bh, onehot), want, rtol=1e-12)
+
+
+def test_theory_from_weights_reads_the_drawn_matrices():
+    """s_w2 = ||Whh||_F^2 / H: g^2 exactly for an orthogonal Whh of gain g; for a Gaussian draw
+    the drawn value, not the nominal g^2."""
+    rng = np.random.default_rng(5)
+    H, I, T, B = 64, 3, 5, 4
+    Wxh, bh = rng.standard_normal((H, I)), np.zeros(H)
+    x = rng.uniform(size=(T, B, I))
+    Q = np.linalg.qr(rng.standard_normal((H, H)))[0]
+    drive = realised_drive(Wxh, bh, x)
+    got = theory_from_weights("tanh", Wxh, 1.5 * Q, bh, x)
+    want = mean_field_per_sequence("tanh", 2.25, drive)
+    for key in want:
+        np.testing.assert_allclose(got[key], want[key], rtol=1e-12)
+    W = rng.standard_normal((H, H)) / math.sqrt(H)
+    got = theory_from_weights("linear", Wxh, W, bh, x)
+    s_w2 = float(np.sum(W * W)) / H
+    assert abs(s_w2 - 1.0) > 1e-3  # the draw is not nominal
+    np.testing.assert_allclose(got["chi"], np.full(T, s_w2), rtol=1e-14)
 
 
 # ------------------------------------------------------------------------------ gradients

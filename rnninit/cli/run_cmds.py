@@ -253,18 +253,41 @@ def inits(
     nonlinearity: str = typer.Option(
         "tanh", "--nonlinearity", "-n", help="For the theory columns: tanh, relu or linear."
     ),
-):
+    input_var: float = typer.Option(
+        0.0, "--input-var",
+        help="The input's share of each pre-activation's variance per step (default 0: no input).",
+    ),
+    bias_var: float = typer.Option(
+        0.0, "--bias-var", help="The bias's share of each pre-activation's variance (default 0)."
+    ),
+    task: str = typer.Option(
+        None, "--task",
+        help="Take the input's share from this task's inputs (char, adding, copy; default "
+        "config, 4 batches), through Wxh drawn with each scheme.",
+    ),
+):  # fmt: skip
     """List every initialisation scheme with its formula and a measured draw.
 
     The expected mean and variance (E[w], Var[w]) come from the formula; mean, var, spectral
     radius and largest singular value are measured on one draw of the given shape. For zero-mean
-    schemes, the mean-field theory of the recurrence h_t = phi(Whh h_(t-1)) gives the variance
-    q* the hidden state settles at, the gradient factor chi per step back in time, and the
-    regime: ordered (chi < 1, gradients vanish), critical, or chaotic (chi > 1, they explode).
+    schemes, the mean-field theory of the recurrence h_t = phi(Whh h_(t-1) + Wxh x_t + bh) gives
+    the variance q* the pre-activations settle at, the gradient factor chi* per step back in
+    time there, the timescale xi = -1/ln chi* and the regime: ordered (chi* < 1, gradients
+    vanish), critical, or chaotic (chi* > 1, they explode). Without --input-var, --bias-var or
+    --task the recurrence has no input and no bias; an input moves the fixed point.
+
+    Examples:
+
+      rnninit inits --shape 512 512
+
+      rnninit inits --shape 128 128 --task adding
+
+      rnninit inits -n relu --input-var 0.5 --bias-var 0.1
     """
     from ..core.engine import NONLINEARITIES
-    from ..core.inits import PRESETS, SCHEMES, measure_schemes
-    from ..core.theory import recurrence_regime
+    from ..core.inits import PRESETS
+    from ..core.tasks import TASKS
+    from ..experiment.schemes import schemes_with_theory
     from ..report.terminal import inits_table
 
     with handled():
@@ -278,12 +301,12 @@ def inits(
             )
         if not gain > 0:
             raise RnnInitError(f"--gain: expected a positive number, got {gain}")
-        rows = measure_schemes(tuple(shape), seed=seed, gain=gain)
-        for row in rows:
-            if SCHEMES[row["name"]].zero_mean and row["expected_var"] > 0:
-                row.update(recurrence_regime(nonlinearity, shape[1] * row["expected_var"]))
+        if task is not None and task not in TASKS:
+            raise RnnInitError(f"--task: expected one of {', '.join(TASKS)}, got '{task}'")
+        table = schemes_with_theory(tuple(shape), seed=seed, gain=gain, nonlinearity=nonlinearity,
+                                    input_var=input_var, bias_var=bias_var, task=task)  # fmt: skip
         console = stdout_console()
-        console.print(inits_table(rows, tuple(shape), nonlinearity))
+        console.print(inits_table(table, tuple(shape)))
         console.print("[bold]presets[/bold] (per matrix):")
         for name, per in PRESETS.items():
             console.print(f"  {name}: " + ", ".join(f"{k} {v}" for k, v in per.items()))

@@ -44,7 +44,10 @@ class Nonlinearity:
         dphi: ``dphi(a, h) -> phi'(a)`` from the stored a and h = phi(a) (an array, or a scalar
             where phi' is constant).
         gain: the factor on a weight's std that keeps the signal's scale through phi.
-        moments: ``moments(q) -> (E[phi^2], Var[phi], E[phi'^2])`` of phi(sqrt(q) z), z ~ N(0, 1).
+        moments: ``moments(q) -> (E[phi^2], Var[phi], E[phi'^2])`` of phi(sqrt(q) z), z ~ N(0, 1),
+            elementwise over an array q (a moment that does not depend on q may come back as a
+            float). The theory reads |E[phi]| as sqrt(E[phi^2] - Var[phi]), which needs
+            phi(a) + phi(-a) of one sign for every a (odd phi: E[phi] = 0; relu: E[phi] > 0).
         theory_kind: how the theory finds a fixed point: ``"homogeneous"`` (phi(c a) = c phi(a)
             for c > 0, so E[phi^2] is proportional to q and E[phi'^2] constant: closed forms) or
             ``"saturating"`` (phi odd, |phi| < 1, phi'(0) = 1, as tanh: bisection).
@@ -78,13 +81,23 @@ def _linear(a, out):
 
 # --- Gaussian moments: q -> (E[phi^2], Var[phi], E[phi'^2]) for phi(sqrt(q) z) -------------------
 # Var[phi] is written in closed form where possible so that q = inf gives inf rather than inf - inf.
+# q may be a float (floats out) or an array (arrays of its shape out; a constant may stay a float).
 
 
-def _tanh_moments(q: float) -> tuple[float, float, float]:
+def _tanh_sq(a):
+    return np.tanh(a) ** 2
+
+
+def _sech4(a):
+    return (1.0 - np.tanh(a) ** 2) ** 2  # tanh'^2 = sech^4, written without overflow
+
+
+def _tanh_moments(q):
     """Quadrature; E[tanh] = 0 by symmetry, so Var[tanh] = E[tanh^2]."""
-    e_phi2 = float(gauss_expect(lambda a: np.tanh(a) ** 2, q))
-    e_dphi2 = float(gauss_expect(lambda a: (1.0 - np.tanh(a) ** 2) ** 2, q))  # sech^4, no overflow
-    return e_phi2, e_phi2, e_dphi2
+    e_phi2, e_dphi2 = gauss_expect(_tanh_sq, q), gauss_expect(_sech4, q)
+    if np.ndim(q) == 0:
+        return float(e_phi2), float(e_phi2), float(e_dphi2)
+    return e_phi2, e_phi2.copy(), e_dphi2
 
 
 def _relu_moments(q: float) -> tuple[float, float, float]:

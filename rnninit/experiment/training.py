@@ -27,7 +27,7 @@ from ..core.engine import bptt, evaluate, forward
 from ..core.inits import SCHEMES, InitSpec, init_params, parse_init
 from ..core.stats import THEORY_COLUMNS, TIMESTEP_COLUMNS, ema_update, param_stats, spectral
 from ..core.tasks import Task, make_task, sequence_length
-from ..core.theory import grad_var_profile, theory_for_run
+from ..core.theory import grad_var_profile, theory_from_weights
 from ..errors import RnnInitError
 from ..fileio import atomic_write_bytes, atomic_write_text
 from .config import Config, TrainConfig, absolute_paths, dump_config, validate
@@ -156,28 +156,19 @@ def prepare(config: Config | dict, memory_check: bool = True) -> Setup:
 
 
 def theory_at_init(setup: Setup, x) -> dict | None:
-    """Mean-field prediction for step 0 (None where the theory does not apply: a cell without a
-    mean-field theory, or a scheme that is not zero-mean i.i.d. or orthogonal, e.g. uniform)."""
-    spec, task, roles = setup.spec, setup.task, setup.cell.mean_field_params
+    """Mean-field prediction for step 0 from the drawn weights and this batch, per sequence then
+    pooled over the batch (``theory_from_weights``); None where the theory does not apply: a cell
+    without a mean-field theory, or a scheme that is not zero-mean i.i.d. or orthogonal (uniform,
+    identity, ...)."""
+    roles = setup.cell.mean_field_params
     if roles is None:
         return None
-    H, I = setup.config.model.hidden_size, task.input_size
-    shapes = {s.name: s.shape for s in setup.cell.param_specs(I, H, task.output_size)}
-    var = {}
-    for role, name in roles.items():  # input, recurrent, bias
-        scheme_name, gain = spec.per_param[name]
-        scheme = SCHEMES[scheme_name]
-        if not scheme.zero_mean:
+    for name in roles.values():  # input, recurrent, bias
+        if not SCHEMES[setup.spec.per_param[name][0]].zero_mean:
             return None
-        var[role] = scheme.moments(shapes[name], gain, H)[1]
-    if spec.spectral_radius is not None:
-        var["recurrent"] = spec.spectral_radius**2 / H  # circular law (exact for orthogonal)
-    if task.token_inputs:
-        x_sq = np.full(x.shape[0], 1.0 / I)  # one-hot: ||x_t||^2 = 1
-    else:
-        x_sq = np.einsum("tbi,tbi->t", x, x, dtype=np.float64) / (x.shape[1] * I)
-    return theory_for_run(
-        setup.config.model.nonlinearity, var["input"], var["recurrent"], var["bias"], I, H, x_sq
+    p = {role: setup.params[name] for role, name in roles.items()}
+    return theory_from_weights(
+        setup.config.model.nonlinearity, p["input"], p["recurrent"], p["bias"], x
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from rich.console import Console
+from rich.console import Console, Group
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
@@ -235,34 +235,64 @@ def summary_table(s: dict) -> Table:
     return grid
 
 
-def inits_table(rows: list[dict], shape: tuple[int, int], nonlinearity: str = "tanh") -> Table:
-    """`rnninit inits`: every scheme with its formula, the measured draw and the theory."""
-    table = Table(
-        title=f"initialisation schemes, measured on one {shape[0]}x{shape[1]} draw; "
-        f"theory of the recurrence with {nonlinearity}",
+def _drive_text(table: dict) -> str:
+    """What drives the recurrence in the inits table's theory: no input, a stated variance, or a
+    task's inputs."""
+    bias = f"bias variance {fmt(table['bias_var'], 3)}"
+    task = table.get("task")
+    if task is not None:
+        return (f"driven by the {task['task']} task's inputs (mean ||x_t||²/I = "
+                f"{fmt(task['x_sq'], 3)} over {task['batches']} batches of {task['batch_size']} x "
+                f"{task['seq_len']} steps, through Wxh drawn with each scheme at gain 1) and {bias}")  # fmt: skip
+    if table["input_var"] == 0 and table["bias_var"] == 0:
+        return "without input or bias (input and bias variance 0: set --input-var, --bias-var or --task)"
+    return f"driven by input variance {fmt(table['input_var'], 3)} per step and {bias}"
+
+
+def inits_table(table: dict, shape: tuple[int, int]) -> Group:
+    """`rnninit inits`: every scheme with its formula and the measured draw, then the theory of
+    the recurrence each zero-mean scheme draws.
+
+    table: ``experiment.schemes.schemes_with_theory``'s dict (rows, nonlinearity, input_var,
+    bias_var, task).
+    """
+    from ..core.theory import REGIME_TOL, ROUNDING_TOL
+
+    draws = Table(
+        title=f"initialisation schemes, measured on one {shape[0]}x{shape[1]} draw",
         title_justify="left",
-        caption="E(w), Var(w): the formula; mean, var, ρ, σmax: measured. q*: variance the "
-        "hidden state settles at; χ: gradient factor per step back in time (mean-field, "
-        "zero-mean schemes only)",
+        caption="E(w), Var(w): the formula; mean, var, ρ, σmax: measured",
         caption_justify="left",
     )
-    columns = ["scheme", "formula", "E(w)", "mean", "Var(w)", "var", "ρ", "σmax", "q*", "χ",
-               "regime"]  # fmt: skip
-    for col in columns:
-        left = col in ("scheme", "formula", "regime")
-        table.add_column(col, justify="left" if left else "right",
-                         style="bold" if col == "scheme" else None,
-                         no_wrap=True, min_width=8 if col == "regime" else None)  # fmt: skip
+    for col in ("scheme", "formula", "E(w)", "mean", "Var(w)", "var", "ρ", "σmax"):
+        draws.add_column(col, justify="left" if col in ("scheme", "formula") else "right",
+                         style="bold" if col == "scheme" else None, no_wrap=True)  # fmt: skip
+    theory = Table(
+        title=f"mean-field theory of the recurrence with {table['nonlinearity']} "
+        f"{_drive_text(table)}",
+        title_justify="left",
+        caption="σw² = fan_in Var(w), from the formula; in: the input's share of the "
+        "pre-activation variance per step; q*: variance the pre-activations settle at; "
+        "χ*: gradient factor per step back in time there; ξ = -1/ln χ*: steps over which the "
+        f"gradient shrinks by e (negative: grows). Critical where |χ* - 1| <= {REGIME_TOL:g}; "
+        f"a slope within {ROUNDING_TOL:g} of 1 counts as 1 (rounding). Zero-mean schemes only",
+        caption_justify="left",
+    )
+    for col in ("scheme", "σw²", "in", "q*", "χ*", "ξ", "regime"):
+        theory.add_column(col, justify="left" if col in ("scheme", "regime") else "right",
+                          style="bold" if col == "scheme" else None, no_wrap=True,
+                          min_width=8 if col == "regime" else None)  # fmt: skip
     style = {"ordered": "cyan", "critical": "green", "chaotic": "red"}
-    for r in rows:
+    for r in table["rows"]:
+        draws.add_row(r["name"], r["formula"], fmt(r["expected_mean"], 3), fmt(r["mean"], 3),
+                      fmt(r["expected_var"], 3), fmt(r["var"], 3),
+                      fmt(r.get("spectral_radius"), 3), fmt(r.get("max_singular"), 3))  # fmt: skip
         reg = r.get("regime")
-        table.add_row(
-            r["name"], r["formula"], fmt(r["expected_mean"], 3), fmt(r["mean"], 3),
-            fmt(r["expected_var"], 3), fmt(r["var"], 3), fmt(r.get("spectral_radius"), 3),
-            fmt(r.get("max_singular"), 3), fmt(r.get("q_star"), 3), fmt(r.get("chi"), 3),
-            Text(reg, style=style[reg]) if reg else Text("—", style="dim"),
-        )  # fmt: skip
-    return table
+        s_w2 = shape[1] * r["expected_var"] if reg else None
+        theory.add_row(r["name"], fmt(s_w2, 3), fmt(r.get("input_var"), 3),
+                       fmt(r.get("q_star"), 3), fmt(r.get("chi"), 3), fmt(r.get("xi"), 3),
+                       Text(reg, style=style[reg]) if reg else Text("—", style="dim"))  # fmt: skip
+    return Group(draws, theory)
 
 
 class ConsoleReporter:

@@ -1,0 +1,97 @@
+"""`rnninit inits` as a library call: every scheme measured on one draw, with the mean-field
+theory of the recurrence it would draw, driven by a stated input and bias variance or by the
+inputs of a task."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..core.inits import SCHEMES, measure_schemes
+from ..core.theory import recurrence_regime
+from ..errors import RnnInitError
+from .config import load_config
+from .training import prepare
+
+TASK_BATCHES = 4  # batches of the task's default config whose inputs are averaged
+
+
+def task_input_norm(task: str) -> dict:
+    """The mean input norm of a task, for the input's share of the pre-activation variance.
+
+    x_sq = mean of ||x_t[b]||^2 / I over every step t and sequence b of the first TASK_BATCHES
+    training batches a run of the default config with ``task.name = task`` sees (seed 0; char:
+    the built-in corpus). One-hot inputs give 1 / I exactly.
+
+    Returns:
+        {"task", "input_size" (I), "x_sq", "seq_len" (T), "batches", "batch_size"}.
+
+    Raises:
+        RnnInitError: an unknown task.
+    """
+    cfg = load_config(None, [f"task.name={task}"])
+    setup = prepare(cfg)
+    B, I = cfg.train.batch_size, setup.task.input_size
+    xs = [setup.task.sample(setup.rng_data, B).x for _ in range(TASK_BATCHES)]
+    if setup.task.token_inputs:
+        x_sq = 1.0 / I  # one-hot: ||x_t||^2 = 1
+    else:
+        x_sq = float(np.mean([np.einsum("tbi,tbi->tb", x, x).mean() for x in xs])) / I
+    return {"task": task, "input_size": I, "x_sq": x_sq, "seq_len": setup.task.seq_len,
+            "batches": TASK_BATCHES, "batch_size": B}  # fmt: skip
+
+
+def _check_var(value: float, flag: str) -> float:
+    if not (math.isfinite(value) and value >= 0.0):
+        raise RnnInitError(f"{flag}: expected a variance >= 0, got {value}")
+    return float(value)
+
+
+def schemes_with_theory(
+    shape: tuple[int, int],
+    seed: int = 0,
+    gain: float = 1.0,
+    nonlinearity: str = "tanh",
+    input_var: float = 0.0,
+    bias_var: float = 0.0,
+    task: str | None = None,
+) -> dict:
+    """Every scheme measured on one draw (``measure_schemes``), and for the zero-mean ones the
+    fixed point q*, chi*, timescale xi and regime of the recurrence (``recurrence_regime``) with
+    s_w2 = fan_in Var(w) from the formula.
+
+    The input's share of the pre-activation variance per step is ``input_var`` for every
+    scheme, or with ``task`` I Var(Wxh entry) x_sq: each scheme also draws Wxh (H, I) at gain 1,
+    as ``init=SCHEME`` would (``gain`` scales the measured recurrent matrix only), and x_sq is
+    the task's mean input norm (``task_input_norm``): the fixed point is that of the recursion
+    driven by the mean input share.
+
+    Returns:
+        {"rows": the rows of measure_schemes, each with "input_var", "q_star", "chi", "xi",
+        "regime" where the theory applies; "nonlinearity"; "bias_var"; "input_var" (the stated
+        one, None with a task); "task": task_input_norm's dict or None}.
+
+    Raises:
+        RnnInitError: a bad shape or gain, a negative variance, both a task and input_var, or
+            an unknown task.
+    """
+    input_var = _check_var(input_var, "--input-var")
+    bias_var = _check_var(bias_var, "--bias-var")
+    if task is not None and input_var > 0:
+        raise RnnInitError("--task: takes the input variance from the task; give --input-var or "
+                           "--task, not both")  # fmt: skip
+    rows = measure_schemes(tuple(shape), seed=seed, gain=gain)
+    drive = task_input_norm(task) if task is not None else None
+    for row in rows:
+        scheme = SCHEMES[row["name"]]
+        if not (scheme.zero_mean and row["expected_var"] > 0):
+            continue
+        u = input_var
+        if drive is not None:
+            I = drive["input_size"]
+            u = I * scheme.moments((shape[0], I), 1.0, shape[0])[1] * drive["x_sq"]
+        row["input_var"] = u
+        row.update(recurrence_regime(nonlinearity, shape[1] * row["expected_var"], u, bias_var))
+    return {"rows": rows, "nonlinearity": nonlinearity, "bias_var": bias_var,
+            "input_var": None if drive else input_var, "task": drive}  # fmt: skip
