@@ -62,6 +62,23 @@ def test_stop_then_resume_is_bit_identical(tmp_path, stop_before):
     assert_same_run(Path(reference["run_dir"]), run)
 
 
+def test_rmsprop_stop_then_resume_is_bit_identical(tmp_path):
+    import numpy as np
+
+    extra = ("train.optimizer=rmsprop", "train.rho=0.9")
+    reference = train(tiny_cfg(tmp_path / "ref", 12, *extra))
+    calls = []
+    stopped = train(tiny_cfg(tmp_path / "int", 12, *extra),
+                    should_stop=lambda: calls.append(1) or len(calls) > 7)  # fmt: skip
+    assert stopped["status"] == "interrupted" and stopped["steps_done"] == 7
+    run = Path(stopped["run_dir"])
+    with np.load(run / "checkpoint.npz") as ckpt:  # the squared-gradient averages travel
+        assert not any(k.startswith("opt/m/") for k in ckpt.files)
+        assert np.all(ckpt["opt/v/Whh"] > 0)
+    assert resume(run)["status"] == "completed"
+    assert_same_run(Path(reference["run_dir"]), run)
+
+
 def test_resume_refuses_finished_runs(tmp_path):
     from rnninit.errors import RnnInitError
 

@@ -53,11 +53,34 @@ def _adam(params, grads, state, hp):
         params[k] -= lr_t * m / (np.sqrt(v) + hp["eps"])
 
 
+def _rmsprop(params, grads, state, hp):
+    """RMSprop (Hinton's lecture 6e), as torch.optim.RMSprop with centered=False, momentum=0:
+
+        v = rho * v + (1 - rho) * g^2        # v starts at 0; no bias correction
+        w -= lr * g / (sqrt(v) + eps)        # eps outside the square root
+
+    rho is PyTorch's ``alpha`` (default 0.99) and Keras' ``rho`` (default 0.9). PyTorch puts eps
+    outside the root, as here, and so did standalone Keras up to 2.3; tf.keras (optimizer_v2 and
+    later) and Keras 3 divide by sqrt(v + eps) instead, eps default 1e-7. The forms part where
+    gradients are small: the denominator's floor is eps here but sqrt(eps) there (3.2e-4 at
+    1e-7), so a Keras run is matched only where sqrt(v) is far above both.
+    """
+    rho = hp["rho"]
+    for k, g in grads.items():
+        v = state["v"][k]
+        v *= rho
+        v += (1 - rho) * g * g  # torch fuses this add (FMA): v may differ from it by 1 ulp
+        params[k] -= hp["lr"] * g / (np.sqrt(v) + hp["eps"])
+
+
 OPTIMIZERS: dict[str, Optimizer] = {
     "sgd": Optimizer("sgd", "w -= lr * g", _sgd, ()),
     "momentum": Optimizer("momentum", "v = mu * v + g; w -= lr * v", _momentum, ("v",)),
     "adagrad": Optimizer("adagrad", "G += g^2; w -= lr * g / (sqrt(G) + eps)", _adagrad, ("G",)),
     "adam": Optimizer("adam", "Kingma & Ba 2015, bias-corrected", _adam, ("m", "v")),
+    "rmsprop": Optimizer(
+        "rmsprop", "v = rho * v + (1 - rho) * g^2; w -= lr * g / (sqrt(v) + eps)", _rmsprop, ("v",)
+    ),
 }
 
 

@@ -85,7 +85,8 @@ SCHEMA: dict[str, Field] = {
         Field("train.momentum", 0.9, "float", "momentum coefficient (momentum)", ge=0, lt=1),
         Field("train.beta1", 0.9, "float", "first-moment decay (adam)", ge=0, lt=1),
         Field("train.beta2", 0.999, "float", "second-moment decay (adam)", ge=0, lt=1),
-        Field("train.eps", 1.0e-8, "float", "added to the denominator (adagrad, adam)", gt=0),
+        Field("train.rho", 0.99, "float", "decay rate of the squared-gradient average (rmsprop): PyTorch's alpha (default 0.99), Keras' rho (default 0.9)", ge=0, lt=1),
+        Field("train.eps", 1.0e-8, "float", "added to the denominator (adagrad, adam, rmsprop)", gt=0),
         Field("train.clip", 5.0, "float", "global gradient-norm clipping (0 = no clipping)", ge=0),
         Field("train.dtype", "float64", "choice", "floating-point type of parameters and activations", choices=("float32", "float64")),
         Field("train.threads", None, "int", "BLAS threads of this run (null: chosen from the size of the matrix products); recorded in summary.json, since bit-identical reruns need the same count and BLAS", ge=1, nullable=True),
@@ -136,6 +137,7 @@ class TrainConfig:
     momentum: float
     beta1: float
     beta2: float
+    rho: float
     eps: float
     clip: float
     dtype: str

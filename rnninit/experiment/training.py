@@ -282,7 +282,7 @@ def _versions() -> dict:
 
 
 def _hyper(tr: TrainConfig) -> dict:
-    return {k: getattr(tr, k) for k in ("lr", "momentum", "beta1", "beta2", "eps")}
+    return {k: getattr(tr, k) for k in ("lr", "momentum", "beta1", "beta2", "rho", "eps")}
 
 
 def train(
