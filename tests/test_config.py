@@ -283,7 +283,7 @@ BAD = [
     ("init:\n  Wxh: xavier\n  Whh:\n    scheme: bogus\n", [], ["a.yaml: init.Whh.scheme", "bogus", "(line 4)"]),
     ("task:\n  name: chr\n", [], ["a.yaml: task.name: expected one of", "char", "adding", "copy", "did you mean 'char'?"]),
     ("model:\n  nonlinearity: sigmoid\n", [], ["model.nonlinearity: expected one of tanh, relu, linear, got 'sigmoid'"]),
-    ("train:\n  optimizer: adamw\n", [], ["train.optimizer: expected one of sgd, momentum, adagrad, adam, got 'adamw'", "did you mean 'adam'?"]),
+    ("train:\n  optimizer: adamw\n", [], ["train.optimizer: expected one of sgd, momentum, adagrad, adam, rmsprop, got 'adamw'", "did you mean 'adam'?"]),
     ("train:\n  dtype: float16\n", [], ["train.dtype: expected one of float32, float64, got 'float16'"]),
     ("task:\n  path: 5\n", [], ["task.path: expected a file path or null, got 5"]),
     ("log:\n  runs_dir: ''\n", [], ["log.runs_dir: expected a non-empty string, got ''"]),
