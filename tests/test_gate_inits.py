@@ -327,3 +327,54 @@ def test_gru_allows_chrono_only_where_it_means_something():
     spec = parse_init("bh=chrono:40,bh.r=small", cell=GRU)
     assert spec.per_param["bh"] == ("chrono", 1.0) and spec.args == {"bh": 40.0}
     assert spec.per_gate == {"bh.r": ("small", 1.0)}
+
+
+# --- the experiment layer: records, overrides and compare arms keep gates and gate biases ------
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "keras_default",
+        "Whh=orthogonal:tanh,Whh.f=identity:0.5,bh=chrono:200,bh.o=small",
+        {"bh": {"scheme": "chrono", "t_max": None}, "Wxh.g": "he"},
+        "bh=forget_bias:2.5,Why=zeros",
+    ],
+)
+def test_spec_mapping_reads_back_to_the_same_spec(spec):
+    from rnninit.core.inits import spec_mapping
+
+    a = parse_init(spec, cell=LSTM)
+    assert parse_init(spec_mapping(a), cell=LSTM) == a
+
+
+def test_init_overrides_reach_a_gate_block_and_a_gate_bias_parameter():
+    from rnninit.experiment.config import _edit_init
+
+    out = _edit_init({"default": "xavier"}, ["Whh", "f"], "identity", "override", cell=LSTM)
+    assert out == {"default": "xavier", "Whh.f": "identity"}
+    out = _edit_init("Whh=orthogonal", ["Whh", "g", "gain"], 2, "override", cell=LSTM)
+    assert out["Whh.g"] == {"scheme": "orthogonal", "gain": 2}  # the block's scheme kept
+    out = _edit_init("bh=chrono:20", ["bh", "t_max"], 300, "override", cell=LSTM)
+    assert parse_init(out, cell=LSTM).args == {"bh": 300.0}
+
+
+def test_a_compare_arm_merges_gates_and_gate_biases():
+    from rnninit.experiment.arms import arm_text, resolve_arm
+
+    base = "Whh=orthogonal,Whh.f=identity,bh=chrono:50"
+    merged = parse_init(resolve_arm("Wxh=he", base, "arm", cell=LSTM), cell=LSTM)
+    assert merged.per_gate == {"Whh.f": ("identity", 1.0)} and merged.args == {"bh": 50.0}
+    assert merged.per_param["Wxh"] == ("he", 1.0)
+    merged = parse_init(resolve_arm("Whh=xavier,bh=forget_bias", base, "arm", cell=LSTM), cell=LSTM)
+    assert merged.per_gate == {} and merged.args == {"bh": 1.0}  # named matrices replaced whole
+    assert arm_text({"bh": {"scheme": "chrono", "t_max": 80}}) == "bh=chrono:80"
+
+
+def test_config_refuses_a_gate_bias_on_the_vanilla_cell():
+    from rnninit.experiment.config import load_config
+
+    with pytest.raises(RnnInitError, match=r"init\.bh: scheme 'chrono' sets a gate bias"):
+        load_config(None, ["init.bh=chrono", "init.bh.t_max=20"])
+    with pytest.raises(RnnInitError, match=r"init\.Whh\.f: unknown matrix 'Whh\.f'"):
+        load_config(None, ["init.Whh.f=identity"])

@@ -524,6 +524,38 @@ def parse_init(spec, where: str = "init", cell: str | Cell = "rnn") -> InitSpec:
                        f"mapping per matrix, got {spec!r}")  # fmt: skip
 
 
+# The keys of one parameter's mapping entry: {scheme, gain} or a gate bias's {scheme, t_max|value}.
+ENTRY_KEYS = ("scheme", "gain", *(gb.arg for gb in GATE_BIASES.values()))
+
+
+def spec_mapping(spec: InitSpec) -> dict:
+    """An ``InitSpec`` as the explicit mapping ``parse_init`` reads back to the same spec: every
+    parameter named (``{scheme, gain}`` where the gain is not 1; a gate-bias scheme with its
+    parameter where it is not the default), then each gate override, then ``spectral_radius``
+    when it is set."""
+
+    def entry(scheme: str, gain: float, name: str | None = None):
+        if scheme in GATE_BIASES:
+            gb, arg = GATE_BIASES[scheme], spec.args.get(name, GATE_BIASES[scheme].default)
+            return scheme if arg == gb.default else {"scheme": scheme, gb.arg: arg}
+        return scheme if gain == 1.0 else {"scheme": scheme, "gain": gain}
+
+    out = {k: entry(s, g, k) for k, (s, g) in spec.per_param.items()}
+    out.update({k: entry(s, g) for k, (s, g) in spec.per_gate.items()})
+    if spec.spectral_radius is not None:
+        out["spectral_radius"] = spec.spectral_radius
+    return out
+
+
+def scheme_of(spec: InitSpec, key: str) -> str | None:
+    """The scheme a mapping key draws with now: ``"Whh"`` or a gate block ``"Whh.f"`` (its
+    parameter's scheme unless overridden); None for a key the spec does not know."""
+    if key in spec.per_gate:
+        return spec.per_gate[key][0]
+    param = key.partition(".")[0]
+    return spec.per_param[param][0] if param in spec.per_param else None
+
+
 # --- drawing ------------------------------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import shlex
 
+from ..core.gate_bias import GATE_BIASES
 from ..core.inits import InitSpec, parse_init
 from ..errors import RnnInitError
 from .config import NAME_RE, Config, apply_overrides, init_mapping
@@ -44,8 +45,9 @@ def arm_text(arm: str | dict) -> str:
         return arm.strip()
     items = []
     for key, value in arm.items():
-        if isinstance(value, dict):
-            value = value["scheme"] + (f":{value['gain']}" if "gain" in value else "")
+        if isinstance(value, dict):  # {scheme, gain} or a gate bias's {scheme, t_max | value}
+            after = [v for k, v in value.items() if k != "scheme" and v is not None]
+            value = value["scheme"] + (f":{after[0]}" if after else "")
         items.append(f"{key}={value}")
     return ",".join(items)
 
@@ -83,8 +85,14 @@ def resolve_arm(text: str, base_init, where: str, cell: str = "rnn") -> str | di
         per_param = {
             p: spec.per_param[p] if p in keys else kept for p, kept in now.per_param.items()
         }
+        # a named matrix is replaced whole: its gate overrides and gate-bias parameter go too
+        kept_gates = {k: v for k, v in now.per_gate.items() if k.partition(".")[0] not in keys}
+        per_gate = {**kept_gates, **spec.per_gate}
+        args = {p: a for p, a in now.args.items() if p not in keys}
+        args.update({p: a for p, a in spec.args.items() if p in keys})
         radius = spec.spectral_radius if RADIUS in keys else now.spectral_radius
-        spec = parse_init(init_mapping(InitSpec(per_param, radius)), where, cell=cell)
+        merged = InitSpec(per_param, radius, per_gate, args)
+        spec = parse_init(init_mapping(merged), where, cell=cell)
     return init_mapping(spec)
 
 
@@ -189,7 +197,8 @@ def _as_key(token: str) -> str:
         scheme, _, gain = value.partition(":")
         keys.append(f"init.{key.strip()}={scheme.strip()}")
         if gain and key.strip() != RADIUS:
-            keys.append(f"init.{key.strip()}.gain={gain.strip()}")
+            arg = GATE_BIASES[scheme.strip()].arg if scheme.strip() in GATE_BIASES else "gain"
+            keys.append(f"init.{key.strip()}.{arg}={gain.strip()}")
     return f"; inside a labelled arm write {' '.join(keys)}"
 
 
