@@ -378,3 +378,59 @@ def test_config_refuses_a_gate_bias_on_the_vanilla_cell():
         load_config(None, ["init.bh=chrono", "init.bh.t_max=20"])
     with pytest.raises(RnnInitError, match=r"init\.Whh\.f: unknown matrix 'Whh\.f'"):
         load_config(None, ["init.Whh.f=identity"])
+
+
+# --- rnninit inits --cell: the listing takes a Cell ---------------------------------------------
+
+
+def test_gate_block_listing_per_scheme_per_block():
+    from rnninit.experiment.schemes import gate_block_listing
+
+    H, I = 24, 10
+    listing = gate_block_listing(LSTM, H, I, seed=0, t_max=60)
+    by = {s["init"]: s["rows"] for s in listing["sections"]}
+    assert (
+        list(by)[:2] == ["uniform", "small"] and "bh=chrono:60" in by and "bh=forget_bias:1" in by
+    )
+    xavier = {(r["param"], r["gate"]): r for r in by["xavier"]}
+    assert set(xavier) == {(p, g) for p in ("Wxh", "Whh") for g in LSTM_GATES}
+    assert xavier["Wxh", "f"]["fan_in"] == I and xavier["Wxh", "f"]["fan_out"] == H
+    assert xavier["Wxh", "f"]["expected_var"] == pytest.approx(1 / I)
+    glorot = {(r["param"], r["gate"]): r for r in by["glorot_uniform"]}
+    assert glorot["Whh", "o"]["expected_var"] == pytest.approx(6 / (2 * H) / 3)  # fan_out H
+    orth = {(r["param"], r["gate"]): r for r in by["orthogonal"]}
+    assert orth["Whh", "g"]["var"] == pytest.approx(1 / H, abs=1e-3)  # an orthogonal H x H block
+    chrono = {r["gate"]: r for r in by["bh=chrono:60"]}
+    mean, var = log_uniform_moments(60)
+    assert chrono["f"]["expected_mean"] == pytest.approx(mean)
+    assert chrono["i"]["expected_mean"] == pytest.approx(-mean)
+    assert chrono["i"]["mean"] == pytest.approx(-chrono["f"]["mean"])
+    assert chrono["g"]["expected_var"] == 0 and chrono["g"]["var"] == 0
+    keras = {(r["param"], r["gate"]): r for r in by["keras_default"]}
+    assert keras["bh", "f"]["mean"] == 1.0 and keras["bh", "f"]["var"] == 0.0
+    assert keras["bh", "i"]["mean"] == 0.0 and keras["Why", ""]["scheme"] == "glorot_uniform"
+
+
+def test_gate_block_listing_gru_covers_bhn_in_presets():
+    from rnninit.experiment.schemes import gate_block_listing
+
+    listing = gate_block_listing(GRU, 16, 8, seed=0)
+    by = {s["init"]: s["rows"] for s in listing["sections"]}
+    torch = {(r["param"], r["gate"]): r for r in by["torch_default"]}
+    assert torch["bhn", ""]["expected_var"] == pytest.approx(1 / 16 / 3)
+    assert torch["bhn", ""]["var"] > 0
+    assert {r["gate"] for r in by["bh=chrono:100"]} == {"r", "z", "n"}
+
+
+def test_cli_inits_cell_rnn_unchanged_and_unknown_cell_refused():
+    from typer.testing import CliRunner
+
+    from rnninit.cli.app import app
+
+    runner = CliRunner()
+    plain = runner.invoke(app, ["inits", "--shape", "16", "16"])
+    rnn = runner.invoke(app, ["inits", "--shape", "16", "16", "--cell", "rnn"])
+    assert plain.exit_code == rnn.exit_code == 0 and plain.output == rnn.output
+    bad = runner.invoke(app, ["inits", "--cell", "lstn"])
+    assert bad.exit_code == 2
+    assert "--cell: unknown cell 'lstn'" in bad.output and "allowed: rnn" in bad.output

@@ -754,3 +754,44 @@ def measure_schemes(shape: tuple[int, int], seed: int = 0, gain: float = 1.0) ->
             "max_singular": float(np.linalg.norm(W, 2)) if square else None,
         })  # fmt: skip
     return rows
+
+
+def measure_blocks(
+    I: int,
+    H: int,
+    O: int,
+    init="xavier",
+    cell: str | Cell = "rnn",
+    seed: int = 0,
+    seq_len: int | None = None,
+) -> list[dict]:
+    """One draw of ``init_params`` measured block by block beside each block's formula.
+
+    Returns:
+        One dict per block, in draw order (``block_plan``): ``param``, ``gate`` ("" without
+        gates), ``shape`` (the block's), ``fan_out``, ``fan_in`` (the block's: a bias (n,)
+        counts as n, n), ``scheme``, ``gain``, ``arg`` (a gate bias's parameter, else None),
+        ``formula``, ``expected_mean``, ``expected_var`` (exact, from the formula) and ``mean``,
+        ``var`` (measured, ddof=0).
+
+    Raises:
+        RnnInitError: as ``init_params``.
+    """
+    cell = get_cell(cell)
+    params = init_params(I, H, O, init, seed, cell=cell, seq_len=seq_len)
+    plan = block_plan(I, H, O, init, cell, seq_len)
+    count = {p: sum(b.param == p for b in plan) for p in params}
+    rows, seen = [], {}
+    for b in plan:
+        k = seen[b.param] = seen.get(b.param, -1) + 1
+        W = np.split(params[b.param], count[b.param])[k]
+        fan_out, fan_in = _fans(b.shape)
+        mean, var = block_moments(b, H)
+        formula = (GATE_BIASES if b.scheme in GATE_BIASES else SCHEMES)[b.scheme].formula
+        rows.append({
+            "param": b.param, "gate": b.gate, "shape": b.shape, "fan_out": fan_out,
+            "fan_in": fan_in, "scheme": b.scheme, "gain": b.gain, "arg": b.arg,
+            "formula": formula, "expected_mean": float(mean), "expected_var": float(var),
+            "mean": float(W.mean()), "var": float(W.var()),
+        })  # fmt: skip
+    return rows
