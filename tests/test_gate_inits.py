@@ -434,3 +434,17 @@ def test_cli_inits_cell_rnn_unchanged_and_unknown_cell_refused():
     bad = runner.invoke(app, ["inits", "--cell", "lstn"])
     assert bad.exit_code == 2
     assert "--cell: unknown cell 'lstn'" in bad.output and "allowed: rnn" in bad.output
+
+
+def test_compare_records_tell_gate_biases_and_gate_overrides_apart():
+    from rnninit.experiment.arms import describe, resolved_record
+
+    a = resolved_record("bh=chrono:50", cell=LSTM)
+    b = resolved_record("bh=chrono:100", cell=LSTM)
+    c = resolved_record("bh=chrono:50,Whh.f=identity", cell=LSTM)
+    assert a != b and a != c
+    assert a["bh"] == {"scheme": "chrono", "gain": 1.0, "arg": 50.0}
+    assert c["Whh.f"] == {"scheme": "identity", "gain": 1.0}
+    assert describe({"bh": a["bh"]}, None)["bh"] == "chrono:50"
+    assert resolved_record("xavier") == resolved_record("xavier", cell="rnn")  # rnn: no new keys
+    assert set(resolved_record("xavier")) == {"Wxh", "Whh", "Why", "bh", "by", "spectral_radius"}

@@ -97,16 +97,21 @@ def resolve_arm(text: str, base_init, where: str, cell: str = "rnn") -> str | di
 
 
 def resolved_record(init, cell: str = "rnn") -> dict:
-    """What an init resolves to, per matrix ``{scheme, gain}``, plus ``spectral_radius``."""
+    """What an init resolves to, per matrix ``{scheme, gain}`` (a gate bias with its ``arg``),
+    then each gate override (``Whh.f``), plus ``spectral_radius``."""
     spec = parse_init(init, cell=cell)
     per_param = {p: {"scheme": s, "gain": g} for p, (s, g) in spec.per_param.items()}
-    return {**per_param, RADIUS: spec.spectral_radius}
+    for p, arg in spec.args.items():  # a gate bias's T_max or V (None: the sequence length)
+        per_param[p]["arg"] = arg
+    per_gate = {k: {"scheme": s, "gain": g} for k, (s, g) in spec.per_gate.items()}
+    return {**per_param, **per_gate, RADIUS: spec.spectral_radius}
 
 
 def describe(per_param: dict, radius: float | None) -> dict[str, str | None]:
     """Short text per matrix, ``'identity'`` or ``'small:0.1'`` (scheme:gain), and the radius,
     from a run summary's ``init`` and ``spectral_radius_target``."""
     out = {p: v["scheme"] + ("" if v["gain"] == 1.0 else f":{v['gain']:.6g}")
+           + ("" if v.get("arg") is None else f":{v['arg']:.6g}")
            for p, v in per_param.items()}  # fmt: skip
     out[RADIUS] = None if radius is None else f"{radius:.6g}"
     return out

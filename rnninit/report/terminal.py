@@ -155,7 +155,7 @@ def describe_init(init: dict) -> str:
         if not isinstance(s, dict) or "scheme" not in s:
             continue  # not a parameter's entry
         if s.get("role", "bias" if name in _BIASES_BEFORE_ROLES else "weight") == "bias":
-            biases.add(s["scheme"])
+            biases.add(s["scheme"] + ("" if s.get("arg") is None else f":{s['arg']:g}"))
             continue
         gain = "" if s["gain"] == 1 else f" (gain {s['gain']:.4g})"
         parts.append(f"{name} {s['scheme']}{gain}")
