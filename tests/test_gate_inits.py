@@ -448,3 +448,22 @@ def test_compare_records_tell_gate_biases_and_gate_overrides_apart():
     assert describe({"bh": a["bh"]}, None)["bh"] == "chrono:50"
     assert resolved_record("xavier") == resolved_record("xavier", cell="rnn")  # rnn: no new keys
     assert set(resolved_record("xavier")) == {"Wxh", "Whh", "Why", "bh", "by", "spectral_radius"}
+
+
+def test_every_gate_bias_scheme_has_a_closed_form_here():
+    assert sorted(GATE_BIASES) == ["chrono", "forget_bias"]  # each tested above by hand
+
+
+def test_chrono_draws_once_in_its_place_in_the_order():
+    I, H, O = 3, 4, 2
+    p = init_params(I, H, O, "bh=chrono:50,by=small", seed=5, cell=LSTM)
+    rng = np.random.default_rng(5)  # replay: xavier Wxh and Whh block by block, Why, then bh
+    for _ in range(4):
+        rng.standard_normal((H, I))
+    for _ in range(4):
+        rng.standard_normal((H, H))
+    rng.standard_normal((O, H))
+    bf = np.log(rng.uniform(1.0, 49.0, size=H))
+    by = 0.01 * rng.standard_normal(O)
+    np.testing.assert_allclose(p["bh"], np.concatenate([-bf, bf, np.zeros(2 * H)]), rtol=1e-15)
+    np.testing.assert_allclose(p["by"], by, rtol=1e-15)
