@@ -265,6 +265,12 @@ def inits(
         help="Take the input's share from this task's inputs (char, adding, copy; default "
         "config, 4 batches), through Wxh drawn with each scheme.",
     ),
+    cell: str = typer.Option(
+        "rnn", "--cell",
+        help="The cell (rnn, or a gated cell: each scheme, gate bias and preset block by "
+        "block, --shape read as H I).",
+    ),
+    t_max: float = typer.Option(100.0, "--t-max", help="chrono's T_max in a gated cell's listing."),
 ):  # fmt: skip
     """List every initialisation scheme with its formula and a measured draw.
 
@@ -284,13 +290,25 @@ def inits(
 
       rnninit inits -n relu --input-var 0.5 --bias-var 0.1
     """
+    from ..core.cells import CELLS
     from ..core.engine import NONLINEARITIES
     from ..core.inits import PRESETS
+    from ..core.names import suggest
     from ..core.tasks import TASKS
-    from ..experiment.schemes import schemes_with_theory
-    from ..report.terminal import inits_table
+    from ..experiment.schemes import gate_block_listing, schemes_with_theory
+    from ..report.terminal import gate_blocks_table, inits_table
 
     with handled():
+        if cell not in CELLS:
+            raise RnnInitError(f"--cell: unknown cell '{cell}'{suggest(cell, CELLS)}; "
+                               f"allowed: {', '.join(CELLS)}")  # fmt: skip
+        if cell != "rnn":
+            if min(shape) < 1 or not t_max > 2:
+                raise RnnInitError(f"--shape, --t-max: expected two positive integers H I and "
+                                   f"T_max > 2, got {shape[0]} {shape[1]} and {t_max:g}")  # fmt: skip
+            listing = gate_block_listing(CELLS[cell], shape[0], shape[1], seed=seed, t_max=t_max)
+            stdout_console().print(gate_blocks_table(listing))
+            return
         if nonlinearity not in NONLINEARITIES:
             raise RnnInitError(
                 f"--nonlinearity: expected one of {', '.join(NONLINEARITIES)}, got '{nonlinearity}'"

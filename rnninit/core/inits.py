@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import RnnInitError
-from .cells import ROLES, Cell, get_cell
+from .cells import ROLES, Cell, ParamSpec, get_cell
+from .gate_bias import GATE_BIASES, keep_gates
 from .names import suggest
 from .nonlinearities import NONLINEARITIES
 
@@ -199,7 +200,8 @@ SCHEMES: dict[str, Scheme] = {
 
 MATRIX_ONLY = tuple(n for n, s in SCHEMES.items() if s.kind in ("orthogonal", "identity"))
 
-# Per-role schemes as the big frameworks set them (Keras SimpleRNN, Flax SimpleCell, nn.RNN).
+# Per-role schemes as the big frameworks set them (Keras SimpleRNN/LSTM/GRU, Flax SimpleCell/
+# LSTMCell/GRUCell, nn.RNN/LSTM/GRU). A gated cell's weights take them block by block.
 PRESET_ROLES: dict[str, dict[str, str]] = {
     "keras_default": {"input": "glorot_uniform", "recurrent": "orthogonal",
                       "output": "glorot_uniform", "bias": "zeros"},
@@ -208,11 +210,30 @@ PRESET_ROLES: dict[str, dict[str, str]] = {
     "torch_default": {role: "torch_default" for role in ROLES},
 }  # fmt: skip
 
+# Gate biases a preset sets on top of its roles: {preset: {gate: (gate-bias scheme, argument)}};
+# a bias with that gate block takes the scheme. Keras' LSTM has unit_forget_bias=True (b_f = 1);
+# its GRU has no such option, and Flax and PyTorch set none.
+PRESET_GATE_BIAS: dict[str, dict[str, tuple[str, float]]] = {
+    "keras_default": {"f": ("forget_bias", 1.0)},
+}
+
+
+def _preset(name: str, cell: Cell) -> tuple[dict[str, str], dict[str, float]]:
+    """(scheme per parameter in draw order, gate-bias arguments) of a preset for ``cell``."""
+    roles, gated = PRESET_ROLES[name], PRESET_GATE_BIAS.get(name, {})
+    schemes, args = {}, {}
+    for p in cell.param_specs(1, 1, 1):
+        schemes[p.name] = roles[p.role]
+        for gate, (scheme, arg) in gated.items():
+            if p.role == "bias" and gate in p.gates:
+                schemes[p.name], args[p.name] = scheme, arg
+    return schemes, args
+
 
 def preset_for(name: str, cell: str | Cell = "rnn") -> dict[str, str]:
-    """A preset's scheme for every parameter of ``cell``, in draw order."""
-    roles = PRESET_ROLES[name]
-    return {param: roles[role] for param, role in get_cell(cell).param_roles.items()}
+    """A preset's scheme for every parameter of ``cell``, in draw order (keras_default gives an
+    LSTM's ``bh`` ``forget_bias``, value 1)."""
+    return _preset(name, get_cell(cell))[0]
 
 
 # The presets for the vanilla cell's names, kept for importers.
@@ -228,7 +249,10 @@ def describe_preset(name: str, cell: str | Cell = "rnn") -> str:
     if name not in PRESETS:
         raise RnnInitError(f"init: unknown preset {name!r}{suggest(name, PRESETS)}; "
                            f"allowed: {', '.join(PRESETS)}")  # fmt: skip
-    return ", ".join(f"{param} {scheme}" for param, scheme in preset_for(name, cell).items())
+    schemes, args = _preset(name, get_cell(cell))
+    return ", ".join(
+        f"{p} {s}" + (f":{args[p]:g}" if p in args else "") for p, s in schemes.items()
+    )
 
 
 @dataclass(frozen=True)
@@ -237,29 +261,43 @@ class InitSpec:
 
     Attributes:
         per_param: every parameter of the cell (for ``rnn``: PARAM_NAMES) -> (scheme name, gain
-            as a positive float).
+            as a positive float). The scheme is one of ``SCHEMES`` or, for a gated bias, of
+            ``GATE_BIASES`` (gain 1.0, its parameter in ``args``).
         spectral_radius: if set, Whh is rescaled after drawing so that max |eig(Whh)| equals it.
+        per_gate: gate-block overrides, ``"Whh.f" -> (scheme, gain)``: that block is drawn with
+            its own scheme; the parameter's other blocks keep ``per_param``'s.
+        args: a gate-bias scheme's parameter per bias, ``"bh" -> T_max or V`` (chrono's T_max
+            None: the task's sequence length, ``init_params(seq_len=...)``).
     """
 
     per_param: dict[str, tuple[str, float]]
     spectral_radius: float | None = None
+    per_gate: dict[str, tuple[str, float]] = field(default_factory=dict)
+    args: dict[str, float | None] = field(default_factory=dict)
 
 
 # --- parsing ------------------------------------------------------------------------------------
 
 
-def _positive(value, where: str, what: str) -> float:
-    """A positive finite float (numeric text accepted), else RnnInitError naming `where`."""
+def _number(value) -> float | None:
+    """A finite float from a number or numeric text, else None (bools are not numbers)."""
     number = value
     if isinstance(value, str):
         try:
             number = float(value)
         except ValueError:
-            number = None
+            return None
     numeric = isinstance(number, (int, float, np.integer, np.floating))
-    numeric = numeric and not isinstance(number, (bool, np.bool_))
-    if numeric and math.isfinite(number) and number > 0:
+    if numeric and not isinstance(number, (bool, np.bool_)) and math.isfinite(number):
         return float(number)
+    return None
+
+
+def _positive(value, where: str, what: str) -> float:
+    """A positive finite float (numeric text accepted), else RnnInitError naming `where`."""
+    number = _number(value)
+    if number is not None and number > 0:
+        return number
     raise RnnInitError(f"{where}: expected {what}, got {value!r}")
 
 
@@ -274,54 +312,98 @@ def _gain(value, where: str) -> float:
         raise RnnInitError(f"{e}{hint}") from None
 
 
-def _scheme_name(value, where: str, param: str, is_bias: bool) -> str:
-    """A scheme name that suits `param` (orthogonal and identity need a matrix, not a bias)."""
+def _gate_arg(value, where: str, scheme: str):
+    """A gate-bias scheme's parameter (chrono's T_max may be None: the task's sequence length)."""
+    gb = GATE_BIASES[scheme]
+    if value is None and gb.default is None:
+        return None
+    number = _number(value)
+    if number is None or (gb.minimum is not None and not number > gb.minimum):
+        raise RnnInitError(f"{where}: expected {gb.arg_rule} for {scheme}'s {gb.arg}, "
+                           f"got {value!r}")  # fmt: skip
+    return number
+
+
+def _allowed_for(p: ParamSpec, block: bool) -> list[str]:
+    """The scheme names a parameter (or one gate block of it) accepts."""
+    names = [n for n in SCHEMES if p.role != "bias" or n not in MATRIX_ONLY]
+    if p.role == "bias" and not block and keep_gates(p.gates):
+        names += list(GATE_BIASES)
+    return names
+
+
+def _scheme_name(value, where: str, p: ParamSpec, block: bool = False) -> str:
+    """A scheme name that suits `p`: orthogonal and identity need a matrix, a gate-bias scheme
+    a whole bias with a forget (f) or update (z) gate block."""
     if not isinstance(value, str):
         raise RnnInitError(f"{where}: expected a scheme name, got {value!r}")
+    allowed = ", ".join(_allowed_for(p, block))
+    if value in GATE_BIASES:
+        if p.role != "bias":
+            why = f"{p.name} is a matrix"
+        elif block:
+            why = f"it sets the whole bias: write {p.name}={value}"
+        elif not keep_gates(p.gates):
+            why = f"{p.name} has no forget (f) or update (z) gate block"
+        else:
+            return value
+        raise RnnInitError(f"{where}: scheme {value!r} sets a gate bias and {why}; "
+                           f"allowed: {allowed}")  # fmt: skip
     if value not in SCHEMES:
-        raise RnnInitError(f"{where}: unknown scheme {value!r}{suggest(value, SCHEMES)}; "
-                           f"allowed: {', '.join(SCHEMES)}")  # fmt: skip
-    if is_bias and value in MATRIX_ONLY:
-        allowed = ", ".join(n for n in SCHEMES if n not in MATRIX_ONLY)
-        raise RnnInitError(f"{where}: scheme {value!r} needs a matrix and {param} is a 1-D bias; "
+        names = [*SCHEMES, *GATE_BIASES]
+        raise RnnInitError(f"{where}: unknown scheme {value!r}{suggest(value, names)}; "
+                           f"allowed: {allowed}")  # fmt: skip
+    if p.role == "bias" and value in MATRIX_ONLY:
+        raise RnnInitError(f"{where}: scheme {value!r} needs a matrix and {p.name} is a 1-D bias; "
                            f"allowed: {allowed}")  # fmt: skip
     return value
 
 
-def _param_value(value, where: str, param: str, is_bias: bool) -> tuple[str, float]:
-    """A per-param value: a scheme name, or {scheme: NAME, gain: G}."""
+def _param_value(value, where: str, p: ParamSpec, block: bool = False):
+    """(scheme, gain, gate-bias argument or None) of a name, ``{scheme: NAME, gain: G}`` or a
+    gate-bias ``{scheme: chrono, t_max: T}`` / ``{scheme: forget_bias, value: V}``."""
     if isinstance(value, str):
-        return _scheme_name(value, where, param, is_bias), 1.0
+        name = _scheme_name(value, where, p, block)
+        return name, 1.0, GATE_BIASES[name].default if name in GATE_BIASES else None
     if not isinstance(value, dict):
         raise RnnInitError(f"{where}: expected a scheme name or {{scheme: NAME, gain: G}}, "
                            f"got {value!r}")  # fmt: skip
-    for key in value:
-        if key not in ("scheme", "gain"):
-            raise RnnInitError(f"{where}.{key}: unknown key {key!r}{suggest(key, ['scheme', 'gain'])}; "
-                               "allowed: scheme, gain")  # fmt: skip
     if "scheme" not in value:
         raise RnnInitError(f"{where}: missing key 'scheme', e.g. {{scheme: orthogonal, gain: 1.0}}")
-    name = _scheme_name(value["scheme"], f"{where}.scheme", param, is_bias)
-    return name, _gain(value.get("gain", 1.0), f"{where}.gain")
+    name = _scheme_name(value["scheme"], f"{where}.scheme", p, block)
+    keys = ["scheme", GATE_BIASES[name].arg] if name in GATE_BIASES else ["scheme", "gain"]
+    for key in value:
+        if key not in keys:
+            raise RnnInitError(f"{where}.{key}: unknown key {key!r}{suggest(key, keys)}; "
+                               f"allowed: {', '.join(keys)}")  # fmt: skip
+    if name in GATE_BIASES:
+        arg = GATE_BIASES[name].arg
+        default = GATE_BIASES[name].default
+        return name, 1.0, _gate_arg(value.get(arg, default), f"{where}.{arg}", name)
+    return name, _gain(value.get("gain", 1.0), f"{where}.gain"), None
 
 
-def _from_name(name, where: str, cell: Cell) -> dict[str, tuple[str, float]]:
-    """A scheme or preset name -> every param; a scheme goes to the weights, biases zeros."""
+def _from_name(name, where: str, cell: Cell) -> tuple[dict[str, tuple[str, float]], dict]:
+    """A scheme or preset name -> (every param, gate-bias arguments); a scheme goes to the
+    weights, biases zeros."""
     if not isinstance(name, str):
         raise RnnInitError(f"{where}: expected a scheme or preset name, got {name!r}")
     name = name.strip()
     if name in PRESETS:  # first: 'torch_default' alone means the preset, biases drawn too
-        return {param: (scheme, 1.0) for param, scheme in preset_for(name, cell).items()}
+        schemes, args = _preset(name, cell)
+        return {param: (scheme, 1.0) for param, scheme in schemes.items()}, args
     if name in SCHEMES:
         roles = cell.param_roles
-        return {p: (name if role != "bias" else "zeros", 1.0) for p, role in roles.items()}
+        return {p: (name if role != "bias" else "zeros", 1.0) for p, role in roles.items()}, {}
     names = list(dict.fromkeys([*SCHEMES, *PRESETS]))
-    raise RnnInitError(f"{where}: unknown scheme or preset {name!r}{suggest(name, names)}; "
+    hint = (f" ({name} sets a gate bias: name the bias, e.g. bh={name})"
+            if name in GATE_BIASES else suggest(name, names))  # fmt: skip
+    raise RnnInitError(f"{where}: unknown scheme or preset {name!r}{hint}; "
                        f"allowed: {', '.join(names)}")  # fmt: skip
 
 
 def _compact(text: str, where: str) -> dict:
-    """'Whh=orthogonal:tanh,Wxh=xavier,spectral_radius=1.1' -> the equivalent mapping."""
+    """'Whh=orthogonal:tanh,Whh.f=identity,bh=chrono:200,spectral_radius=1.1' -> the mapping."""
     mapping: dict = {}
     for item in text.split(","):
         key, eq, value = (s.strip() for s in item.partition("="))
@@ -331,15 +413,19 @@ def _compact(text: str, where: str) -> dict:
         if key in mapping:
             raise RnnInitError(f"{where}.{key}: named twice in {text!r}")
         if key != "spectral_radius" and ":" in value:
-            scheme, _, gain = (s.strip() for s in value.partition(":"))
-            value = {"scheme": scheme, "gain": gain}
+            scheme, _, after = (s.strip() for s in value.partition(":"))
+            arg = GATE_BIASES[scheme].arg if scheme in GATE_BIASES else "gain"
+            value = {"scheme": scheme, arg: after}
         mapping[key] = value
     return mapping
 
 
 def mapping_keys(cell: str | Cell = "rnn") -> tuple[str, ...]:
-    """The keys an init mapping accepts: the cell's parameters, ``default``, ``spectral_radius``."""
-    return (*get_cell(cell).param_names, "default", "spectral_radius")
+    """The keys an init mapping accepts: the cell's parameters, ``PARAM.GATE`` for each gate
+    block of a gated parameter (``Whh.f``), ``default``, ``spectral_radius``."""
+    specs = get_cell(cell).param_specs(1, 1, 1)
+    blocks = [f"{p.name}.{g}" for p in specs for g in p.gates]
+    return (*(p.name for p in specs), *blocks, "default", "spectral_radius")
 
 
 MAPPING_KEYS = mapping_keys("rnn")  # the vanilla cell's, kept for importers
@@ -349,20 +435,47 @@ def _from_mapping(spec: dict, where: str, cell: Cell) -> InitSpec:
     keys = mapping_keys(cell)
     for key in spec:
         if key not in keys:
+            shown = ", ".join(k for k in keys if "." not in k)
+            gated = [k for k in keys if "." in k]
+            if gated:
+                shown += f", PARAM.GATE ({', '.join(gated)})"
             raise RnnInitError(f"{where}.{key}: unknown matrix {key!r}{suggest(key, keys)}; "
-                               f"allowed: {', '.join(keys)}")  # fmt: skip
-    per_param = _from_name(spec.get("default", "xavier"), f"{where}.default", cell)
-    for param, role in cell.param_roles.items():
-        if param in spec:
-            per_param[param] = _param_value(spec[param], f"{where}.{param}", param, role == "bias")
+                               f"allowed: {shown}")  # fmt: skip
+    per_param, args = _from_name(spec.get("default", "xavier"), f"{where}.default", cell)
+    per_gate = {}
+    for p in cell.param_specs(1, 1, 1):
+        if p.name in spec:
+            scheme, gain, arg = _param_value(spec[p.name], f"{where}.{p.name}", p)
+            per_param[p.name] = (scheme, gain)
+            args.pop(p.name, None)
+            if scheme in GATE_BIASES:
+                args[p.name] = arg
+        for g in p.gates:
+            key = f"{p.name}.{g}"
+            if key in spec:
+                scheme, gain, _ = _param_value(spec[key], f"{where}.{key}", p, block=True)
+                per_gate[key] = (scheme, gain)
+        whole = per_param[p.name][0]
+        if whole in GATE_BIASES:
+            keep, write = keep_gates(p.gates)
+            for g in (keep, write):
+                if f"{p.name}.{g}" in per_gate:
+                    raise RnnInitError(f"{where}.{p.name}.{g}: {p.name}={whole} sets the {g} "
+                                       f"block itself; override another block, or choose another "
+                                       f"scheme for {p.name}")  # fmt: skip
     radius = spec.get("spectral_radius")
     if radius is not None:
         radius = _positive(radius, f"{where}.spectral_radius", "a positive number")
         W = cell.recurrent_weight
+        gates = {p.name: p.gates for p in cell.param_specs(1, 1, 1)}[W]
+        if gates:
+            raise RnnInitError(f"{where}.spectral_radius: {W} of cell {cell.name!r} stacks "
+                               f"{len(gates)} gate blocks ({len(gates)}H x H) and has no spectral "
+                               "radius; allowed only for a cell without gates")  # fmt: skip
         if per_param[W][0] == "zeros":
             raise RnnInitError(f"{where}.spectral_radius: {W} is drawn with 'zeros', whose spectral "
                                f"radius 0 cannot be rescaled; choose another scheme for {W}")  # fmt: skip
-    return InitSpec(per_param=per_param, spectral_radius=radius)
+    return InitSpec(per_param=per_param, spectral_radius=radius, per_gate=per_gate, args=args)
 
 
 def parse_init(spec, where: str = "init", cell: str | Cell = "rnn") -> InitSpec:
@@ -371,13 +484,18 @@ def parse_init(spec, where: str = "init", cell: str | Cell = "rnn") -> InitSpec:
     Accepted forms:
         - a scheme name, e.g. ``"xavier"``: that scheme for Wxh, Whh and Why at gain 1, biases
           ``zeros`` (``"torch_default"`` alone means the preset: biases drawn too);
-        - a preset name: ``keras_default``, ``flax_default``, ``torch_default``;
+        - a preset name: ``keras_default``, ``flax_default``, ``torch_default`` (per cell:
+          keras_default sets an LSTM's forget bias to 1);
         - a compact string ``"Whh=orthogonal:tanh,Wxh=xavier,spectral_radius=1.1"``, read as
-          the mapping below;
+          the mapping below (``Whh.f=identity`` names one gate block, ``bh=chrono:200`` and
+          ``bh=forget_bias:1`` give a gate-bias scheme its parameter after the colon);
         - a mapping with optional keys ``Wxh``, ``Whh``, ``Why``, ``bh``, ``by`` (each a scheme
           name or ``{scheme: NAME, gain: G}``, G a positive number or ``linear`` 1, ``tanh`` 5/3,
           ``relu`` sqrt(2)), ``default`` (a scheme or preset name, read as above, for the params
           the mapping does not name; ``xavier`` if absent) and ``spectral_radius`` (R > 0).
+          A gated cell's keys also include ``PARAM.GATE`` (``Whh.f``: that block's own scheme)
+          and its gated bias takes ``{scheme: chrono, t_max: T}`` (T > 2, or null: the task's
+          sequence length) or ``{scheme: forget_bias, value: V}`` (default 1).
 
     Args:
         spec: one of the forms above, or an ``InitSpec`` (returned as is).
@@ -398,11 +516,44 @@ def parse_init(spec, where: str = "init", cell: str | Cell = "rnn") -> InitSpec:
     if isinstance(spec, str) and "=" in spec:
         return _from_mapping(_compact(spec, where), where, cell)
     if isinstance(spec, str):
-        return InitSpec(per_param=_from_name(spec, where, cell), spectral_radius=None)
+        per_param, args = _from_name(spec, where, cell)
+        return InitSpec(per_param=per_param, spectral_radius=None, args=args)
     if isinstance(spec, dict):
         return _from_mapping(spec, where, cell)
     raise RnnInitError(f"{where}: expected a scheme or preset name, PARAM=SCHEME pairs or a "
                        f"mapping per matrix, got {spec!r}")  # fmt: skip
+
+
+# The keys of one parameter's mapping entry: {scheme, gain} or a gate bias's {scheme, t_max|value}.
+ENTRY_KEYS = ("scheme", "gain", *(gb.arg for gb in GATE_BIASES.values()))
+
+
+def spec_mapping(spec: InitSpec) -> dict:
+    """An ``InitSpec`` as the explicit mapping ``parse_init`` reads back to the same spec: every
+    parameter named (``{scheme, gain}`` where the gain is not 1; a gate-bias scheme with its
+    parameter where it is not the default), then each gate override, then ``spectral_radius``
+    when it is set."""
+
+    def entry(scheme: str, gain: float, name: str | None = None):
+        if scheme in GATE_BIASES:
+            gb, arg = GATE_BIASES[scheme], spec.args.get(name, GATE_BIASES[scheme].default)
+            return scheme if arg == gb.default else {"scheme": scheme, gb.arg: arg}
+        return scheme if gain == 1.0 else {"scheme": scheme, "gain": gain}
+
+    out = {k: entry(s, g, k) for k, (s, g) in spec.per_param.items()}
+    out.update({k: entry(s, g) for k, (s, g) in spec.per_gate.items()})
+    if spec.spectral_radius is not None:
+        out["spectral_radius"] = spec.spectral_radius
+    return out
+
+
+def scheme_of(spec: InitSpec, key: str) -> str | None:
+    """The scheme a mapping key draws with now: ``"Whh"`` or a gate block ``"Whh.f"`` (its
+    parameter's scheme unless overridden); None for a key the spec does not know."""
+    if key in spec.per_gate:
+        return spec.per_gate[key][0]
+    param = key.partition(".")[0]
+    return spec.per_param[param][0] if param in spec.per_param else None
 
 
 # --- drawing ------------------------------------------------------------------------------------
@@ -411,6 +562,86 @@ def parse_init(spec, where: str = "init", cell: str | Cell = "rnn") -> InitSpec:
 def spectral_radius(W: np.ndarray) -> float:
     """max |eigenvalue| of a square matrix."""
     return float(np.max(np.abs(np.linalg.eigvals(W))))
+
+
+@dataclass(frozen=True)
+class Block:
+    """One gate block of a parameter as it is drawn (the whole parameter when it has no gates).
+
+    Attributes:
+        param: the parameter's name. gate: the gate's name, "" without gates.
+        shape: the block's shape: (H, fan_in) of a gated weight, (H,) of a gated bias; the
+            parameter's own shape without gates. Fans are the block's.
+        scheme: a key of ``SCHEMES`` or ``GATE_BIASES``. gain: its gain (1.0 for a gate bias).
+        arg: a gate-bias scheme's parameter (T_max resolved from seq_len), else None.
+        gates: all the parameter's gate names (a gate-bias scheme reads them).
+    """
+
+    param: str
+    gate: str
+    shape: tuple[int, ...]
+    scheme: str
+    gain: float
+    arg: float | None
+    gates: tuple[str, ...]
+
+
+def _resolved_arg(spec: InitSpec, name: str, scheme: str, seq_len) -> float:
+    """A gate-bias argument; chrono's T_max from ``seq_len`` where the spec leaves it None."""
+    arg = spec.args.get(name, GATE_BIASES[scheme].default)
+    if arg is not None:
+        return arg
+    if seq_len is None:
+        raise RnnInitError(f"init.{name}: {scheme} needs T_max: write {name}={scheme}:T_MAX, or "
+                           "pass seq_len (a run passes its task's sequence length)")  # fmt: skip
+    return _gate_arg(seq_len, f"init.{name}: T_max from the sequence length", scheme)
+
+
+def block_plan(
+    I: int, H: int, O: int, init="xavier", cell: str | Cell = "rnn", seq_len: int | None = None
+) -> list[Block]:
+    """The blocks ``init_params`` draws, in draw order: the cell's parameters in order and,
+    within a gated parameter, its gate blocks in gate order (LSTM i, f, g, o; GRU r, z, n).
+
+    A block takes its gate's override (``Whh.f``) if the spec has one, else its parameter's
+    scheme; a gate-bias scheme covers the blocks it sets (keep and write gates) and leaves the
+    others zero unless overridden.
+
+    Raises:
+        RnnInitError: a bad spec or cell, or chrono without T_max and without ``seq_len``.
+    """
+    cell = get_cell(cell)
+    spec = parse_init(init, cell=cell)
+    missing = [name for name in cell.param_names if name not in spec.per_param]
+    if missing:
+        raise RnnInitError(f"init_params: the init names no scheme for {', '.join(missing)} "
+                           f"of cell {cell.name!r}")  # fmt: skip
+    plan = []
+    for p in cell.param_specs(I, H, O):  # fixed order: reproducible
+        scheme, gain = spec.per_param[p.name]
+        if not p.gates:
+            plan.append(Block(p.name, "", tuple(p.shape), scheme, gain, None, ()))
+            continue
+        shape = (p.shape[0] // len(p.gates), *p.shape[1:])  # one block: (H, fan_in) or (H,)
+        arg, sets = None, ()
+        if scheme in GATE_BIASES:
+            arg = _resolved_arg(spec, p.name, scheme, seq_len)
+            sets = tuple(GATE_BIASES[scheme].moments(p.gates, arg))
+        for g in p.gates:
+            if g in sets:
+                plan.append(Block(p.name, g, shape, scheme, 1.0, arg, p.gates))
+            else:  # a gate bias leaves the blocks it does not set at zero
+                rest = ("zeros", 1.0) if scheme in GATE_BIASES else (scheme, gain)
+                s, k = spec.per_gate.get(f"{p.name}.{g}", rest)
+                plan.append(Block(p.name, g, shape, s, k, None, p.gates))
+    return plan
+
+
+def block_moments(block: Block, H: int) -> tuple[float, float]:
+    """(mean, var) of one entry of a block, exact, from its scheme's formula (H: hidden size)."""
+    if block.scheme in GATE_BIASES:
+        return GATE_BIASES[block.scheme].moments(block.gates, block.arg)[block.gate]
+    return SCHEMES[block.scheme].moments(block.shape, block.gain, H)
 
 
 def init_params(
@@ -423,14 +654,18 @@ def init_params(
     rng: np.random.Generator | None = None,
     dtype=np.float64,
     cell: str | Cell = "rnn",
+    seq_len: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Draw the parameters of a cell (by default the vanilla RNN).
 
     Names, shapes and roles come from ``cell.param_specs(I, H, O)``; for ``rnn``: Wxh (H, I),
-    Whh (H, H), Why (O, H), bh (H,), by (O,). All draws come from one generator in the cell's
-    fixed order (rnn: Wxh, Whh, Why, bh, by), so a seed fixes every number. If the spec sets
-    ``spectral_radius`` R, the recurrent weight Whh is then multiplied by R / max|eig(Whh)|. The
-    draws are float64, cast to ``dtype`` at the end.
+    Whh (H, H), Why (O, H), bh (H,), by (O,). All draws come from one generator in a fixed
+    order (``block_plan``): the cell's parameters in order (rnn: Wxh, Whh, Why, bh, by) and,
+    within a gated parameter, block by block in gate order, each block drawn with its own fans
+    (an LSTM's Whh orthogonal is four orthogonal H x H blocks); a gate-bias scheme draws once,
+    at the first block it sets (chrono: H uniforms). A seed fixes every number. If the spec
+    sets ``spectral_radius`` R, the recurrent weight Whh is then multiplied by
+    R / max|eig(Whh)|. The draws are float64, cast to ``dtype`` at the end.
 
     Args:
         I: input size. H: hidden size. O: output size (positive integers).
@@ -439,29 +674,35 @@ def init_params(
         rng: a generator to draw from (it is advanced by the draws).
         dtype: the dtype of the returned arrays.
         cell: a key of ``cells.CELLS`` or a Cell.
+        seq_len: the task's sequence length: chrono's T_max where the spec leaves it out.
 
     Returns:
         One array per parameter, in draw order: ``{"Wxh": ..., "Whh": ..., "Why": ..., "bh": ...,
         "by": ...}`` for ``rnn``.
 
     Raises:
-        RnnInitError: a bad spec, size or cell, or a Whh with spectral radius 0 when R is set.
+        RnnInitError: a bad spec, size or cell, chrono with no T_max and no seq_len, or a Whh
+            with spectral radius 0 when R is set.
     """
     for label, n in (("I", I), ("H", H), ("O", O)):
         if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
             raise RnnInitError(f"init_params: {label}: expected a positive integer, got {n!r}")
     cell = get_cell(cell)
     spec = parse_init(init, cell=cell)
-    missing = [name for name in cell.param_names if name not in spec.per_param]
-    if missing:
-        raise RnnInitError(f"init_params: the init names no scheme for {', '.join(missing)} "
-                           f"of cell {cell.name!r}")  # fmt: skip
+    plan = block_plan(I, H, O, spec, cell, seq_len)
     if rng is None:
         rng = np.random.default_rng(seed)
-    params = {}
-    for p in cell.param_specs(I, H, O):  # fixed order: reproducible
-        scheme, gain = spec.per_param[p.name]
-        params[p.name] = np.asarray(SCHEMES[scheme].draw(rng, p.shape, gain, H), np.float64)
+    blocks: dict[str, list[np.ndarray]] = {}
+    gate_bias: dict[str, dict[str, np.ndarray]] = {}  # param -> the blocks its scheme set
+    for b in plan:
+        if b.scheme in GATE_BIASES:
+            if b.param not in gate_bias:  # one draw, at the first block the scheme sets
+                gate_bias[b.param] = GATE_BIASES[b.scheme].blocks(rng, b.gates, b.shape[0], b.arg)
+            W = gate_bias[b.param][b.gate]
+        else:
+            W = SCHEMES[b.scheme].draw(rng, b.shape, b.gain, H)
+        blocks.setdefault(b.param, []).append(np.asarray(W, np.float64))
+    params = {name: bs[0] if len(bs) == 1 else np.concatenate(bs) for name, bs in blocks.items()}
     if spec.spectral_radius is not None:
         W = cell.recurrent_weight
         rho = spectral_radius(params[W])
@@ -511,5 +752,46 @@ def measure_schemes(shape: tuple[int, int], seed: int = 0, gain: float = 1.0) ->
             "var": float(W.var()),
             "spectral_radius": spectral_radius(W) if square else None,
             "max_singular": float(np.linalg.norm(W, 2)) if square else None,
+        })  # fmt: skip
+    return rows
+
+
+def measure_blocks(
+    I: int,
+    H: int,
+    O: int,
+    init="xavier",
+    cell: str | Cell = "rnn",
+    seed: int = 0,
+    seq_len: int | None = None,
+) -> list[dict]:
+    """One draw of ``init_params`` measured block by block beside each block's formula.
+
+    Returns:
+        One dict per block, in draw order (``block_plan``): ``param``, ``gate`` ("" without
+        gates), ``shape`` (the block's), ``fan_out``, ``fan_in`` (the block's: a bias (n,)
+        counts as n, n), ``scheme``, ``gain``, ``arg`` (a gate bias's parameter, else None),
+        ``formula``, ``expected_mean``, ``expected_var`` (exact, from the formula) and ``mean``,
+        ``var`` (measured, ddof=0).
+
+    Raises:
+        RnnInitError: as ``init_params``.
+    """
+    cell = get_cell(cell)
+    params = init_params(I, H, O, init, seed, cell=cell, seq_len=seq_len)
+    plan = block_plan(I, H, O, init, cell, seq_len)
+    count = {p: sum(b.param == p for b in plan) for p in params}
+    rows, seen = [], {}
+    for b in plan:
+        k = seen[b.param] = seen.get(b.param, -1) + 1
+        W = np.split(params[b.param], count[b.param])[k]
+        fan_out, fan_in = _fans(b.shape)
+        mean, var = block_moments(b, H)
+        formula = (GATE_BIASES if b.scheme in GATE_BIASES else SCHEMES)[b.scheme].formula
+        rows.append({
+            "param": b.param, "gate": b.gate, "shape": b.shape, "fan_out": fan_out,
+            "fan_in": fan_in, "scheme": b.scheme, "gain": b.gain, "arg": b.arg,
+            "formula": formula, "expected_mean": float(mean), "expected_var": float(var),
+            "mean": float(W.mean()), "var": float(W.var()),
         })  # fmt: skip
     return rows

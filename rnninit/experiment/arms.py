@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import shlex
 
+from ..core.gate_bias import GATE_BIASES
 from ..core.inits import InitSpec, parse_init
 from ..errors import RnnInitError
 from .config import NAME_RE, Config, apply_overrides, init_mapping
@@ -44,8 +45,9 @@ def arm_text(arm: str | dict) -> str:
         return arm.strip()
     items = []
     for key, value in arm.items():
-        if isinstance(value, dict):
-            value = value["scheme"] + (f":{value['gain']}" if "gain" in value else "")
+        if isinstance(value, dict):  # {scheme, gain} or a gate bias's {scheme, t_max | value}
+            after = [v for k, v in value.items() if k != "scheme" and v is not None]
+            value = value["scheme"] + (f":{after[0]}" if after else "")
         items.append(f"{key}={value}")
     return ",".join(items)
 
@@ -83,22 +85,33 @@ def resolve_arm(text: str, base_init, where: str, cell: str = "rnn") -> str | di
         per_param = {
             p: spec.per_param[p] if p in keys else kept for p, kept in now.per_param.items()
         }
+        # a named matrix is replaced whole: its gate overrides and gate-bias parameter go too
+        kept_gates = {k: v for k, v in now.per_gate.items() if k.partition(".")[0] not in keys}
+        per_gate = {**kept_gates, **spec.per_gate}
+        args = {p: a for p, a in now.args.items() if p not in keys}
+        args.update({p: a for p, a in spec.args.items() if p in keys})
         radius = spec.spectral_radius if RADIUS in keys else now.spectral_radius
-        spec = parse_init(init_mapping(InitSpec(per_param, radius)), where, cell=cell)
+        merged = InitSpec(per_param, radius, per_gate, args)
+        spec = parse_init(init_mapping(merged), where, cell=cell)
     return init_mapping(spec)
 
 
 def resolved_record(init, cell: str = "rnn") -> dict:
-    """What an init resolves to, per matrix ``{scheme, gain}``, plus ``spectral_radius``."""
+    """What an init resolves to, per matrix ``{scheme, gain}`` (a gate bias with its ``arg``),
+    then each gate override (``Whh.f``), plus ``spectral_radius``."""
     spec = parse_init(init, cell=cell)
     per_param = {p: {"scheme": s, "gain": g} for p, (s, g) in spec.per_param.items()}
-    return {**per_param, RADIUS: spec.spectral_radius}
+    for p, arg in spec.args.items():  # a gate bias's T_max or V (None: the sequence length)
+        per_param[p]["arg"] = arg
+    per_gate = {k: {"scheme": s, "gain": g} for k, (s, g) in spec.per_gate.items()}
+    return {**per_param, **per_gate, RADIUS: spec.spectral_radius}
 
 
 def describe(per_param: dict, radius: float | None) -> dict[str, str | None]:
     """Short text per matrix, ``'identity'`` or ``'small:0.1'`` (scheme:gain), and the radius,
     from a run summary's ``init`` and ``spectral_radius_target``."""
     out = {p: v["scheme"] + ("" if v["gain"] == 1.0 else f":{v['gain']:.6g}")
+           + ("" if v.get("arg") is None else f":{v['arg']:.6g}")
            for p, v in per_param.items()}  # fmt: skip
     out[RADIUS] = None if radius is None else f"{radius:.6g}"
     return out
@@ -189,7 +202,8 @@ def _as_key(token: str) -> str:
         scheme, _, gain = value.partition(":")
         keys.append(f"init.{key.strip()}={scheme.strip()}")
         if gain and key.strip() != RADIUS:
-            keys.append(f"init.{key.strip()}.gain={gain.strip()}")
+            arg = GATE_BIASES[scheme.strip()].arg if scheme.strip() in GATE_BIASES else "gain"
+            keys.append(f"init.{key.strip()}.{arg}={gain.strip()}")
     return f"; inside a labelled arm write {' '.join(keys)}"
 
 

@@ -77,7 +77,7 @@ SCHEMA: dict[str, Field] = {
         Field("model.cell", "rnn", "choice", "the recurrent cell (DESIGN section 2)", choices="rnninit.core.cells:CELLS"),
         Field("model.hidden_size", 128, "int", "H, the number of hidden units", ge=1),
         Field("model.nonlinearity", "tanh", "choice", "phi, the hidden nonlinearity", choices="rnninit.core.engine:NONLINEARITIES"),
-        Field("init", "xavier", "init", "how Wxh, Whh, Why, bh, by are drawn: one name for all, or {Whh: orthogonal, Wxh: {scheme: he, gain: relu}, spectral_radius: 0.9, ...}"),
+        Field("init", "xavier", "init", "how Wxh, Whh, Why, bh, by are drawn: one name for all, or {Whh: orthogonal, Wxh: {scheme: he, gain: relu}, spectral_radius: 0.9, ...}; a gated cell's gate block Whh.f: identity, its gate bias bh: {scheme: chrono, t_max: 200} or forget_bias"),
         Field("train.steps", 300, "int", "number of parameter updates", ge=0),
         Field("train.batch_size", 32, "int", "B, sequences per batch", ge=1),
         Field("train.optimizer", "adam", "choice", "the update rule", choices="rnninit.core.optim:OPTIMIZERS"),
@@ -293,11 +293,13 @@ def apply_overrides(
         where = f"{source} '{token}'"
         parts, value = _parse_override(token, where)
         field = SCHEMA[_schema_key(parts, where)]
+        cell = _cell_of(out)
         if len(parts) > len(field.key.split(".")):
-            set_key(out, field.key, _edit_init(get(out, field.key), parts[1:], value, where))
+            edited = _edit_init(get(out, field.key), parts[1:], value, where, cell)
+            set_key(out, field.key, edited)
         else:
             set_key(out, field.key, value)
-        set_key(out, field.key, _check(field, get(out, field.key), where, None))
+        set_key(out, field.key, _check(field, get(out, field.key), where, None, cell))
         touched.append((field.key, where))
     problem = _cross_check(out)
     if problem:
@@ -441,8 +443,8 @@ def _merge(base: dict, data: dict, source: str, lines: dict) -> dict:
 def _validate(cfg: dict, source: str, lines: dict) -> dict:
     """Check every field, then the fields that depend on each other; return the normalised dict."""
     out: dict = {}
-    for key, field in SCHEMA.items():
-        set_key(out, key, _check(field, get(cfg, key), source, lines))
+    for key, field in SCHEMA.items():  # model.cell comes before init: the init names its params
+        set_key(out, key, _check(field, get(cfg, key), source, lines, _cell_of(out)))
     problem = _cross_check(out)
     if problem:
         key, _involved, text = problem
@@ -450,14 +452,14 @@ def _validate(cfg: dict, source: str, lines: dict) -> dict:
     return out
 
 
-def _check(field: Field, value: Any, source: str, lines: dict | None) -> Any:
+def _check(field: Field, value: Any, source: str, lines: dict | None, cell: str = "rnn") -> Any:
     """The normalised value of one field, or RnnInitError naming source and key."""
     if value is None:
         if field.nullable:
             return None
         raise _error(source, field.key, f"expected {_allowed(field)}, got null", lines)
     if field.kind == "init":
-        return _check_init(field, value, source, lines)
+        return _check_init(field, value, source, lines, cell)
     ok, norm, hint = _convert(field, value)
     if not ok:
         raise _error(
@@ -506,14 +508,17 @@ def _number_hint(field: Field, value: Any) -> str:
     return f" (YAML reads {value} as text: write {number!r})" if math.isfinite(number) else ""
 
 
-def _check_init(field: Field, value: Any, source: str, lines: dict | None) -> Any:
-    """A str or mapping init, checked by rnninit.inits.parse_init; returned as given."""
+def _check_init(
+    field: Field, value: Any, source: str, lines: dict | None, cell: str = "rnn"
+) -> Any:
+    """A str or mapping init, checked by rnninit.inits.parse_init against the config's cell
+    (its parameters and gate blocks); returned as given."""
     from ..core.inits import parse_init
 
     if not isinstance(value, (str, dict)):
         raise _error(source, field.key, f"expected {INIT_RULE}, got {_show(value)}", lines)
     try:
-        parse_init(value, where=field.key)
+        parse_init(value, where=field.key, cell=cell)
     except RnnInitError as e:
         message = str(e)  # already starts with its key path, e.g. "init.Whh: unknown scheme"
         at = _line_of(lines, message.split(":")[0])
@@ -521,9 +526,22 @@ def _check_init(field: Field, value: Any, source: str, lines: dict | None) -> An
     return copy.deepcopy(value)
 
 
+def _cell_of(cfg: dict) -> str:
+    """The cell a (partly built) config names so far; rnn until model.cell is set."""
+    cell = cfg.get("model", {}).get("cell", "rnn")
+    return cell if isinstance(cell, str) else "rnn"
+
+
 def _cross_check(cfg: dict) -> tuple[str, tuple[str, ...], str] | None:
     """Rules between fields: (key to blame, keys involved, what was expected) or None."""
+    from ..core.inits import parse_init
+
     task = cfg["task"]
+    try:  # the init against the final cell (a later model.cell=... may drop a gate it names)
+        parse_init(cfg["init"], where="init", cell=_cell_of(cfg))
+    except RnnInitError as e:
+        key, _, text = str(e).partition(": ")
+        return key, ("model.cell", "init"), f"{text} (model.cell: {_cell_of(cfg)})"
     if task["name"] == "adding" and task["seq_len"] < 2:
         why = "expected an integer >= 2 for the adding task (one marker in each half)"
         return "task.seq_len", ("task.name", "task.seq_len"), f"{why}, got {task['seq_len']}"
@@ -573,24 +591,27 @@ def _schema_key(parts: list[str], where: str) -> str:
 
 def init_mapping(spec) -> dict:
     """An ``InitSpec`` as the explicit init mapping a config records: every matrix named, with
-    ``{scheme, gain}`` where the gain is not 1, and ``spectral_radius`` when it is set."""
-    out = {k: s if g == 1.0 else {"scheme": s, "gain": g} for k, (s, g) in spec.per_param.items()}
-    if spec.spectral_radius is not None:
-        out["spectral_radius"] = spec.spectral_radius
-    return out
+    ``{scheme, gain}`` where the gain is not 1, gate-block overrides and gate-bias parameters,
+    and ``spectral_radius`` when it is set (``rnninit.core.inits.spec_mapping``)."""
+    from ..core.inits import spec_mapping
+
+    return spec_mapping(spec)
 
 
-def _edit_init(init: str | dict, path: list[str], value: Any, where: str) -> dict:
+def _edit_init(
+    init: str | dict, path: list[str], value: Any, where: str, cell: str = "rnn"
+) -> dict:
     """A copy of init, as a mapping, with init[path] = value (init.Whh.gain=tanh: path Whh, gain).
 
     A name becomes {default: name}; a compact 'Whh=orthogonal,Wxh=he' string becomes one entry
     per matrix. An entry edited below its top (its gain) becomes {scheme: ...} first, with the
-    scheme it has now, so that init.Whh.gain=tanh keeps Whh's scheme.
+    scheme it has now, so that init.Whh.gain=tanh keeps Whh's scheme. A gate block is the flat
+    key of the init mapping: init.Whh.f=identity sets Whh.f, init.Whh.f.gain=2 its gain.
     """
-    from ..core.inits import parse_init
+    from ..core.inits import ENTRY_KEYS, parse_init, scheme_of
 
     try:
-        now = parse_init(init, where="init")  # now.per_param[name] = (scheme, gain)
+        now = parse_init(init, where="init", cell=cell)  # now.per_param[name] = (scheme, gain)
     except RnnInitError as e:
         raise RnnInitError(f"{where}: {e}") from None
     if isinstance(init, dict):
@@ -599,14 +620,16 @@ def _edit_init(init: str | dict, path: list[str], value: Any, where: str) -> dic
         out = {"default": init}
     else:
         out = init_mapping(now)
+    if len(path) >= 2 and path[1] not in ENTRY_KEYS:  # init.Whh.f...: the gate block Whh.f
+        path = [f"{path[0]}.{path[1]}", *path[2:]]
     node = out
     for depth, part in enumerate(path[:-1]):
         child = node.get(part)
         if isinstance(child, str):
             child = {"scheme": child}
         elif not isinstance(child, dict):
-            known = depth == 0 and part in now.per_param
-            child = {"scheme": now.per_param[part][0]} if known else {}
+            known = scheme_of(now, part) if depth == 0 else None
+            child = {"scheme": known} if known else {}
         node[part] = child
         node = child
     node[path[-1]] = value

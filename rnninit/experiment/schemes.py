@@ -95,3 +95,48 @@ def schemes_with_theory(
         row.update(recurrence_regime(nonlinearity, shape[1] * row["expected_var"], u, bias_var))
     return {"rows": rows, "nonlinearity": nonlinearity, "bias_var": bias_var,
             "input_var": None if drive else input_var, "task": drive}  # fmt: skip
+
+
+def gate_block_listing(
+    cell, hidden_size: int, input_size: int, seed: int = 0, t_max: float = 100.0
+) -> dict:
+    """`rnninit inits --cell C` for a gated cell: what each scheme, gate-bias scheme and preset
+    does to each gate block, one draw measured per block (``measure_blocks``).
+
+    Each scheme is drawn as ``init=SCHEME`` and listed on the gated weights' blocks (Wxh, Whh);
+    each gate-bias scheme as ``BIAS=SCHEME:ARG`` on every bias with a keep gate (chrono with
+    ``t_max``); each preset on every block of every parameter. The output size is H.
+
+    Args:
+        cell: a Cell (or a key of CELLS). hidden_size, input_size: H and I. seed: of each draw.
+        t_max: chrono's T_max for the listing.
+
+    Returns:
+        {"cell": name, "H", "I", "sections": [{"init": the spec drawn, "rows": measure_blocks'
+        rows for the blocks listed}]}.
+
+    Raises:
+        RnnInitError: a bad cell or size.
+    """
+    from ..core.cells import get_cell
+    from ..core.gate_bias import GATE_BIASES, keep_gates
+    from ..core.inits import PRESET_ROLES, measure_blocks
+
+    cell = get_cell(cell, where="--cell")
+    H, I = int(hidden_size), int(input_size)
+    specs = cell.param_specs(I, H, H)
+    weights = {p.name for p in specs if p.gates and p.role != "bias"}
+    biases = [p.name for p in specs if p.role == "bias" and keep_gates(p.gates)]
+    sections = []
+    for name in SCHEMES:
+        rows = measure_blocks(I, H, H, name, cell, seed)
+        sections.append({"init": name, "rows": [r for r in rows if r["param"] in weights]})
+    for name, gb in GATE_BIASES.items():
+        for bias in biases:
+            arg = t_max if gb.default is None else gb.default
+            init = f"{bias}={name}:{arg:g}"
+            rows = measure_blocks(I, H, H, init, cell, seed)
+            sections.append({"init": init, "rows": [r for r in rows if r["param"] == bias]})
+    for name in PRESET_ROLES:
+        sections.append({"init": name, "rows": measure_blocks(I, H, H, name, cell, seed)})
+    return {"cell": cell.name, "H": H, "I": I, "sections": sections}

@@ -87,8 +87,10 @@ def config_values(cfg: dict) -> dict:
                 values[key] = None
     try:
         spec = parse_init(cfg.get("init"), where="init", cell=values["model.cell"])
-        for m, (scheme, gain) in spec.per_param.items():
+        for m, (scheme, gain) in [*spec.per_param.items(), *spec.per_gate.items()]:
             values[f"init.{m}"] = scheme if gain == 1 else f"{scheme}:{gain:g}"
+            if spec.args.get(m) is not None:  # a gate bias's T_max or V
+                values[f"init.{m}"] += f":{spec.args[m]:g}"
         values["init.spectral_radius"] = spec.spectral_radius
     except (RnnInitError, TypeError, ValueError):
         pass

@@ -141,6 +141,7 @@ def prepare(config: Config | dict, memory_check: bool = True) -> Setup:
         rng=np.random.default_rng(init_ss),
         dtype=DTYPES[tr.dtype],
         cell=cell,
+        seq_len=task.seq_len,  # chrono's T_max where the init leaves it out
     )
     return Setup(
         config=cfg,
@@ -432,6 +433,19 @@ def dump_overrides(overrides: list[str]) -> str:
     return yaml.safe_dump(list(overrides), default_flow_style=False) if overrides else "[]\n"
 
 
+def _init_record(setup: Setup) -> dict:
+    """A summary's ``init``: per parameter its scheme, gain, role and a gate bias's parameter
+    (``arg``); ``init_gates``, the gate-block overrides, only where there are any."""
+    spec, roles = setup.spec, setup.cell.param_roles
+    init = {}
+    for k, (s, g) in spec.per_param.items():
+        init[k] = {"scheme": s, "gain": g, "role": roles[k]}
+        if k in spec.args:
+            init[k]["arg"] = spec.args[k]
+    gates = {k: {"scheme": s, "gain": g} for k, (s, g) in spec.per_gate.items()}
+    return {"init": init, **({"init_gates": gates} if gates else {})}
+
+
 def _initial_summary(setup: Setup, run_dir: Path | None, argv) -> dict:
     cfg, task = setup.config, setup.task
     target, target_text = _target(cfg, task)
@@ -460,10 +474,7 @@ def _initial_summary(setup: Setup, run_dir: Path | None, argv) -> dict:
         "diverged_tensor": None,
         "data_sha256": "",
         "cell": setup.cell.name,
-        "init": {
-            k: {"scheme": s, "gain": g, "role": setup.cell.param_roles[k]}
-            for k, (s, g) in setup.spec.per_param.items()
-        },  # fmt: skip
+        **_init_record(setup),
         "spectral_radius_target": setup.spec.spectral_radius,
         **spectral(setup.params["Whh"]),
         "seconds": 0.0,

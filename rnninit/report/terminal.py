@@ -155,7 +155,7 @@ def describe_init(init: dict) -> str:
         if not isinstance(s, dict) or "scheme" not in s:
             continue  # not a parameter's entry
         if s.get("role", "bias" if name in _BIASES_BEFORE_ROLES else "weight") == "bias":
-            biases.add(s["scheme"])
+            biases.add(s["scheme"] + ("" if s.get("arg") is None else f":{s['arg']:g}"))
             continue
         gain = "" if s["gain"] == 1 else f" (gain {s['gain']:.4g})"
         parts.append(f"{name} {s['scheme']}{gain}")
@@ -338,3 +338,33 @@ class ConsoleReporter:
         if self.progress is not None:
             self.progress.stop()
         self.console.print(summary_table(summary))
+
+
+def gate_blocks_table(listing: dict) -> Table:
+    """`rnninit inits --cell C` for a gated cell: per init, each block with its own fans.
+
+    listing: ``experiment.schemes.gate_block_listing``'s dict.
+    """
+    table = Table(
+        title=f"{listing['cell']}: initialisation block by block (H = {listing['H']}, "
+        f"I = {listing['I']}), one draw measured per block",
+        title_justify="left",
+        caption="fans: (fan_out, fan_in) of the block, which every formula reads (a bias: n, n); "
+        "E(w), Var(w): the formula; mean, var: measured on the block",
+        caption_justify="left",
+    )
+    for col in ("init", "block", "fans", "scheme", "formula", "E(w)", "mean", "Var(w)", "var"):
+        left = col in ("init", "block", "scheme", "formula")
+        table.add_column(col, justify="left" if left else "right",
+                         style="bold" if col == "init" else None, no_wrap=True)  # fmt: skip
+    for section in listing["sections"]:
+        for k, r in enumerate(section["rows"]):
+            block = r["param"] + (f".{r['gate']}" if r["gate"] else "")
+            scheme = r["scheme"] + (f":{r['gain']:g}" if r["gain"] != 1.0 else "")
+            scheme += f" ({r['arg']:g})" if r["arg"] is not None else ""
+            table.add_row(section["init"] if k == 0 else "", block,
+                          f"{r['fan_out']}, {r['fan_in']}", scheme, r["formula"],
+                          fmt(r["expected_mean"], 3), fmt(r["mean"], 3),
+                          fmt(r["expected_var"], 3), fmt(r["var"], 3))  # fmt: skip
+        table.add_section()
+    return table
