@@ -33,17 +33,23 @@ from ..errors import RnnInitError
 from .cellbase import Cache, Cell, ParamSpec, StepJacobian
 
 
-def _sigmoid_inplace(z: np.ndarray) -> None:
-    """z <- sigma(z) = (1 + tanh(z / 2)) / 2, in place (one ufunc pass per op, no exp overflow)."""
-    z *= 0.5
-    np.tanh(z, out=z)
-    z *= 0.5
-    z += 0.5
+def _gate_affine(gates: tuple[str, ...], H: int, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """Per column of a (B, G*H) row: (scale, offset) with gate = scale * tanh(scale * a) + offset,
+    i.e. sigma(a) = tanh(a / 2) / 2 + 1/2 for a sigmoid gate and tanh(a) for the candidate (scale
+    1, offset 0: exact). One tanh call over the whole row, no exp overflow."""
+    tanh_gate = np.repeat([g in ("g", "n") for g in gates], H)
+    scale = np.where(tanh_gate, 1.0, 0.5).astype(dtype)
+    return scale, np.where(tanh_gate, 0.0, 0.5).astype(dtype)
 
 
 def _rows(arr: np.ndarray, ndim: int) -> np.ndarray:
     """A per-sequence (B, n) array, as (B, 1, n) against a block of K vectors (B, K, n)."""
     return arr[:, None, :] if ndim == 3 else arr
+
+
+def _blocks(arr: np.ndarray, k: int, H: int) -> np.ndarray:
+    """The first k blocks of H columns of (..., G*H) as a (..., k, H) view (written through)."""
+    return arr[..., : k * H].reshape(*arr.shape[:-1], k, H)
 
 
 class GatedCell(Cell):
@@ -68,25 +74,39 @@ class GatedCell(Cell):
 # ------------------------------------------------------------------------------------------ LSTM
 
 
-def _lstm_vjp(Z, c_prev, tc, dh, dc_next, da):
+def _lstm_slopes(Z, cs, tcs):
+    """The local derivatives of every step at once (T, B, ...), for the backward steps.
+
+    Returns D (T, B, 4H), the factor that turns dL/dc_t into dL/da_t for the blocks i, f, g
+    (g i(1-i), c_{t-1} f(1-f), i (1-g^2)) and dL/dh_t into dL/da_o (tanh(c_t) o(1-o)), and
+    K (T, B, H) = o (1 - tanh(c_t)^2) = dh_t/dc_t.
+    """
+    H = tcs.shape[-1]
+    i, f, g, o = (Z[..., k * H : (k + 1) * H] for k in range(4))
+    D = np.empty_like(Z)
+    np.multiply(g * i, 1.0 - i, out=D[..., :H])  # c_t = f c_{t-1} + i g, i = sigma(a_i)
+    np.multiply(cs[:-1] * f, 1.0 - f, out=D[..., H : 2 * H])  # f = sigma(a_f)
+    np.multiply(i, 1.0 - g * g, out=D[..., 2 * H : 3 * H])  # g = tanh(a_g)
+    np.multiply(tcs * o, 1.0 - o, out=D[..., 3 * H :])  # h_t = o tanh(c_t), o = sigma(a_o)
+    K = o * (1.0 - tcs * tcs)  # backprop through tanh(c_t)
+    return D, K
+
+
+def _lstm_back(D, K, f, dh, dc_next, da):
     """Backprop one LSTM step: from dL/dh_t (dh) and dL/dc_t through c_{t+1} (dc_next, or None),
     write dL/da_t into da (blocks i, f, g, o) and return dL/dc_{t-1} through c_t.
 
-    Z (B, 4H) the gate values i, f, g, o; c_prev (B, H) c_{t-1}; tc (B, H) tanh(c_t). dh, dc_next
-    and da may carry a block axis of K vectors: (B, K, H) and (B, K, 4H).
+    D (B, 4H), K (B, H): ``_lstm_slopes`` at t; f (B, H) the forget gate. dh, dc_next and da may
+    carry a block axis of K vectors: (B, K, H) and (B, K, 4H).
     """
-    H = tc.shape[-1]
-    nd = dh.ndim
-    i, f, g, o = (_rows(Z[:, k * H : (k + 1) * H], nd) for k in range(4))
-    tc, c_prev = _rows(tc, nd), _rows(c_prev, nd)
-    da_i, da_f, da_g, da_o = (da[..., k * H : (k + 1) * H] for k in range(4))
-    dc = dh * o * (1.0 - tc * tc)  # h_t = o tanh(c_t): backprop through tanh(c_t)
+    H = K.shape[-1]
+    if dh.ndim == 3:
+        D, K, f = D[:, None], K[:, None], f[:, None]
+    dc = dh * K  # h_t = o tanh(c_t)
     if dc_next is not None:
         dc += dc_next  # c_{t+1} = f c_t + ...: the carried gradient
-    np.multiply(dh * tc, o * (1.0 - o), out=da_o)  # h_t = o tanh(c_t), o = sigma(a_o)
-    np.multiply(dc * g, i * (1.0 - i), out=da_i)  # c_t = ... + i g, i = sigma(a_i)
-    np.multiply(dc * i, 1.0 - g * g, out=da_g)  # c_t = ... + i g, g = tanh(a_g)
-    np.multiply(dc * c_prev, f * (1.0 - f), out=da_f)  # c_t = f c_{t-1} + ..., f = sigma(a_f)
+    np.multiply(_blocks(D, 3, H), dc[..., None, :], out=_blocks(da, 3, H))  # da_i, da_f, da_g
+    np.multiply(dh, D[..., 3 * H :], out=da[..., 3 * H :])  # da_o
     dc *= f  # dL/dc_{t-1} through c_t
     return dc
 
@@ -98,6 +118,7 @@ class LSTMJacobian(StepJacobian):
         self.Whh = Whh
         self.Z, self.cs, self.tcs = cache.extra["gates"], cache.extra["cs"], cache.extra["tcs"]
         self.H = Whh.shape[1]
+        self._slopes = None  # _lstm_slopes, computed on the first apply_T
 
     def apply(self, t: int, v: np.ndarray) -> np.ndarray:
         H, nd = self.H, v.ndim
@@ -116,10 +137,15 @@ class LSTMJacobian(StepJacobian):
 
     def apply_T(self, t: int, u: np.ndarray) -> np.ndarray:
         H = self.H
-        da = np.empty((*u.shape[:-1], 4 * H), dtype=np.result_type(u, self.Z))
-        dc_prev = _lstm_vjp(self.Z[t - 1], self.cs[t - 1], self.tcs[t - 1], u[..., :H],
-                            u[..., H:], da)  # fmt: skip
-        return np.concatenate([da @ self.Whh, dc_prev], axis=-1)
+        if self._slopes is None:
+            self._slopes = _lstm_slopes(self.Z, self.cs, self.tcs)
+        D, K = self._slopes
+        out = np.empty_like(u)
+        da = np.empty((*u.shape[:-1], 4 * H), dtype=u.dtype)
+        f = self.Z[t - 1][:, H : 2 * H]
+        out[..., H:] = _lstm_back(D[t - 1], K[t - 1], f, u[..., :H], u[..., H:], da)
+        np.matmul(da, self.Whh, out=out[..., :H])
+        return out
 
 
 class LSTMCell(GatedCell):
@@ -151,20 +177,24 @@ class LSTMCell(GatedCell):
         cache.extra["tcs"] = np.empty((T, B, H), dtype=cache.hs.dtype)
 
     def forward_step(self, params: dict, cache: Cache) -> Callable[[int], None]:
-        A, hs, WhhT = cache.A, cache.hs, params["Whh"].T
+        A, hs = cache.A, cache.hs
+        WhhT = np.ascontiguousarray(params["Whh"].T)  # (H, 4H): BLAS is faster on it
         cs, tcs, Zs = cache.extra["cs"], cache.extra["tcs"], self._gate_array(cache)
-        H = hs.shape[2]
+        B, H = hs.shape[1], hs.shape[2]
+        scale, offset = _gate_affine(self.gates, H, hs.dtype)
+        R, ig = np.empty((B, 4 * H), dtype=hs.dtype), np.empty((B, H), dtype=hs.dtype)
 
         def step(t: int) -> None:
-            a, Z = A[t], Zs[t]  # views: the in-place ops below write into A and the gates
-            a += hs[t] @ WhhT  # a = (x Wxh^T + bh) + h_{t-1} Whh^T
-            np.copyto(Z, a)
-            _sigmoid_inplace(Z[:, : 2 * H])  # i, f
-            np.tanh(Z[:, 2 * H : 3 * H], out=Z[:, 2 * H : 3 * H])  # g
-            _sigmoid_inplace(Z[:, 3 * H :])  # o
-            c = cs[t + 1]
+            a, Z, c = A[t], Zs[t], cs[t + 1]  # views: the in-place ops below write into them
+            np.matmul(hs[t], WhhT, out=R)
+            a += R  # a = (x Wxh^T + bh) + h_{t-1} Whh^T
+            np.multiply(a, scale, out=Z)
+            np.tanh(Z, out=Z)
+            Z *= scale
+            Z += offset  # i, f, o = sigma(a_i, a_f, a_o); g = tanh(a_g)
             np.multiply(Z[:, H : 2 * H], cs[t], out=c)  # c_t = f c_{t-1}
-            c += Z[:, :H] * Z[:, 2 * H : 3 * H]  # ... + i g
+            np.multiply(Z[:, :H], Z[:, 2 * H : 3 * H], out=ig)
+            c += ig  # ... + i g
             np.tanh(c, out=tcs[t])
             np.multiply(Z[:, 3 * H :], tcs[t], out=hs[t + 1])  # h_t = o tanh(c_t)
 
@@ -173,13 +203,16 @@ class LSTMCell(GatedCell):
     def backward_step(self, params, cache, dH, dA):
         Whh = params["Whh"]
         cs, tcs, Zs = cache.extra["cs"], cache.extra["tcs"], cache.extra["gates"]
+        D, K = _lstm_slopes(Zs, cs, tcs)  # every step's local derivatives at once
+        H = K.shape[-1]
         carry = {"dc": None}  # dL/dc_t through c_{t+1}, kept between steps
 
         def step(t: int, dnext: np.ndarray | None) -> np.ndarray:
             dh = dH[t]  # a view: dL/dh_t collects the gradient through a_{t+1}
             if dnext is not None:
                 dh += dnext
-            carry["dc"] = _lstm_vjp(Zs[t], cs[t], tcs[t], dh, carry["dc"], dA[t])
+            f = Zs[t][:, H : 2 * H]
+            carry["dc"] = _lstm_back(D[t], K[t], f, dh, carry["dc"], dA[t])
             if t == 0:
                 cache.dextra["dc0"] = carry["dc"]
             return dA[t] @ Whh  # dL/dh_{t-1} through a_t
@@ -197,25 +230,36 @@ class LSTMCell(GatedCell):
 # ------------------------------------------------------------------------------------------- GRU
 
 
-def _gru_vjp(Z, hn, h_prev, dh, da, dr_rec):
+def _gru_slopes(Z, hn, hs):
+    """The local derivatives of every step at once: P (T, B, 3H) with blocks
+    hn r(1-r) (dL/da_n -> dL/da_r), (h_{t-1} - n) z(1-z) (dL/dh_t -> dL/da_z) and
+    (1-z)(1-n^2) (dL/dh_t -> dL/da_n); hs (T, B, H) the states h_0..h_{T-1} before each step."""
+    H = hn.shape[-1]
+    r, z, n = (Z[..., k * H : (k + 1) * H] for k in range(3))
+    P = np.empty_like(Z)
+    np.multiply(hn * r, 1.0 - r, out=P[..., :H])  # a_n = ... + r * hn, r = sigma(a_r)
+    np.multiply((hs - n) * z, 1.0 - z, out=P[..., H : 2 * H])  # h_t = n + z (h_{t-1} - n)
+    np.multiply(1.0 - z, 1.0 - n * n, out=P[..., 2 * H :])  # h_t = (1 - z) n + ..., n = tanh
+    return P
+
+
+def _gru_back(P, Z, dh, da, dr_rec):
     """Backprop one GRU step from dL/dh_t (dh): write dL/da (input side: blocks r, z, n) into da
     and dL/d(h_{t-1} Whh^T) into dr_rec (its n block is r * dL/da_n), return the direct share
     dL/dh_{t-1} = z * dh (the caller adds dr_rec @ Whh).
 
-    Z (B, 3H) the gate values r, z, n; hn (B, H) h_{t-1} W_hn^T + bhn; h_prev (B, H). dh, da and
-    dr_rec may carry a block axis of K vectors: (B, K, H), (B, K, 3H).
+    P (B, 3H): ``_gru_slopes`` at t; Z (B, 3H) the gate values r, z, n. dh, da and dr_rec may
+    carry a block axis of K vectors: (B, K, H), (B, K, 3H).
     """
-    H = hn.shape[-1]
-    nd = dh.ndim
-    r, z, n = (_rows(Z[:, k * H : (k + 1) * H], nd) for k in range(3))
-    hn, h_prev = _rows(hn, nd), _rows(h_prev, nd)
-    da_r, da_z, da_n = (da[..., k * H : (k + 1) * H] for k in range(3))
-    np.multiply(dh * (1.0 - z), 1.0 - n * n, out=da_n)  # h_t = (1 - z) n + ..., n = tanh(a_n)
-    np.multiply(dh * (h_prev - n), z * (1.0 - z), out=da_z)  # h_t = n + z (h_{t-1} - n)
-    np.multiply(da_n * hn, r * (1.0 - r), out=da_r)  # a_n = ... + r * hn, r = sigma(a_r)
+    H = P.shape[-1] // 3
+    if dh.ndim == 3:
+        P, Z = P[:, None], Z[:, None]
+    zn = _blocks(da[..., H:], 2, H)  # da_z, da_n
+    np.multiply(_blocks(P[..., H:], 2, H), dh[..., None, :], out=zn)
+    np.multiply(da[..., 2 * H :], P[..., :H], out=da[..., :H])  # da_r
     dr_rec[..., : 2 * H] = da[..., : 2 * H]  # r, z: the recurrent term enters a unchanged
-    np.multiply(da_n, r, out=dr_rec[..., 2 * H :])  # a_n = ... + r * (h_{t-1} W_hn^T + bhn)
-    return dh * z  # h_t = ... + z h_{t-1}
+    np.multiply(da[..., 2 * H :], Z[..., :H], out=dr_rec[..., 2 * H :])  # r * (h W_hn^T + bhn)
+    return dh * Z[..., H : 2 * H]  # h_t = ... + z h_{t-1}
 
 
 class GRUJacobian(StepJacobian):
@@ -225,6 +269,7 @@ class GRUJacobian(StepJacobian):
         self.Whh, self.hs = Whh, cache.hs
         self.Z, self.hn = cache.extra["gates"], cache.extra["hn"]
         self.H = Whh.shape[1]
+        self._slopes = None  # _gru_slopes, computed on the first apply_T
 
     def apply(self, t: int, v: np.ndarray) -> np.ndarray:
         H, nd = self.H, v.ndim
@@ -238,11 +283,13 @@ class GRUJacobian(StepJacobian):
         return (1.0 - z) * dn + dz * (h_prev - n) + z * v
 
     def apply_T(self, t: int, u: np.ndarray) -> np.ndarray:
+        if self._slopes is None:
+            self._slopes = _gru_slopes(self.Z, self.hn, self.hs[:-1])
         shape = (*u.shape[:-1], 3 * self.H)
-        dtype = np.result_type(u, self.Z)
-        da, dr_rec = np.empty(shape, dtype), np.empty(shape, dtype)
-        direct = _gru_vjp(self.Z[t - 1], self.hn[t - 1], self.hs[t - 1], u, da, dr_rec)
-        return direct + dr_rec @ self.Whh
+        da, dr_rec = np.empty(shape, u.dtype), np.empty(shape, u.dtype)
+        direct = _gru_back(self._slopes[t - 1], self.Z[t - 1], u, da, dr_rec)
+        direct += dr_rec @ self.Whh
+        return direct
 
 
 class GRUCell(GatedCell):
@@ -265,20 +312,26 @@ class GRUCell(GatedCell):
         )
 
     def forward_step(self, params: dict, cache: Cache) -> Callable[[int], None]:
-        A, hs, WhhT, bhn = cache.A, cache.hs, params["Whh"].T, params["bhn"]
+        A, hs, bhn = cache.A, cache.hs, params["bhn"]
+        WhhT = np.ascontiguousarray(params["Whh"].T)  # (H, 3H): BLAS is faster on it
         T, B, H = A.shape[0], hs.shape[1], hs.shape[2]
         Zs = self._gate_array(cache)
         hns = cache.extra["hn"] = np.empty((T, B, H), dtype=hs.dtype)
         R = np.empty((B, 3 * H), dtype=hs.dtype)  # h_{t-1} Whh^T, reused every step
+        rhn = np.empty((B, H), dtype=hs.dtype)
 
         def step(t: int) -> None:
             a, Z, hn, h = A[t], Zs[t], hns[t], hs[t + 1]  # views, written in place
             np.matmul(hs[t], WhhT, out=R)
             a[:, : 2 * H] += R[:, : 2 * H]  # a_r, a_z: input side + h_{t-1} W_h{r,z}^T
             np.add(R[:, 2 * H :], bhn, out=hn)  # hn = h_{t-1} W_hn^T + bhn
-            np.copyto(Z[:, : 2 * H], a[:, : 2 * H])
-            _sigmoid_inplace(Z[:, : 2 * H])  # r, z
-            a[:, 2 * H :] += Z[:, :H] * hn  # a_n = x W_in^T + b_n + r * hn
+            rz = Z[:, : 2 * H]
+            np.multiply(a[:, : 2 * H], 0.5, out=rz)  # r, z = sigma(.) = tanh(./2)/2 + 1/2
+            np.tanh(rz, out=rz)
+            rz *= 0.5
+            rz += 0.5
+            np.multiply(Z[:, :H], hn, out=rhn)
+            a[:, 2 * H :] += rhn  # a_n = x W_in^T + b_n + r * hn
             n = Z[:, 2 * H :]
             np.tanh(a[:, 2 * H :], out=n)
             np.subtract(hs[t], n, out=h)
@@ -289,14 +342,15 @@ class GRUCell(GatedCell):
 
     def backward_step(self, params, cache, dH, dA):
         hs, Whh = cache.hs, params["Whh"]
-        Zs, hns = cache.extra["gates"], cache.extra["hn"]
+        Zs = cache.extra["gates"]
+        P = _gru_slopes(Zs, cache.extra["hn"], hs[:-1])  # every step's local derivatives at once
         dR = cache.dextra["dR"] = np.empty_like(dA)  # dL/d(h_{t-1} Whh^T), (T, B, 3H)
 
         def step(t: int, dnext: np.ndarray | None) -> np.ndarray:
             dh = dH[t]  # a view: dL/dh_t collects the gradient through step t + 1
             if dnext is not None:
                 dh += dnext
-            direct = _gru_vjp(Zs[t], hns[t], hs[t], dh, dA[t], dR[t])
+            direct = _gru_back(P[t], Zs[t], dh, dA[t], dR[t])
             direct += dR[t] @ Whh
             return direct  # dL/dh_{t-1}
 
