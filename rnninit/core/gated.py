@@ -118,7 +118,7 @@ class LSTMJacobian(StepJacobian):
         self.Whh = Whh
         self.Z, self.cs, self.tcs = cache.extra["gates"], cache.extra["cs"], cache.extra["tcs"]
         self.H = Whh.shape[1]
-        self._slopes = None  # _lstm_slopes, computed on the first apply_T
+        self._slopes = cache.dextra.get("slopes")  # the backward pass's, else on first use
 
     def apply(self, t: int, v: np.ndarray) -> np.ndarray:
         H, nd = self.H, v.ndim
@@ -203,7 +203,7 @@ class LSTMCell(GatedCell):
     def backward_step(self, params, cache, dH, dA):
         Whh = params["Whh"]
         cs, tcs, Zs = cache.extra["cs"], cache.extra["tcs"], cache.extra["gates"]
-        D, K = _lstm_slopes(Zs, cs, tcs)  # every step's local derivatives at once
+        D, K = cache.dextra["slopes"] = _lstm_slopes(Zs, cs, tcs)  # every step's, at once
         H = K.shape[-1]
         carry = {"dc": None}  # dL/dc_t through c_{t+1}, kept between steps
 
@@ -269,7 +269,7 @@ class GRUJacobian(StepJacobian):
         self.Whh, self.hs = Whh, cache.hs
         self.Z, self.hn = cache.extra["gates"], cache.extra["hn"]
         self.H = Whh.shape[1]
-        self._slopes = None  # _gru_slopes, computed on the first apply_T
+        self._slopes = cache.dextra.get("slopes")  # the backward pass's, else on first use
 
     def apply(self, t: int, v: np.ndarray) -> np.ndarray:
         H, nd = self.H, v.ndim
@@ -343,7 +343,7 @@ class GRUCell(GatedCell):
     def backward_step(self, params, cache, dH, dA):
         hs, Whh = cache.hs, params["Whh"]
         Zs = cache.extra["gates"]
-        P = _gru_slopes(Zs, cache.extra["hn"], hs[:-1])  # every step's local derivatives at once
+        P = cache.dextra["slopes"] = _gru_slopes(Zs, cache.extra["hn"], hs[:-1])  # all at once
         dR = cache.dextra["dR"] = np.empty_like(dA)  # dL/d(h_{t-1} Whh^T), (T, B, 3H)
 
         def step(t: int, dnext: np.ndarray | None) -> np.ndarray:
