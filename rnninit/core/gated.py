@@ -74,22 +74,20 @@ class GatedCell(Cell):
 # ------------------------------------------------------------------------------------------ LSTM
 
 
-def _lstm_slopes(Z, cs, tcs):
-    """The local derivatives of every step at once (T, B, ...), for the backward steps.
+def _lstm_slopes(Z, c_prev, tc, D, K):
+    """The local derivatives of one step (B, ...), or of every step at once (T, B, ...).
 
-    Returns D (T, B, 4H), the factor that turns dL/dc_t into dL/da_t for the blocks i, f, g
+    Writes D (.., 4H), the factor that turns dL/dc_t into dL/da_t for the blocks i, f, g
     (g i(1-i), c_{t-1} f(1-f), i (1-g^2)) and dL/dh_t into dL/da_o (tanh(c_t) o(1-o)), and
-    K (T, B, H) = o (1 - tanh(c_t)^2) = dh_t/dc_t.
+    K (.., H) = o (1 - tanh(c_t)^2) = dh_t/dc_t. Z: the gates; c_prev: c_{t-1}; tc: tanh(c_t).
     """
-    H = tcs.shape[-1]
+    H = tc.shape[-1]
     i, f, g, o = (Z[..., k * H : (k + 1) * H] for k in range(4))
-    D = np.empty_like(Z)
     np.multiply(g * i, 1.0 - i, out=D[..., :H])  # c_t = f c_{t-1} + i g, i = sigma(a_i)
-    np.multiply(cs[:-1] * f, 1.0 - f, out=D[..., H : 2 * H])  # f = sigma(a_f)
+    np.multiply(c_prev * f, 1.0 - f, out=D[..., H : 2 * H])  # f = sigma(a_f)
     np.multiply(i, 1.0 - g * g, out=D[..., 2 * H : 3 * H])  # g = tanh(a_g)
-    np.multiply(tcs * o, 1.0 - o, out=D[..., 3 * H :])  # h_t = o tanh(c_t), o = sigma(a_o)
-    K = o * (1.0 - tcs * tcs)  # backprop through tanh(c_t)
-    return D, K
+    np.multiply(tc * o, 1.0 - o, out=D[..., 3 * H :])  # h_t = o tanh(c_t), o = sigma(a_o)
+    np.multiply(o, 1.0 - tc * tc, out=K)  # backprop through tanh(c_t)
 
 
 def _lstm_back(D, K, f, dh, dc_next, da):
@@ -138,7 +136,9 @@ class LSTMJacobian(StepJacobian):
     def apply_T(self, t: int, u: np.ndarray) -> np.ndarray:
         H = self.H
         if self._slopes is None:
-            self._slopes = _lstm_slopes(self.Z, self.cs, self.tcs)
+            D, K = np.empty_like(self.Z), np.empty_like(self.tcs)
+            _lstm_slopes(self.Z, self.cs[:-1], self.tcs, D, K)
+            self._slopes = D, K
         D, K = self._slopes
         out = np.empty_like(u)
         da = np.empty((*u.shape[:-1], 4 * H), dtype=u.dtype)
@@ -203,7 +203,8 @@ class LSTMCell(GatedCell):
     def backward_step(self, params, cache, dH, dA):
         Whh = params["Whh"]
         cs, tcs, Zs = cache.extra["cs"], cache.extra["tcs"], cache.extra["gates"]
-        D, K = cache.dextra["slopes"] = _lstm_slopes(Zs, cs, tcs)  # every step's, at once
+        D, K = np.empty_like(Zs), np.empty_like(tcs)  # each step's local derivatives, kept
+        cache.dextra["slopes"] = D, K  # for the Jacobian probe
         H = K.shape[-1]
         carry = {"dc": None}  # dL/dc_t through c_{t+1}, kept between steps
 
@@ -211,6 +212,7 @@ class LSTMCell(GatedCell):
             dh = dH[t]  # a view: dL/dh_t collects the gradient through a_{t+1}
             if dnext is not None:
                 dh += dnext
+            _lstm_slopes(Zs[t], cs[t], tcs[t], D[t], K[t])  # small arrays: stays in cache
             f = Zs[t][:, H : 2 * H]
             carry["dc"] = _lstm_back(D[t], K[t], f, dh, carry["dc"], dA[t])
             if t == 0:
@@ -230,17 +232,15 @@ class LSTMCell(GatedCell):
 # ------------------------------------------------------------------------------------------- GRU
 
 
-def _gru_slopes(Z, hn, hs):
-    """The local derivatives of every step at once: P (T, B, 3H) with blocks
-    hn r(1-r) (dL/da_n -> dL/da_r), (h_{t-1} - n) z(1-z) (dL/dh_t -> dL/da_z) and
-    (1-z)(1-n^2) (dL/dh_t -> dL/da_n); hs (T, B, H) the states h_0..h_{T-1} before each step."""
+def _gru_slopes(Z, hn, hs, P):
+    """The local derivatives of one step (B, ...) or of every step at once (T, B, ...), into P
+    (.., 3H) with blocks hn r(1-r) (dL/da_n -> dL/da_r), (h_{t-1} - n) z(1-z) (dL/dh_t ->
+    dL/da_z) and (1-z)(1-n^2) (dL/dh_t -> dL/da_n); hs: h_{t-1}, the state before the step."""
     H = hn.shape[-1]
     r, z, n = (Z[..., k * H : (k + 1) * H] for k in range(3))
-    P = np.empty_like(Z)
     np.multiply(hn * r, 1.0 - r, out=P[..., :H])  # a_n = ... + r * hn, r = sigma(a_r)
     np.multiply((hs - n) * z, 1.0 - z, out=P[..., H : 2 * H])  # h_t = n + z (h_{t-1} - n)
     np.multiply(1.0 - z, 1.0 - n * n, out=P[..., 2 * H :])  # h_t = (1 - z) n + ..., n = tanh
-    return P
 
 
 def _gru_back(P, Z, dh, da, dr_rec):
@@ -284,7 +284,8 @@ class GRUJacobian(StepJacobian):
 
     def apply_T(self, t: int, u: np.ndarray) -> np.ndarray:
         if self._slopes is None:
-            self._slopes = _gru_slopes(self.Z, self.hn, self.hs[:-1])
+            self._slopes = np.empty_like(self.Z)
+            _gru_slopes(self.Z, self.hn, self.hs[:-1], self._slopes)
         shape = (*u.shape[:-1], 3 * self.H)
         da, dr_rec = np.empty(shape, u.dtype), np.empty(shape, u.dtype)
         direct = _gru_back(self._slopes[t - 1], self.Z[t - 1], u, da, dr_rec)
@@ -343,13 +344,15 @@ class GRUCell(GatedCell):
     def backward_step(self, params, cache, dH, dA):
         hs, Whh = cache.hs, params["Whh"]
         Zs = cache.extra["gates"]
-        P = cache.dextra["slopes"] = _gru_slopes(Zs, cache.extra["hn"], hs[:-1])  # all at once
+        hns = cache.extra["hn"]
+        P = cache.dextra["slopes"] = np.empty_like(Zs)  # each step's, kept for the probe
         dR = cache.dextra["dR"] = np.empty_like(dA)  # dL/d(h_{t-1} Whh^T), (T, B, 3H)
 
         def step(t: int, dnext: np.ndarray | None) -> np.ndarray:
             dh = dH[t]  # a view: dL/dh_t collects the gradient through step t + 1
             if dnext is not None:
                 dh += dnext
+            _gru_slopes(Zs[t], hns[t], hs[t], P[t])  # small arrays: stays in cache
             direct = _gru_back(P[t], Zs[t], dh, dA[t], dR[t])
             direct += dR[t] @ Whh
             return direct  # dL/dh_{t-1}
