@@ -11,12 +11,15 @@ Implementations, each computing the loss and every gradient of one step on the s
                   each matmul over the whole batch (fairer than tests/naive_rnn.py, which also
                   loops over the batch elements in Python)
     torch         torch.nn.RNN(I, H, nonlinearity="tanh") + torch.nn.Linear(H, O) + loss, CPU,
-                  same dtype, as many threads as NumPy's BLAS uses (skipped without torch)
+                  same dtype, as many threads as NumPy's BLAS uses (skipped without torch);
+                  nn.LSTM / nn.GRU for the gated rows (the engine's cell="lstm" / "gru")
     floor         the matrix products alone that the engine must issue (input gather or
                   projection, T recurrent products forward, the output product, the output
                   gradient product, T recurrent products backward, dWxh, dWhh, dWhy), no
                   elementwise work; for token ids dWxh is the dense product with the one-hot
                   inputs
+
+The gated rows (lstm, gru) have no naive loop and no floor here: their columns show '-'.
 
 Timing is interleaved (round-robin over the implementations, starting at a different one each
 round); each time is the median over the rounds and each ratio the median over the rounds of
@@ -45,6 +48,7 @@ except ImportError:  # run from a checkout without installing: the repo root hol
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import rnninit
 from rnninit.core import engine as model
+from rnninit.core.cells import get_cell
 
 try:
     import torch
@@ -56,13 +60,18 @@ try:
 except ImportError:
     threadpoolctl = None
 
-# (T, B, I, H, O, inputs, loss): token ids with cross-entropy, or float inputs with mse
+# (T, B, I, H, O, inputs, loss[, cell]): token ids with cross-entropy, or float inputs with mse;
+# the cell is rnn (tanh) unless named
 SHAPES = [
     (25, 1, 65, 100, 65, "tokens", "xent"),  # min-char-rnn's size
     (100, 32, 65, 128, 65, "tokens", "xent"),
     (100, 32, 65, 256, 65, "tokens", "xent"),
     (100, 64, 65, 512, 65, "tokens", "xent"),
     (200, 128, 1, 128, 1, "floats", "mse"),  # adding-task-like: one input, one output
+    (100, 32, 65, 128, 65, "tokens", "xent", "lstm"),
+    (200, 32, 1, 128, 1, "floats", "mse", "lstm"),
+    (100, 32, 65, 128, 65, "tokens", "xent", "gru"),
+    (200, 32, 1, 128, 1, "floats", "mse", "gru"),
 ]
 PARAM_NAMES = model.PARAM_NAMES
 TARGETS = {"engine/torch": 1.0, "engine/floor": 1.5, "stats %": 15.0}
@@ -72,19 +81,21 @@ CHECK_TOL = {"float32": 1e-4, "float64": 1e-10}  # max relative difference accep
 # ---------------------------------------------------------------------------------------------
 # Problem: parameters and data, the same for every implementation
 # ---------------------------------------------------------------------------------------------
+def cell_of(shape) -> str:
+    return shape[7] if len(shape) > 7 else "rnn"
+
+
 def make_problem(shape, dtype, seed=0):
-    T, B, I, H, O, inputs, loss = shape
+    T, B, I, H, O, inputs, loss = shape[:7]
     rng = np.random.default_rng(seed)
 
     def normal(*s, var=1.0):
         return (rng.standard_normal(s) * math.sqrt(var)).astype(dtype)
 
-    params = {  # N(0, 1/fan_in), small nonzero biases so that their gradients are checked too
-        "Wxh": normal(H, I, var=1.0 / I),
-        "Whh": normal(H, H, var=1.0 / H),
-        "Why": normal(O, H, var=1.0 / H),
-        "bh": normal(H, var=0.01),
-        "by": normal(O, var=0.01),
+    # N(0, 1/fan_in), small nonzero biases so that their gradients are checked too
+    specs = get_cell(cell_of(shape)).param_specs(I, H, O)
+    params = {
+        p.name: normal(*p.shape, var=1.0 / p.shape[1] if len(p.shape) == 2 else 0.01) for p in specs
     }
     if inputs == "tokens":
         x = rng.integers(0, I, size=(T, B))
@@ -181,19 +192,26 @@ def make_floor(params, x, y, loss):
 # PyTorch
 # ---------------------------------------------------------------------------------------------
 class TorchStep:
-    """nn.RNN + nn.Linear + loss on the same parameters; call for one forward + backward."""
+    """nn.RNN (nn.LSTM, nn.GRU) + nn.Linear + loss on the same parameters; call for one forward
+    + backward."""
 
-    def __init__(self, params, x, y, loss):
-        H, I = params["Wxh"].shape
+    def __init__(self, params, x, y, loss, cell="rnn"):
+        H, I = params["Whh"].shape[1], params["Wxh"].shape[1]
         O = params["Why"].shape[0]
         tdtype = {np.float32: torch.float32, np.float64: torch.float64}[params["Whh"].dtype.type]
-        self.rnn = torch.nn.RNN(I, H, nonlinearity="tanh").to(tdtype)
+        if cell == "rnn":
+            self.rnn = torch.nn.RNN(I, H, nonlinearity="tanh").to(tdtype)
+        else:
+            self.rnn = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](I, H).to(tdtype)
+        self.H = H
         self.lin = torch.nn.Linear(H, O).to(tdtype)
         with torch.no_grad():  # torch has two hidden biases: b_ih carries bh, b_hh stays 0
             self.rnn.weight_ih_l0.copy_(torch.from_numpy(params["Wxh"]))
             self.rnn.weight_hh_l0.copy_(torch.from_numpy(params["Whh"]))
             self.rnn.bias_ih_l0.copy_(torch.from_numpy(params["bh"]))
             self.rnn.bias_hh_l0.zero_()
+            if "bhn" in params:  # except the GRU's b_hn, inside the reset product
+                self.rnn.bias_hh_l0[2 * H :] = torch.from_numpy(params["bhn"])
             self.lin.weight.copy_(torch.from_numpy(params["Why"]))
             self.lin.bias.copy_(torch.from_numpy(params["by"]))
         if x.ndim == 2:  # nn.RNN takes dense inputs: one-hot once, outside the timed step
@@ -222,9 +240,11 @@ class TorchStep:
             "Wxh": self.rnn.weight_ih_l0.grad,
             "Whh": self.rnn.weight_hh_l0.grad,
             "Why": self.lin.weight.grad,
-            "bh": self.rnn.bias_ih_l0.grad,
+            "bh": self.rnn.bias_ih_l0.grad,  # = b_hh's, for the blocks where bh is their sum
             "by": self.lin.bias.grad,
         }
+        if isinstance(self.rnn, torch.nn.GRU):
+            g["bhn"] = self.rnn.bias_hh_l0.grad[2 * self.H :]
         return L, {k: v.numpy() for k, v in g.items()}
 
 
@@ -235,7 +255,7 @@ def max_rel_diff(ref, other):
     """Max over the loss and the gradients of max|a - b| / max|a| (scale of the reference)."""
     (L0, g0), (L1, g1) = ref, other
     worst = abs(L1 - L0) / abs(L0)
-    for k in PARAM_NAMES:
+    for k in g0:
         a, b = g0[k].astype(np.float64), g1[k].astype(np.float64)
         worst = max(worst, np.max(np.abs(a - b)) / max(np.max(np.abs(a)), 1e-300))
     return float(worst)
@@ -309,26 +329,28 @@ def paired_median(num, den):
 
 def bench_shape(shape, dtype, args, use_torch):
     params, x, y, loss = make_problem(shape, dtype)
+    cell = cell_of(shape)
 
     def engine():
-        return model.bptt(params, x, y, loss=loss, stats=False)
+        return model.bptt(params, x, y, loss=loss, stats=False, cell=cell)
 
     def engine_stats():
-        return model.bptt(params, x, y, loss=loss, stats=True)
+        return model.bptt(params, x, y, loss=loss, stats=True, cell=cell)
 
-    fns = {
-        "engine": engine,
-        "engine+stats": engine_stats,
-        "naive": lambda: naive_step(params, x, y, loss),
-    }
-    ts = TorchStep(params, x, y, loss) if use_torch else None
+    fns = {"engine": engine, "engine+stats": engine_stats}
+    if cell == "rnn":
+        fns["naive"] = lambda: naive_step(params, x, y, loss)
+    ts = TorchStep(params, x, y, loss, cell) if use_torch else None
     if ts is not None:
         fns["torch"] = ts
-    fns["floor"] = make_floor(params, x, y, loss)
+    if cell == "rnn":
+        fns["floor"] = make_floor(params, x, y, loss)
 
     res = engine()
     ref = (res.loss, res.grads)
-    check = {"naive": max_rel_diff(ref, naive_step(params, x, y, loss))}
+    check = {}
+    if cell == "rnn":
+        check["naive"] = max_rel_diff(ref, naive_step(params, x, y, loss))
     if ts is not None:
         check["torch"] = max_rel_diff(ref, ts.result())
 
@@ -342,10 +364,19 @@ def bench_shape(shape, dtype, args, use_torch):
     others = None  # CPUs that other processes kept busy on average while this shape was timed
     if cpu0 is not None and cpu1 is not None:
         others = max(0.0, ((cpu1[0] - cpu0[0]) - (cpu1[1] - cpu0[1])) / wall)
-    T, B, I, H, O, inputs, _ = shape
+    T, B, I, H, O, inputs, _ = shape[:7]
     return {
         "dtype": np.dtype(dtype).name,
-        "shape": {"T": T, "B": B, "I": I, "H": H, "O": O, "inputs": inputs, "loss": loss},
+        "shape": {
+            "T": T,
+            "B": B,
+            "I": I,
+            "H": H,
+            "O": O,
+            "inputs": inputs,
+            "loss": loss,
+            "cell": cell,
+        },  # fmt: skip
         "loss_value": res.loss,
         "check_max_rel_diff": check,
         "repeats": len(samples["engine"]),
@@ -362,10 +393,10 @@ def summarize(samples):
         for k, v in samples.items()
     }
     eng = samples["engine"]
-    ratios = {  # medians of per-round ratios
-        "naive/engine": paired_median(samples["naive"], eng),
+    ratios = {  # medians of per-round ratios; None where a reference was not timed
+        "naive/engine": paired_median(samples["naive"], eng) if "naive" in samples else None,
         "engine/torch": paired_median(eng, samples["torch"]) if "torch" in samples else None,
-        "engine/floor": paired_median(eng, samples["floor"]),
+        "engine/floor": paired_median(eng, samples["floor"]) if "floor" in samples else None,
         "stats %": 100 * (paired_median(samples["engine+stats"], eng) - 1),
     }
     return {"ms": ms, "iqr_pct": iqr, "ratios": ratios}
@@ -459,19 +490,22 @@ def _row_cells(r):
     def num(v, spec, missed=False):
         return ("-" if v is None else format(v, spec)) + ("*" if missed else " ")
 
-    torch_q, busy = q["engine/torch"], r["other_processes_cpus"]
+    torch_q, busy, floor_q = q["engine/torch"], r["other_processes_cpus"], q["engine/floor"]
     return [
+        s.get("cell", "rnn"),
         f"{s['T']},{s['B']},{s['I']},{s['H']},{s['O']}",
         s["loss"],
         num(ms["engine"], ".3f"),
         num(ms["engine+stats"], ".3f"),
-        num(ms["naive"], ".3f"),
+        num(ms.get("naive"), ".3f"),
         num(ms.get("torch"), ".3f"),
-        num(ms["floor"], ".3f"),
+        num(ms.get("floor"), ".3f"),
         num(q["naive/engine"], ".2f"),
         num(torch_q, ".2f", torch_q is not None and torch_q > TARGETS["engine/torch"]),
         num(
-            q["engine/floor"], ".2f", s["H"] >= 256 and q["engine/floor"] > TARGETS["engine/floor"]
+            floor_q,
+            ".2f",
+            floor_q is not None and s["H"] >= 256 and floor_q > TARGETS["engine/floor"],
         ),
         num(q["stats %"], ".1f", q["stats %"] >= TARGETS["stats %"]),
         str(r["repeats"]),
@@ -481,7 +515,7 @@ def _row_cells(r):
 
 
 COLUMNS = [  # header, width
-    ("T,B,I,H,O", 17), ("loss", 5), ("engine", 9), ("+stats", 9), ("naive", 9), ("torch", 9),
+    ("cell", 4), ("T,B,I,H,O", 17), ("loss", 5), ("engine", 9), ("+stats", 9), ("naive", 9), ("torch", 9),
     ("floor", 9), ("naive/eng", 9), ("eng/torch", 9), ("eng/floor", 9), ("stats%", 7),
     ("reps", 5), ("others", 6), ("max rel diff", 22),
 ]  # fmt: skip

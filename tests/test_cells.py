@@ -149,10 +149,10 @@ def test_mean_field_params_by_role():
 def test_unknown_cell_is_refused_with_a_suggestion():
     with pytest.raises(
         RnnInitError,
-        match=r"^model\.cell: unknown cell 'rnm' \(did you mean 'rnn'\?\); allowed: rnn$",
+        match=r"^model\.cell: unknown cell 'rnm' \(did you mean 'rnn'\?\); allowed: rnn, lstm, gru$",
     ):
         get_cell("rnm", where="model.cell")
-    with pytest.raises(RnnInitError, match="unknown cell 3; allowed: rnn"):
+    with pytest.raises(RnnInitError, match="unknown cell 3; allowed: rnn, lstm, gru"):
         get_cell(3)
     cell = RNNCell()
     assert get_cell(cell) is cell

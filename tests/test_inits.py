@@ -371,7 +371,10 @@ def test_the_cell_names_the_parameters():
     assert {k: v.shape for k, v in a.items()} == {
         "Wxh": (6, 4), "Whh": (6, 6), "Why": (3, 6), "bh": (6,), "by": (3,),
     }  # fmt: skip
-    with pytest.raises(RnnInitError, match=r"^cell: unknown cell 'lstn'; allowed: rnn$"):
+    with pytest.raises(
+        RnnInitError,
+        match=r"^cell: unknown cell 'lstn' \(did you mean 'lstm'\?\); allowed: rnn, lstm, gru$",
+    ):
         parse_init("xavier", cell="lstn")
     with pytest.raises(RnnInitError, match=r"^cell: unknown cell 'rnm' \(did you mean 'rnn'\?\)"):
         init_params(4, 6, 3, cell="rnm")

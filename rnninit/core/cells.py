@@ -13,164 +13,24 @@ A cell supplies the rest (DESIGN section 2):
 
 Index convention of the cache (time-major, 0-based arrays): ``hs[t]`` is h_t (``hs[0]`` = h_0)
 and ``A[t]`` is a_{t+1}, so the engine's loop step t = 0..T-1 reads ``A[t]`` and ``hs[t]`` and
-writes ``hs[t + 1]``. Only the vanilla cell exists so far; LSTM and GRU (section 2's table) are
-meant to be two more entries of ``CELLS``. NumPy only, no I/O.
+writes ``hs[t + 1]``. The vanilla cell lives here; the gated cells (LSTM and GRU, section 2's
+table) in ``gated.py``; all three are entries of ``CELLS``. NumPy only, no I/O.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import RnnInitError
+from .cellbase import ROLES, Cache, Cell, ParamSpec, StepJacobian
+from .gated import GRUCell, LSTMCell
 from .names import suggest
 from .nonlinearities import NONLINEARITIES
 
-ROLES = ("input", "recurrent", "output", "bias")
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    """One parameter of a cell.
-
-    Attributes:
-        name: the key in the params dict, e.g. ``"Whh"``.
-        role: ``"input"`` (x -> hidden), ``"recurrent"`` (hidden -> hidden), ``"output"``
-            (hidden -> output) or ``"bias"``.
-        shape: (fan_out, fan_in) of a weight, (n,) of a bias.
-        gates: the names of the equal blocks along axis 0 (e.g. i, f, g, o); () without gates.
-    """
-
-    name: str
-    role: str
-    shape: tuple[int, ...]
-    gates: tuple[str, ...] = ()
-
-
-@dataclass
-class Cache:
-    """What one forward pass leaves for the backward pass and the statistics.
-
-    Attributes:
-        x: (T, B) int token ids or (T, B, I) floats, as the engine read them.
-        A: (T, B, G*H) pre-activations: A[t] = a_{t+1} (the input projection, completed in place
-            by the cell's forward step).
-        hs: (T+1, B, H) hidden states h_0..h_T.
-        out: (T, B, O) outputs o_1..o_T (None until the readout).
-        cell: the cell that ran. nonlinearity: the key of phi in NONLINEARITIES.
-        extra: further per-timestep arrays of a cell (e.g. an LSTM's c_t); empty for the rnn.
-    """
-
-    x: np.ndarray
-    A: np.ndarray
-    hs: np.ndarray
-    out: np.ndarray | None
-    cell: Cell
-    nonlinearity: str
-    extra: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-class StepJacobian(ABC):
-    """J_t = dh_t/dh_{t-1} of one step, t = 1..T as in DESIGN section 3, at a forward cache.
-
-    Vectors are rows, one per sequence: v is (B, H), or (B, K, H) for K vectors per sequence.
-    """
-
-    @abstractmethod
-    def apply(self, t: int, v: np.ndarray) -> np.ndarray:
-        """J_t v for each sequence; same shape as v."""
-
-    @abstractmethod
-    def apply_T(self, t: int, u: np.ndarray) -> np.ndarray:
-        """J_t^T u for each sequence; same shape as u."""
-
-
-class Cell(ABC):
-    """The interface every cell implements (see the module docstring).
-
-    The names the engine reads directly: the input projection ``input_weight``, ``input_bias``
-    (A = x Wxh^T + bh), the recurrent weight ``recurrent_weight`` (dWhh from the stacked
-    h_0..h_{T-1}) and the readout ``output_weight``, ``output_bias`` (o = h Why^T + by). Every
-    cell of DESIGN section 2 shares these names; ``param_specs`` must declare them.
-    """
-
-    name: str = ""
-    state_names: tuple[str, ...] = ("h",)
-    gates: tuple[str, ...] = ()
-    input_weight, input_bias = "Wxh", "bh"
-    recurrent_weight = "Whh"
-    output_weight, output_bias = "Why", "by"
-    has_mean_field: bool = False  # True where the mean-field theory (theory.py) describes it
-
-    @abstractmethod
-    def param_specs(self, I: int, H: int, O: int) -> tuple[ParamSpec, ...]:
-        """The parameters for input size I, hidden size H, output size O, in draw order."""
-
-    @property
-    def param_names(self) -> tuple[str, ...]:
-        """The parameter names in draw order."""
-        return tuple(s.name for s in self.param_specs(1, 1, 1))
-
-    @property
-    def param_roles(self) -> dict[str, str]:
-        """Parameter name -> role, in draw order."""
-        return {s.name: s.role for s in self.param_specs(1, 1, 1)}
-
-    def names_with_role(self, role: str) -> tuple[str, ...]:
-        """The names of the parameters with ``role`` (one of ROLES), in draw order."""
-        if role not in ROLES:
-            raise ValueError(
-                f"unknown role {role!r}{suggest(role, ROLES)}; allowed: {', '.join(ROLES)}"
-            )
-        return tuple(name for name, r in self.param_roles.items() if r == role)
-
-    @property
-    def mean_field_params(self) -> dict[str, str] | None:
-        """The parameters the mean-field theory reads, by role: ``{"input": "Wxh", "recurrent":
-        "Whh", "bias": "bh"}`` (the bias of the pre-activation); None where it does not apply."""
-        if not self.has_mean_field:
-            return None
-        return {
-            "input": self.input_weight,
-            "recurrent": self.recurrent_weight,
-            "bias": self.input_bias,
-        }
-
-    @abstractmethod
-    def forward_step(self, params: dict, cache: Cache) -> Callable[[int], None]:
-        """Bind the forward step to a cache: ``step(t)`` completes A[t] with the recurrent
-        term and writes the states at t + 1 (``hs[t + 1]``), for t = 0..T-1 in order."""
-
-    @abstractmethod
-    def backward_step(
-        self, params: dict, cache: Cache, dH: np.ndarray, dA: np.ndarray
-    ) -> Callable[[int, np.ndarray | None], np.ndarray]:
-        """Bind the backward step: ``step(t, dnext)`` for t = T-1..0 adds dnext (dL/dhs[t+1]
-        through step t + 1; None at the last step) to dH[t], writes dL/dA[t] into dA[t] and
-        returns dL/dhs[t] through A[t]. A cell with more states keeps their gradients itself."""
-
-    def recurrent_grad(self, cache: Cache, dA: np.ndarray) -> np.ndarray:
-        """dL/d(hs[t] Whh^T) for every t, (T, B, G*H), from which dWhh is one product.
-
-        dA itself where the recurrent term enters A unchanged (rnn, LSTM); a GRU, whose
-        candidate reads r * (h Whh_n^T + bhn), returns its own array.
-        """
-        return dA
-
-    def extra_grads(self, params: dict, cache: Cache, dA: np.ndarray) -> dict[str, np.ndarray]:
-        """Gradients of parameters the engine does not know (a GRU's ``bhn``); none here."""
-        return {}
-
-    @abstractmethod
-    def jacobian(self, params: dict, cache: Cache) -> StepJacobian:
-        """The one-step Jacobian dh_t/dh_{t-1} at the cache, as an operator."""
-
-    def stat_arrays(self, cache: Cache) -> tuple[np.ndarray, np.ndarray]:
-        """(preact, act), each (T, B, H): the arrays of the per-timestep statistics."""
-        return cache.A, cache.hs[1:]
+__all__ = ["CELLS", "ROLES", "Cache", "Cell", "GRUCell", "LSTMCell", "ParamSpec", "RNNCell",
+           "StepJacobian", "get_cell"]  # fmt: skip
 
 
 class RNNJacobian(StepJacobian):
@@ -239,7 +99,7 @@ class RNNCell(Cell):
         return RNNJacobian(params["Whh"], cache)
 
 
-CELLS: dict[str, Cell] = {"rnn": RNNCell()}
+CELLS: dict[str, Cell] = {"rnn": RNNCell(), "lstm": LSTMCell(), "gru": GRUCell()}
 
 
 def get_cell(cell: str | Cell, where: str = "cell") -> Cell:

@@ -53,7 +53,8 @@ class BPTTResult:
 
     loss: the masked mean loss L; grads: dL/dparam with the keys and shapes of params;
     dh0: dL/dh_0 (B, H); hT: the last hidden state (B, H); timesteps: per-timestep statistics
-    (DESIGN section 3), one array of length T per column, or None when not collected.
+    (DESIGN section 3), one array of length T per column, or None when not collected; dc0:
+    dL/dc_0 (B, H) of a cell with a cell state (lstm), None for the others.
     """
 
     loss: float
@@ -61,6 +62,7 @@ class BPTTResult:
     dh0: np.ndarray
     hT: np.ndarray
     timesteps: dict[str, np.ndarray] | None
+    dc0: np.ndarray | None = None
 
 
 def _token_ids(x) -> bool:
@@ -68,14 +70,24 @@ def _token_ids(x) -> bool:
 
 
 def forward(
-    params: dict, x: np.ndarray, h0=None, nonlinearity: str = "tanh", cell: str | Cell = "rnn"
+    params: dict,
+    x: np.ndarray,
+    h0=None,
+    nonlinearity: str = "tanh",
+    cell: str | Cell = "rnn",
+    c0=None,
 ) -> Cache:
     """Run the cell over all T steps. x: (T, B) int token ids or (T, B, I) floats.
 
+    h0, c0: (B, H) initial states or None (zeros); c0 only for a cell with a cell state (lstm).
     Returns the ``Cache``: ``A`` (T, B, G*H) pre-activations, ``hs`` (T+1, B, H) h_0..h_T,
-    ``out`` (T, B, O) outputs.
+    ``out`` (T, B, O) outputs, and the cell's own arrays in ``extra``.
+
+    Raises:
+        RnnInitError: a nonlinearity the cell cannot run, or a c0 for a cell without c.
     """
     cell = get_cell(cell)
+    cell.check_nonlinearity(nonlinearity)
     Wxh, bh = params[cell.input_weight], params[cell.input_bias]
     Why, by = params[cell.output_weight], params[cell.output_bias]
     dtype = params[cell.recurrent_weight].dtype
@@ -91,6 +103,7 @@ def forward(
     hs = np.empty((T + 1, B, H), dtype=dtype)
     hs[0] = 0.0 if h0 is None else h0
     cache = Cache(x=x, A=A, hs=hs, out=None, cell=cell, nonlinearity=nonlinearity)
+    cell.init_state(cache, c0)
     step = cell.forward_step(params, cache)
     for t in range(T):  # the recurrence: the only sequential part
         step(t)
@@ -157,6 +170,7 @@ def bptt(
     stats: bool = True,
     cell: str | Cell = "rnn",
     probe_rng: np.random.Generator | None = None,
+    c0: np.ndarray | None = None,
 ) -> BPTTResult:
     """Loss, exact gradients and per-timestep statistics of one forward + backward pass.
 
@@ -168,19 +182,21 @@ def bptt(
         y: (T, B) integer classes for ``loss="xent"``; (T, B, O) floats for ``loss="mse"``.
         mask: (T, B) weights ``m >= 0``; ``L = sum(m * loss) / sum(m)``. None: all ones.
         h0: (B, H) initial hidden state; None: zeros.
-        nonlinearity: ``tanh``, ``relu`` or ``linear`` (a key of NONLINEARITIES).
+        nonlinearity: ``tanh``, ``relu`` or ``linear`` (a key of NONLINEARITIES); the gated
+            cells take ``tanh`` only (their sigmoid and tanh are fixed).
         loss: ``xent`` (softmax cross-entropy, nats) or ``mse``.
         stats: also compute the per-timestep statistics of DESIGN section 3.
-        cell: a key of ``cells.CELLS`` (``rnn``) or a Cell.
+        cell: a key of ``cells.CELLS`` (``rnn``, ``lstm``, ``gru``) or a Cell.
         probe_rng: draws the unit probes of ``jac_sq`` (only when ``stats``); None: a generator
             seeded with PROBE_SEED, so that the same call gives the same numbers.
+        c0: (B, H) initial cell state of the lstm; None: zeros. Refused for other cells.
 
     Returns:
         BPTTResult with ``loss``, ``grads`` (same keys and shapes as params), ``dh0``, ``hT`` and
         ``timesteps`` (preact_var, act_mean, act_var, grad_var, grad_norm, saturation, jac_sq;
-        each (T,)).
+        each (T,)) and ``dc0`` (lstm; None otherwise).
     """
-    cache = forward(params, x, h0=h0, nonlinearity=nonlinearity, cell=cell)
+    cache = forward(params, x, h0=h0, nonlinearity=nonlinearity, cell=cell, c0=c0)
     L, dout = loss_and_dout(cache.out, y, mask, loss)
     grads, dH, dh0 = backward(params, cache, dout)
     ts = None
@@ -188,20 +204,22 @@ def bptt(
         preact, act = cache.cell.stat_arrays(cache)
         ts = timestep_stats(preact, act, dH, nonlinearity)
         ts["jac_sq"] = _jac_sq(params, cache, probe_rng)
-    return BPTTResult(loss=L, grads=grads, dh0=dh0, hT=cache.hs[-1].copy(), timesteps=ts)
+    return BPTTResult(loss=L, grads=grads, dh0=dh0, hT=cache.hs[-1].copy(), timesteps=ts,
+                      dc0=cache.dextra.get("dc0"))  # fmt: skip
 
 
 def _jac_sq(params: dict, cache: Cache, rng: np.random.Generator | None) -> np.ndarray:
-    """jac_sq (T,): one more backward pass, from a random unit probe per sequence at t = T."""
+    """jac_sq (T,): one more backward pass, from a random unit probe per sequence at t = T, on
+    the sphere of the cell's full state (B, S): S = H, or 2H for the LSTM's [h, c]."""
     T, B, H = cache.A.shape[0], cache.hs.shape[1], cache.hs.shape[2]
     rng = np.random.default_rng(PROBE_SEED) if rng is None else rng
-    u = unit_probe(rng, B, H, cache.hs.dtype)  # (B, H)
+    u = unit_probe(rng, B, cache.cell.state_size(H), cache.hs.dtype)  # (B, S)
     return jac_sq(cache.cell.jacobian(params, cache), u, T)
 
 
 def evaluate(
-    params, x, y, mask=None, h0=None, nonlinearity="tanh", loss="xent", cell="rnn"
+    params, x, y, mask=None, h0=None, nonlinearity="tanh", loss="xent", cell="rnn", c0=None
 ) -> float:
     """The masked mean loss only (no gradients), e.g. on a validation batch."""
-    cache = forward(params, x, h0=h0, nonlinearity=nonlinearity, cell=cell)
+    cache = forward(params, x, h0=h0, nonlinearity=nonlinearity, cell=cell, c0=c0)
     return masked_mean_loss(cache.out, y, mask, loss)

@@ -66,7 +66,8 @@ def timestep_stats(A, Hs, dH, nonlinearity: str) -> dict[str, np.ndarray]:
 
 
 def unit_probe(rng: np.random.Generator, B: int, H: int, dtype=np.float64) -> np.ndarray:
-    """B probe vectors (B, H), each uniform on the unit sphere of R^H (a normalised Gaussian)."""
+    """B probe vectors (B, H), each uniform on the unit sphere of R^H (a normalised Gaussian);
+    H is the size of the cell's full state (2H for the LSTM's [h, c])."""
     u = rng.standard_normal((B, H))
     u /= np.linalg.norm(u, axis=1, keepdims=True)
     return u.astype(dtype, copy=False)
@@ -76,8 +77,9 @@ def jac_sq(jac, u: np.ndarray, T: int) -> np.ndarray:
     """Mean squared singular value of J(T, t) = dh_T/dh_t = J_T J_{T-1} ... J_{t+1}, t = 1..T.
 
     jac_sq_t = mean over sequences b of ||J(T, t)^T u_b||^2, one backward pass from the unit
-    probes u (B, H) at t = T with nothing injected on the way. For u uniform on the unit sphere
-    E[u u^T] = I/H, so each term is an unbiased estimate of (1/H) tr(J(T, t) J(T, t)^T);
+    probes u (B, S) at t = T with nothing injected on the way; S is the size of the cell's full
+    state (H; 2H for the LSTM, whose J maps [h, c] to [h, c]). For u uniform on the unit sphere
+    E[u u^T] = I/S, so each term is an unbiased estimate of (1/S) tr(J(T, t) J(T, t)^T);
     jac_sq_T = 1 (J(T, T) = I). jac: the cell's StepJacobian (``apply_T(t, u)`` = J_t^T u).
     Returns (T,) float64: 0 only where the probes became exactly 0 (phi' = 0 somewhere, e.g.
     every unit saturated) or the value is below float64's range.
@@ -180,8 +182,12 @@ def param_stats(params: dict, grads: dict | None) -> dict[str, dict[str, float]]
 
 
 def spectral(Whh: np.ndarray) -> dict[str, float]:
-    """Spectral radius (largest |eigenvalue|) and largest singular value of the recurrent matrix."""
+    """Spectral radius (largest |eigenvalue|) and largest singular value of the recurrent matrix.
+
+    A gated cell's stacked (G*H, H) matrix has no eigenvalues: its spectral radius is NaN."""
     W = Whh.astype(np.float64)
+    if W.shape[0] != W.shape[1] and np.all(np.isfinite(W)):
+        return {"spectral_radius": float("nan"), "max_singular": float(np.linalg.norm(W, 2))}
     if not np.all(np.isfinite(W)):
         return {"spectral_radius": float("nan"), "max_singular": float("nan")}
     return {

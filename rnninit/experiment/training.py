@@ -131,6 +131,7 @@ def prepare(config: Config | dict, memory_check: bool = True) -> Setup:
     if memory_check:
         check_memory(cfg, task.seq_len, task.input_size, task.output_size)
     cell = get_cell(m.cell, where="model.cell")
+    cell.check_nonlinearity(m.nonlinearity, where="model.nonlinearity")
     spec = parse_init(cfg.init, where="init", cell=cell)
     init_ss, data_ss, _ = _seeds(cfg.seed)
     params = init_params(

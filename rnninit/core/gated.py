@@ -1,0 +1,374 @@
+"""The gated cells of DESIGN section 2: ``lstm`` and ``gru``, in PyTorch's layout.
+
+Gate order and layout are ``nn.LSTM`` / ``nn.GRU``'s (LSTM blocks i, f, g, o; GRU blocks r, z, n),
+with PyTorch's two biases per gate summed into ``bh``, except the GRU's ``b_hn``, which sits inside
+the reset product and is kept apart as ``bhn``. The same weights give the same numbers in both::
+
+    LSTM  a = x Wxh^T + h_{t-1} Whh^T + bh                    (B, 4H), blocks i, f, g, o
+          i, f, o = sigma(a_i, a_f, a_o); g = tanh(a_g)
+          c_t = f * c_{t-1} + i * g;  h_t = o * tanh(c_t)
+    GRU   r = sigma(x W_ir^T + b_r + h_{t-1} W_hr^T);  z likewise
+          n = tanh(x W_in^T + b_n + r * (h_{t-1} W_hn^T + bhn))
+          h_t = (1 - z) * n + z * h_{t-1}
+
+Their nonlinearities are fixed (sigma gates, tanh candidate): ``model.nonlinearity`` must be
+``tanh``. The per-timestep statistics read the candidate's pre-activation (LSTM a_g, GRU the full
+pre-activation of n) as ``preact`` and h_t as ``act``; saturation is tanh's rule on h_t (|h| > 0.99),
+since h_t is tanh-bounded in both. The state of the LSTM is (h, c), of size 2H: its one-step
+Jacobian acts on rows [h, c] (B, 2H); the GRU's state is h (B, H). No mean-field theory.
+
+The engine's cache holds ``A`` (T, B, G*H) with the full pre-activations after the forward pass
+and the cells add, in ``cache.extra``: ``gates`` (T, B, G*H) the gate values (sigma or tanh of A),
+and for the LSTM ``cs`` (T+1, B, H) c_0..c_T and ``tcs`` (T, B, H) tanh(c_t); for the GRU ``hn``
+(T, B, H) = h_{t-1} W_hn^T + bhn. NumPy only, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ..errors import RnnInitError
+from .cellbase import Cache, Cell, ParamSpec, StepJacobian
+
+
+def _gate_affine(gates: tuple[str, ...], H: int, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """Per column of a (B, G*H) row: (scale, offset) with gate = scale * tanh(scale * a) + offset,
+    i.e. sigma(a) = tanh(a / 2) / 2 + 1/2 for a sigmoid gate and tanh(a) for the candidate (scale
+    1, offset 0: exact). One tanh call over the whole row, no exp overflow."""
+    tanh_gate = np.repeat([g in ("g", "n") for g in gates], H)
+    scale = np.where(tanh_gate, 1.0, 0.5).astype(dtype)
+    return scale, np.where(tanh_gate, 0.0, 0.5).astype(dtype)
+
+
+def _rows(arr: np.ndarray, ndim: int) -> np.ndarray:
+    """A per-sequence (B, n) array, as (B, 1, n) against a block of K vectors (B, K, n)."""
+    return arr[:, None, :] if ndim == 3 else arr
+
+
+def _blocks(arr: np.ndarray, k: int, H: int) -> np.ndarray:
+    """The first k blocks of H columns of (..., G*H) as a (..., k, H) view (written through)."""
+    return arr[..., : k * H].reshape(*arr.shape[:-1], k, H)
+
+
+class GatedCell(Cell):
+    """What the LSTM and the GRU share: fixed nonlinearities, no mean-field theory."""
+
+    has_mean_field = False
+    n_gates = 1
+
+    def check_nonlinearity(self, nonlinearity: str, where: str = "model.nonlinearity") -> None:
+        if nonlinearity != "tanh":
+            raise RnnInitError(
+                f"{where}: the {self.name} cell's nonlinearities are fixed (sigmoid gates, tanh "
+                f"candidate), got {nonlinearity!r}; allowed: tanh"
+            )
+
+    def _gate_array(self, cache: Cache) -> np.ndarray:
+        gates = np.empty_like(cache.A)  # (T, B, G*H)
+        cache.extra["gates"] = gates
+        return gates
+
+
+# ------------------------------------------------------------------------------------------ LSTM
+
+
+def _lstm_slopes(Z, c_prev, tc, D, K):
+    """The local derivatives of one step (B, ...), or of every step at once (T, B, ...).
+
+    Writes D (.., 4H), the factor that turns dL/dc_t into dL/da_t for the blocks i, f, g
+    (g i(1-i), c_{t-1} f(1-f), i (1-g^2)) and dL/dh_t into dL/da_o (tanh(c_t) o(1-o)), and
+    K (.., H) = o (1 - tanh(c_t)^2) = dh_t/dc_t. Z: the gates; c_prev: c_{t-1}; tc: tanh(c_t).
+    """
+    H = tc.shape[-1]
+    i, f, g, o = (Z[..., k * H : (k + 1) * H] for k in range(4))
+    np.multiply(g * i, 1.0 - i, out=D[..., :H])  # c_t = f c_{t-1} + i g, i = sigma(a_i)
+    np.multiply(c_prev * f, 1.0 - f, out=D[..., H : 2 * H])  # f = sigma(a_f)
+    np.multiply(i, 1.0 - g * g, out=D[..., 2 * H : 3 * H])  # g = tanh(a_g)
+    np.multiply(tc * o, 1.0 - o, out=D[..., 3 * H :])  # h_t = o tanh(c_t), o = sigma(a_o)
+    np.multiply(o, 1.0 - tc * tc, out=K)  # backprop through tanh(c_t)
+
+
+def _lstm_back(D, K, f, dh, dc_next, da):
+    """Backprop one LSTM step: from dL/dh_t (dh) and dL/dc_t through c_{t+1} (dc_next, or None),
+    write dL/da_t into da (blocks i, f, g, o) and return dL/dc_{t-1} through c_t.
+
+    D (B, 4H), K (B, H): ``_lstm_slopes`` at t; f (B, H) the forget gate. dh, dc_next and da may
+    carry a block axis of K vectors: (B, K, H) and (B, K, 4H).
+    """
+    H = K.shape[-1]
+    if dh.ndim == 3:
+        D, K, f = D[:, None], K[:, None], f[:, None]
+    dc = dh * K  # h_t = o tanh(c_t)
+    if dc_next is not None:
+        dc += dc_next  # c_{t+1} = f c_t + ...: the carried gradient
+    np.multiply(_blocks(D, 3, H), dc[..., None, :], out=_blocks(da, 3, H))  # da_i, da_f, da_g
+    np.multiply(dh, D[..., 3 * H :], out=da[..., 3 * H :])  # da_o
+    dc *= f  # dL/dc_{t-1} through c_t
+    return dc
+
+
+class LSTMJacobian(StepJacobian):
+    """J_t = d(h_t, c_t)/d(h_{t-1}, c_{t-1}), (2H, 2H) per sequence; rows v = [v_h, v_c]."""
+
+    def __init__(self, Whh: np.ndarray, cache: Cache) -> None:
+        self.Whh = Whh
+        self.Z, self.cs, self.tcs = cache.extra["gates"], cache.extra["cs"], cache.extra["tcs"]
+        self.H = Whh.shape[1]
+        self._slopes = cache.dextra.get("slopes")  # the backward pass's, else on first use
+
+    def apply(self, t: int, v: np.ndarray) -> np.ndarray:
+        H, nd = self.H, v.ndim
+        vh, vc = v[..., :H], v[..., H:]
+        Z = self.Z[t - 1]
+        i, f, g, o = (_rows(Z[:, k * H : (k + 1) * H], nd) for k in range(4))
+        tc, c_prev = _rows(self.tcs[t - 1], nd), _rows(self.cs[t - 1], nd)
+        da = vh @ self.Whh.T  # (B, [K,] 4H): the change of a_t
+        di = i * (1.0 - i) * da[..., :H]
+        df = f * (1.0 - f) * da[..., H : 2 * H]
+        dg = (1.0 - g * g) * da[..., 2 * H : 3 * H]
+        do = o * (1.0 - o) * da[..., 3 * H :]
+        dc = f * vc + c_prev * df + g * di + i * dg
+        dh = tc * do + o * (1.0 - tc * tc) * dc
+        return np.concatenate([dh, dc], axis=-1)
+
+    def apply_T(self, t: int, u: np.ndarray) -> np.ndarray:
+        H = self.H
+        if self._slopes is None:
+            D, K = np.empty_like(self.Z), np.empty_like(self.tcs)
+            _lstm_slopes(self.Z, self.cs[:-1], self.tcs, D, K)
+            self._slopes = D, K
+        D, K = self._slopes
+        out = np.empty_like(u)
+        da = np.empty((*u.shape[:-1], 4 * H), dtype=u.dtype)
+        f = self.Z[t - 1][:, H : 2 * H]
+        out[..., H:] = _lstm_back(D[t - 1], K[t - 1], f, u[..., :H], u[..., H:], da)
+        np.matmul(da, self.Whh, out=out[..., :H])
+        return out
+
+
+class LSTMCell(GatedCell):
+    """PyTorch's LSTM cell (module docstring); state (h, c)."""
+
+    name = "lstm"
+    state_names = ("h", "c")
+    gates = ("i", "f", "g", "o")
+    n_gates = 4
+
+    def param_specs(self, I: int, H: int, O: int) -> tuple[ParamSpec, ...]:
+        G = self.gates
+        return (
+            ParamSpec("Wxh", "input", (4 * H, I), G),
+            ParamSpec("Whh", "recurrent", (4 * H, H), G),
+            ParamSpec("Why", "output", (O, H)),
+            ParamSpec("bh", "bias", (4 * H,), G),
+            ParamSpec("by", "bias", (O,)),
+        )
+
+    def state_size(self, H: int) -> int:
+        return 2 * H
+
+    def init_state(self, cache: Cache, c0=None) -> None:
+        T, B, H = cache.A.shape[0], cache.hs.shape[1], cache.hs.shape[2]
+        cs = np.empty((T + 1, B, H), dtype=cache.hs.dtype)
+        cs[0] = 0.0 if c0 is None else c0
+        cache.extra["cs"] = cs
+        cache.extra["tcs"] = np.empty((T, B, H), dtype=cache.hs.dtype)
+
+    def forward_step(self, params: dict, cache: Cache) -> Callable[[int], None]:
+        A, hs = cache.A, cache.hs
+        WhhT = np.ascontiguousarray(params["Whh"].T)  # (H, 4H): BLAS is faster on it
+        cs, tcs, Zs = cache.extra["cs"], cache.extra["tcs"], self._gate_array(cache)
+        B, H = hs.shape[1], hs.shape[2]
+        scale, offset = _gate_affine(self.gates, H, hs.dtype)
+        R, ig = np.empty((B, 4 * H), dtype=hs.dtype), np.empty((B, H), dtype=hs.dtype)
+
+        def step(t: int) -> None:
+            a, Z, c = A[t], Zs[t], cs[t + 1]  # views: the in-place ops below write into them
+            np.matmul(hs[t], WhhT, out=R)
+            a += R  # a = (x Wxh^T + bh) + h_{t-1} Whh^T
+            np.multiply(a, scale, out=Z)
+            np.tanh(Z, out=Z)
+            Z *= scale
+            Z += offset  # i, f, o = sigma(a_i, a_f, a_o); g = tanh(a_g)
+            np.multiply(Z[:, H : 2 * H], cs[t], out=c)  # c_t = f c_{t-1}
+            np.multiply(Z[:, :H], Z[:, 2 * H : 3 * H], out=ig)
+            c += ig  # ... + i g
+            np.tanh(c, out=tcs[t])
+            np.multiply(Z[:, 3 * H :], tcs[t], out=hs[t + 1])  # h_t = o tanh(c_t)
+
+        return step
+
+    def backward_step(self, params, cache, dH, dA):
+        Whh = params["Whh"]
+        cs, tcs, Zs = cache.extra["cs"], cache.extra["tcs"], cache.extra["gates"]
+        D, K = np.empty_like(Zs), np.empty_like(tcs)  # each step's local derivatives, kept
+        cache.dextra["slopes"] = D, K  # for the Jacobian probe
+        H = K.shape[-1]
+        carry = {"dc": None}  # dL/dc_t through c_{t+1}, kept between steps
+
+        def step(t: int, dnext: np.ndarray | None) -> np.ndarray:
+            dh = dH[t]  # a view: dL/dh_t collects the gradient through a_{t+1}
+            if dnext is not None:
+                dh += dnext
+            _lstm_slopes(Zs[t], cs[t], tcs[t], D[t], K[t])  # small arrays: stays in cache
+            f = Zs[t][:, H : 2 * H]
+            carry["dc"] = _lstm_back(D[t], K[t], f, dh, carry["dc"], dA[t])
+            if t == 0:
+                cache.dextra["dc0"] = carry["dc"]
+            return dA[t] @ Whh  # dL/dh_{t-1} through a_t
+
+        return step
+
+    def jacobian(self, params: dict, cache: Cache) -> StepJacobian:
+        return LSTMJacobian(params["Whh"], cache)
+
+    def stat_arrays(self, cache: Cache) -> tuple[np.ndarray, np.ndarray]:
+        H = cache.hs.shape[2]
+        return cache.A[:, :, 2 * H : 3 * H], cache.hs[1:]  # (a_g, h_t)
+
+
+# ------------------------------------------------------------------------------------------- GRU
+
+
+def _gru_slopes(Z, hn, hs, P):
+    """The local derivatives of one step (B, ...) or of every step at once (T, B, ...), into P
+    (.., 3H) with blocks hn r(1-r) (dL/da_n -> dL/da_r), (h_{t-1} - n) z(1-z) (dL/dh_t ->
+    dL/da_z) and (1-z)(1-n^2) (dL/dh_t -> dL/da_n); hs: h_{t-1}, the state before the step."""
+    H = hn.shape[-1]
+    r, z, n = (Z[..., k * H : (k + 1) * H] for k in range(3))
+    np.multiply(hn * r, 1.0 - r, out=P[..., :H])  # a_n = ... + r * hn, r = sigma(a_r)
+    np.multiply((hs - n) * z, 1.0 - z, out=P[..., H : 2 * H])  # h_t = n + z (h_{t-1} - n)
+    np.multiply(1.0 - z, 1.0 - n * n, out=P[..., 2 * H :])  # h_t = (1 - z) n + ..., n = tanh
+
+
+def _gru_back(P, Z, dh, da, dr_rec):
+    """Backprop one GRU step from dL/dh_t (dh): write dL/da (input side: blocks r, z, n) into da
+    and dL/d(h_{t-1} Whh^T) into dr_rec (its n block is r * dL/da_n), return the direct share
+    dL/dh_{t-1} = z * dh (the caller adds dr_rec @ Whh).
+
+    P (B, 3H): ``_gru_slopes`` at t; Z (B, 3H) the gate values r, z, n. dh, da and dr_rec may
+    carry a block axis of K vectors: (B, K, H), (B, K, 3H).
+    """
+    H = P.shape[-1] // 3
+    if dh.ndim == 3:
+        P, Z = P[:, None], Z[:, None]
+    zn = _blocks(da[..., H:], 2, H)  # da_z, da_n
+    np.multiply(_blocks(P[..., H:], 2, H), dh[..., None, :], out=zn)
+    np.multiply(da[..., 2 * H :], P[..., :H], out=da[..., :H])  # da_r
+    dr_rec[..., : 2 * H] = da[..., : 2 * H]  # r, z: the recurrent term enters a unchanged
+    np.multiply(da[..., 2 * H :], Z[..., :H], out=dr_rec[..., 2 * H :])  # r * (h W_hn^T + bhn)
+    return dh * Z[..., H : 2 * H]  # h_t = ... + z h_{t-1}
+
+
+class GRUJacobian(StepJacobian):
+    """J_t = dh_t/dh_{t-1}, (H, H) per sequence."""
+
+    def __init__(self, Whh: np.ndarray, cache: Cache) -> None:
+        self.Whh, self.hs = Whh, cache.hs
+        self.Z, self.hn = cache.extra["gates"], cache.extra["hn"]
+        self.H = Whh.shape[1]
+        self._slopes = cache.dextra.get("slopes")  # the backward pass's, else on first use
+
+    def apply(self, t: int, v: np.ndarray) -> np.ndarray:
+        H, nd = self.H, v.ndim
+        Z = self.Z[t - 1]
+        r, z, n = (_rows(Z[:, k * H : (k + 1) * H], nd) for k in range(3))
+        hn, h_prev = _rows(self.hn[t - 1], nd), _rows(self.hs[t - 1], nd)
+        dR = v @ self.Whh.T  # (B, [K,] 3H): the change of h_{t-1} Whh^T
+        dr = r * (1.0 - r) * dR[..., :H]
+        dz = z * (1.0 - z) * dR[..., H : 2 * H]
+        dn = (1.0 - n * n) * (dr * hn + r * dR[..., 2 * H :])
+        return (1.0 - z) * dn + dz * (h_prev - n) + z * v
+
+    def apply_T(self, t: int, u: np.ndarray) -> np.ndarray:
+        if self._slopes is None:
+            self._slopes = np.empty_like(self.Z)
+            _gru_slopes(self.Z, self.hn, self.hs[:-1], self._slopes)
+        shape = (*u.shape[:-1], 3 * self.H)
+        da, dr_rec = np.empty(shape, u.dtype), np.empty(shape, u.dtype)
+        direct = _gru_back(self._slopes[t - 1], self.Z[t - 1], u, da, dr_rec)
+        direct += dr_rec @ self.Whh
+        return direct
+
+
+class GRUCell(GatedCell):
+    """PyTorch's GRU cell (module docstring); ``bhn`` is PyTorch's b_hn."""
+
+    name = "gru"
+    state_names = ("h",)
+    gates = ("r", "z", "n")
+    n_gates = 3
+
+    def param_specs(self, I: int, H: int, O: int) -> tuple[ParamSpec, ...]:
+        G = self.gates
+        return (
+            ParamSpec("Wxh", "input", (3 * H, I), G),
+            ParamSpec("Whh", "recurrent", (3 * H, H), G),
+            ParamSpec("Why", "output", (O, H)),
+            ParamSpec("bh", "bias", (3 * H,), G),
+            ParamSpec("bhn", "bias", (H,)),
+            ParamSpec("by", "bias", (O,)),
+        )
+
+    def forward_step(self, params: dict, cache: Cache) -> Callable[[int], None]:
+        A, hs, bhn = cache.A, cache.hs, params["bhn"]
+        WhhT = np.ascontiguousarray(params["Whh"].T)  # (H, 3H): BLAS is faster on it
+        T, B, H = A.shape[0], hs.shape[1], hs.shape[2]
+        Zs = self._gate_array(cache)
+        hns = cache.extra["hn"] = np.empty((T, B, H), dtype=hs.dtype)
+        R = np.empty((B, 3 * H), dtype=hs.dtype)  # h_{t-1} Whh^T, reused every step
+        rhn = np.empty((B, H), dtype=hs.dtype)
+
+        def step(t: int) -> None:
+            a, Z, hn, h = A[t], Zs[t], hns[t], hs[t + 1]  # views, written in place
+            np.matmul(hs[t], WhhT, out=R)
+            a[:, : 2 * H] += R[:, : 2 * H]  # a_r, a_z: input side + h_{t-1} W_h{r,z}^T
+            np.add(R[:, 2 * H :], bhn, out=hn)  # hn = h_{t-1} W_hn^T + bhn
+            rz = Z[:, : 2 * H]
+            np.multiply(a[:, : 2 * H], 0.5, out=rz)  # r, z = sigma(.) = tanh(./2)/2 + 1/2
+            np.tanh(rz, out=rz)
+            rz *= 0.5
+            rz += 0.5
+            np.multiply(Z[:, :H], hn, out=rhn)
+            a[:, 2 * H :] += rhn  # a_n = x W_in^T + b_n + r * hn
+            n = Z[:, 2 * H :]
+            np.tanh(a[:, 2 * H :], out=n)
+            np.subtract(hs[t], n, out=h)
+            h *= Z[:, H : 2 * H]
+            h += n  # h_t = n + z (h_{t-1} - n) = (1 - z) n + z h_{t-1}
+
+        return step
+
+    def backward_step(self, params, cache, dH, dA):
+        hs, Whh = cache.hs, params["Whh"]
+        Zs = cache.extra["gates"]
+        hns = cache.extra["hn"]
+        P = cache.dextra["slopes"] = np.empty_like(Zs)  # each step's, kept for the probe
+        dR = cache.dextra["dR"] = np.empty_like(dA)  # dL/d(h_{t-1} Whh^T), (T, B, 3H)
+
+        def step(t: int, dnext: np.ndarray | None) -> np.ndarray:
+            dh = dH[t]  # a view: dL/dh_t collects the gradient through step t + 1
+            if dnext is not None:
+                dh += dnext
+            _gru_slopes(Zs[t], hns[t], hs[t], P[t])  # small arrays: stays in cache
+            direct = _gru_back(P[t], Zs[t], dh, dA[t], dR[t])
+            direct += dR[t] @ Whh
+            return direct  # dL/dh_{t-1}
+
+        return step
+
+    def recurrent_grad(self, cache: Cache, dA: np.ndarray) -> np.ndarray:
+        return cache.dextra["dR"]
+
+    def extra_grads(self, params: dict, cache: Cache, dA: np.ndarray) -> dict[str, np.ndarray]:
+        H = params["bhn"].shape[0]
+        return {"bhn": cache.dextra["dR"][:, :, 2 * H :].sum(axis=(0, 1))}  # hn = ... + bhn
+
+    def jacobian(self, params: dict, cache: Cache) -> StepJacobian:
+        return GRUJacobian(params["Whh"], cache)
+
+    def stat_arrays(self, cache: Cache) -> tuple[np.ndarray, np.ndarray]:
+        H = cache.hs.shape[2]
+        return cache.A[:, :, 2 * H :], cache.hs[1:]  # (a_n, h_t)
