@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+from gradcheck import numeric_grad, rel_error
 from naive_rnn import naive_bptt
 
 from rnninit.core.engine import bptt, evaluate
@@ -27,23 +28,6 @@ def make_data(rng, loss, tokens=False, masked=False, with_h0=False):
         mask[-1, 0] = 1.0
     h0 = rng.standard_normal((B, H)) if with_h0 else None
     return x, y, mask, h0
-
-
-def numeric_grad(f, arr, eps=1e-6):
-    g = np.zeros_like(arr)
-    for idx in np.ndindex(arr.shape):
-        old = arr[idx]
-        arr[idx] = old + eps
-        fp = f()
-        arr[idx] = old - eps
-        fm = f()
-        arr[idx] = old
-        g[idx] = (fp - fm) / (2 * eps)
-    return g
-
-
-def rel_error(a, n):
-    return np.linalg.norm(a - n) / max(np.linalg.norm(a) + np.linalg.norm(n), 1e-30)
 
 
 CASES = list(

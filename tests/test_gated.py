@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 import pytest
+from gradcheck import numeric_grad, rel_error
 
 from rnninit.core.cells import CELLS, ParamSpec, get_cell
 from rnninit.core.engine import bptt, evaluate, forward
@@ -27,23 +28,6 @@ def make_params(cell, rng, scale=0.7):
     return {
         s.name: scale * rng.standard_normal(s.shape) for s in get_cell(cell).param_specs(I, H, O)
     }
-
-
-def numeric_grad(f, arr, eps=1e-6):
-    g = np.zeros_like(arr)
-    for idx in np.ndindex(arr.shape):
-        old = arr[idx]
-        arr[idx] = old + eps
-        fp = f()
-        arr[idx] = old - eps
-        fm = f()
-        arr[idx] = old
-        g[idx] = (fp - fm) / (2 * eps)
-    return g
-
-
-def rel_error(a, n):
-    return np.linalg.norm(a - n) / max(np.linalg.norm(a) + np.linalg.norm(n), 1e-30)
 
 
 # ------------------------------------------------------------------------ the parameter table
