@@ -10,6 +10,7 @@ dependency).
 
 import csv
 import itertools
+import json
 import math
 
 import numpy as np
@@ -290,3 +291,47 @@ def test_train_writes_a_run_folder(tmp_path, cell):
         assert all(r[col] == "" for r in rows), col
     with pytest.raises(RnnInitError, match="^model.nonlinearity: the .* allowed: tanh$"):
         train({**config, "model": {"cell": cell, "nonlinearity": "relu"}})
+
+
+def test_the_memory_estimate_asks_the_cell(monkeypatch):
+    """The estimate counts the cell's gate blocks and states, written out here: an LSTM keeps
+    3 arrays of T*B*4H, h and dL/dh, and c with tanh(c); its refusal must come at a size where
+    a vanilla RNN of the same H still fits."""
+    from rnninit.experiment import training
+    from rnninit.experiment.config import load_config
+
+    T, B, H, I, O = 50, 32, 256, 65, 65
+    per_step = {"rnn": 5 * H + 3 * O, "lstm": (3 * 4 + 2 + 2) * H + 3 * O}
+    params = {
+        "rnn": H * I + H * H + O * H + H + O,
+        "lstm": 4 * H * I + 4 * H * H + O * H + 4 * H + O,
+    }
+    need = {c: (per_step[c] * T * B + 4 * params[c]) * 8 for c in per_step}
+    monkeypatch.setattr(training, "memory_limit", lambda: (need["rnn"] + need["lstm"]) // 2)
+    for cell in ("rnn", "lstm"):
+        cfg = load_config(None, [f"model.cell={cell}", f"model.hidden_size={H}",
+                                 f"train.batch_size={B}"])  # fmt: skip
+        if cell == "rnn":
+            training.check_memory(cfg, T, I, O)  # fits
+        else:
+            with pytest.raises(RnnInitError, match="GiB"):
+                training.check_memory(cfg, T, I, O)
+    monkeypatch.setattr(training, "memory_limit", lambda: need["lstm"])
+    training.check_memory(cfg, T, I, O)  # exactly at the limit: fits
+
+
+def test_a_gated_run_records_no_spectral_radius_for_its_stacked_whh(tmp_path):
+    """(4H, H) has no eigenvalues: the summary says null and the header a dash, never 'nan'."""
+    from typer.testing import CliRunner
+
+    from rnninit.cli.app import app
+
+    text = tmp_path / "t.txt"
+    text.write_text("the quick brown fox jumps over the lazy dog. " * 40)
+    result = CliRunner().invoke(app, ["train", "--no-tables", "model.cell=lstm",
+                                      f"task.path={text}", "task.seq_len=6", "model.hidden_size=8",
+                                      "train.steps=2", f"log.runs_dir={tmp_path / 'runs'}"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads(next((tmp_path / "runs").glob("*/summary.json")).read_text())
+    assert summary["spectral_radius"] is None and summary["max_singular"] > 0
+    assert "spectral radius —" in result.output and "nan" not in result.output

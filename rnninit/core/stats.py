@@ -181,13 +181,14 @@ def param_stats(params: dict, grads: dict | None) -> dict[str, dict[str, float]]
     return rows
 
 
-def spectral(Whh: np.ndarray) -> dict[str, float]:
+def spectral(Whh: np.ndarray) -> dict[str, float | None]:
     """Spectral radius (largest |eigenvalue|) and largest singular value of the recurrent matrix.
 
-    A gated cell's stacked (G*H, H) matrix has no eigenvalues: its spectral radius is NaN."""
+    A gated cell's stacked (G*H, H) matrix has no eigenvalues: its spectral radius is None (not
+    a NaN, which a table would print as if a number had been measured)."""
     W = Whh.astype(np.float64)
     if W.shape[0] != W.shape[1] and np.all(np.isfinite(W)):
-        return {"spectral_radius": float("nan"), "max_singular": float(np.linalg.norm(W, 2))}
+        return {"spectral_radius": None, "max_singular": float(np.linalg.norm(W, 2))}
     if not np.all(np.isfinite(W)):
         return {"spectral_radius": float("nan"), "max_singular": float("nan")}
     return {

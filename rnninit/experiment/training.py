@@ -97,14 +97,19 @@ def memory_limit() -> int:
 def check_memory(cfg: Config, seq_len: int, input_size: int, output_size: int) -> None:
     """Refuse, before any work, sizes whose BPTT arrays would not fit in memory.
 
-    One step keeps a_t, h_t, dL/dh_t and dL/da_t for every t (4 arrays of T*B*H), the outputs
-    and their softmax and gradient (3 of T*B*O), and a copy of the inputs' projection.
+    One step keeps, for every t, the pre-activations a_t, their gradient and a copy of the input
+    projection (3 arrays of T*B*G*H, G the cell's gate blocks, 1 without gates), h_t and dL/dh_t
+    (2 of T*B*H), 2 more of T*B*H per further state (an LSTM's c_t and tanh(c_t)), and the
+    outputs with their softmax and gradient (3 of T*B*O); the parameters with their gradients
+    and optimizer state count 4 times.
     """
     T, B, H = seq_len, cfg.train.batch_size, cfg.model.hidden_size
+    cell = get_cell(cfg.model.cell, where="model.cell")
+    G, extra_states = max(1, len(cell.gates)), len(cell.state_names) - 1
     itemsize = np.dtype(cfg.train.dtype).itemsize
-    need = (5 * H + 3 * output_size) * T * B * itemsize + 4 * H * (
-        H + input_size + output_size
-    ) * itemsize
+    per_step = (3 * G + 2 + 2 * extra_states) * H + 3 * output_size
+    n_params = sum(int(np.prod(s.shape)) for s in cell.param_specs(input_size, H, output_size))
+    need = per_step * T * B * itemsize + 4 * n_params * itemsize
     limit = memory_limit()
     if need > limit:
         raise RnnInitError(
