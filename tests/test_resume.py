@@ -290,3 +290,25 @@ def test_resuming_a_run_written_before_jac_sq_keeps_its_columns_and_every_row(tm
     got, want = read_csv(path), read_csv(Path(reference["run_dir"]) / "timesteps.csv")
     assert "jac_sq" not in got[0] and len(got) == len(want)
     assert got == [{k: v for k, v in r.items() if k in got[0]} for r in want]
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_a_gated_run_stopped_then_resumed_is_bit_identical(tmp_path, cell):
+    """The checkpoint carries every parameter the cell declares (the GRU's bhn too) and their
+    optimizer state; a chrono bias checks that the drawn gate biases come back as drawn."""
+    extra = [f"model.cell={cell}", "init.bh=chrono", "init.bh.t_max=6"]
+    reference = train(tiny_cfg(tmp_path / "ref", 12, *extra))
+    calls = []
+
+    def should_stop():
+        calls.append(1)
+        return len(calls) > 5
+
+    stopped = train(tiny_cfg(tmp_path / "int", 12, *extra), should_stop=should_stop)
+    assert stopped["status"] == "interrupted"
+    run = Path(stopped["run_dir"])
+    finished = resume(run)
+    assert finished["status"] == "completed"
+    assert_same_run(Path(reference["run_dir"]), run)
+    params = {r["param"] for r in read_csv(run / "params.csv")}
+    assert ("bhn" in params) == (cell == "gru")
