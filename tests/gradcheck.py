@@ -20,3 +20,13 @@ def numeric_grad(f, arr, eps=1e-6):
 def rel_error(a, n):
     """||a - n|| / (||a|| + ||n||), the error of an analytic gradient against a numeric one."""
     return np.linalg.norm(a - n) / max(np.linalg.norm(a) + np.linalg.norm(n), 1e-30)
+
+
+def assert_param_grads(grads: dict, params: dict, f) -> None:
+    """Every analytic gradient against central differences of f: relative error below 1e-6 as a
+    whole, and entry by entry with a floor above the differences' round-off (~1e-10)."""
+    for k in params:
+        num = numeric_grad(f, params[k])
+        assert grads[k].shape == params[k].shape, k
+        assert rel_error(grads[k], num) < 1e-6, k
+        assert np.max(np.abs(grads[k] - num) / (np.abs(num) + 1e-6)) < 1e-4, k

@@ -56,7 +56,6 @@ class GatedCell(Cell):
     """What the LSTM and the GRU share: fixed nonlinearities, no mean-field theory."""
 
     has_mean_field = False
-    n_gates = 1
 
     def check_nonlinearity(self, nonlinearity: str, where: str = "model.nonlinearity") -> None:
         if nonlinearity != "tanh":
@@ -154,7 +153,6 @@ class LSTMCell(GatedCell):
     name = "lstm"
     state_names = ("h", "c")
     gates = ("i", "f", "g", "o")
-    n_gates = 4
 
     def param_specs(self, I: int, H: int, O: int) -> tuple[ParamSpec, ...]:
         G = self.gates
@@ -299,7 +297,6 @@ class GRUCell(GatedCell):
     name = "gru"
     state_names = ("h",)
     gates = ("r", "z", "n")
-    n_gates = 3
 
     def param_specs(self, I: int, H: int, O: int) -> tuple[ParamSpec, ...]:
         G = self.gates
