@@ -49,9 +49,10 @@ class Cache:
         out: (T, B, O) outputs o_1..o_T (None until the readout).
         cell: the cell that ran. nonlinearity: the key of phi in NONLINEARITIES.
         extra: further per-timestep arrays of a cell (e.g. an LSTM's c_t); empty for the rnn.
-        dextra: what a cell's backward pass leaves besides dH and dA (an LSTM's ``dc0``, a GRU's
-            recurrent gradient ``dR``, the gated cells' local derivatives ``slopes``, which the
-            Jacobian probe reuses); empty for the rnn.
+        dextra: what a cell's backward pass leaves besides dH and dA (an LSTM's ``dc0`` and
+            ``dC`` (T, B, H) the total dL/dc_t, a GRU's recurrent gradient ``dR``, the gated
+            cells' local derivatives ``slopes``, which the Jacobian probe reuses); empty for the
+            rnn.
     """
 
     x: np.ndarray

@@ -89,23 +89,23 @@ def _lstm_slopes(Z, c_prev, tc, D, K):
     np.multiply(o, 1.0 - tc * tc, out=K)  # backprop through tanh(c_t)
 
 
-def _lstm_back(D, K, f, dh, dc_next, da):
+def _lstm_back(D, K, f, dh, dc_next, da, dc=None):
     """Backprop one LSTM step: from dL/dh_t (dh) and dL/dc_t through c_{t+1} (dc_next, or None),
     write dL/da_t into da (blocks i, f, g, o) and return dL/dc_{t-1} through c_t.
 
     D (B, 4H), K (B, H): ``_lstm_slopes`` at t; f (B, H) the forget gate. dh, dc_next and da may
-    carry a block axis of K vectors: (B, K, H) and (B, K, 4H).
+    carry a block axis of K vectors: (B, K, H) and (B, K, 4H). dc: where to keep the total
+    dL/dc_t (through h_t and c_{t+1}), or None.
     """
     H = K.shape[-1]
     if dh.ndim == 3:
         D, K, f = D[:, None], K[:, None], f[:, None]
-    dc = dh * K  # h_t = o tanh(c_t)
+    dc = np.multiply(dh, K, out=dc)  # h_t = o tanh(c_t)
     if dc_next is not None:
         dc += dc_next  # c_{t+1} = f c_t + ...: the carried gradient
     np.multiply(_blocks(D, 3, H), dc[..., None, :], out=_blocks(da, 3, H))  # da_i, da_f, da_g
     np.multiply(dh, D[..., 3 * H :], out=da[..., 3 * H :])  # da_o
-    dc *= f  # dL/dc_{t-1} through c_t
-    return dc
+    return dc * f  # dL/dc_{t-1} through c_t
 
 
 class LSTMJacobian(StepJacobian):
@@ -203,6 +203,7 @@ class LSTMCell(GatedCell):
         cs, tcs, Zs = cache.extra["cs"], cache.extra["tcs"], cache.extra["gates"]
         D, K = np.empty_like(Zs), np.empty_like(tcs)  # each step's local derivatives, kept
         cache.dextra["slopes"] = D, K  # for the Jacobian probe
+        dC = cache.dextra["dC"] = np.empty_like(tcs)  # (T, B, H): dL/dc_t, for the statistics
         H = K.shape[-1]
         carry = {"dc": None}  # dL/dc_t through c_{t+1}, kept between steps
 
@@ -212,7 +213,7 @@ class LSTMCell(GatedCell):
                 dh += dnext
             _lstm_slopes(Zs[t], cs[t], tcs[t], D[t], K[t])  # small arrays: stays in cache
             f = Zs[t][:, H : 2 * H]
-            carry["dc"] = _lstm_back(D[t], K[t], f, dh, carry["dc"], dA[t])
+            carry["dc"] = _lstm_back(D[t], K[t], f, dh, carry["dc"], dA[t], dC[t])
             if t == 0:
                 cache.dextra["dc0"] = carry["dc"]
             return dA[t] @ Whh  # dL/dh_{t-1} through a_t
