@@ -209,7 +209,7 @@ def show(
     """Re-render a run's tables from its folder alone."""
     from ..experiment.lock import live_holder
     from ..experiment.runs import effective_status, read_csv, read_summary, require_run_dir
-    from ..report.terminal import header, summary_table, timestep_table, timesteps_from_rows
+    from ..report.terminal import header, summary_table, timestep_tables, timesteps_from_rows
 
     with handled():
         import yaml
@@ -233,7 +233,8 @@ def show(
         console.print(header({**summary, "config": cfg, "chance_text": fmt_chance(summary)}))
         steps = sorted({r["step"] for r in rows})
         for step in steps if every else sorted({steps[0], steps[-1]}) if steps else []:
-            console.print(timestep_table(timesteps_from_rows(rows, step), step))
+            for table in timestep_tables(timesteps_from_rows(rows, step), step):
+                console.print(table)
         console.print(summary_table(summary))
 
 

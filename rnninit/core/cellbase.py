@@ -181,3 +181,13 @@ class Cell(ABC):
     def stat_arrays(self, cache: Cache) -> tuple[np.ndarray, np.ndarray]:
         """(preact, act), each (T, B, H): the arrays of the per-timestep statistics."""
         return cache.A, cache.hs[1:]
+
+    @property
+    def stat_columns(self) -> tuple[str, ...]:
+        """The per-timestep columns of ``cell_stats`` (DESIGN section 3's gated columns); none
+        for the vanilla cell."""
+        return ()
+
+    def cell_stats(self, cache: Cache) -> dict[str, np.ndarray]:
+        """The statistics of ``stat_columns`` after a forward and backward pass, (T,) each."""
+        return {}

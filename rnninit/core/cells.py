@@ -29,7 +29,7 @@ from .gated import GRUCell, LSTMCell
 from .names import suggest
 from .nonlinearities import NONLINEARITIES
 
-__all__ = ["CELLS", "ROLES", "Cache", "Cell", "GRUCell", "LSTMCell", "ParamSpec", "RNNCell",
+__all__ = ["CELLS", "CELL_COLUMNS", "ROLES", "Cache", "Cell", "GRUCell", "LSTMCell", "ParamSpec", "RNNCell",
            "StepJacobian", "get_cell"]  # fmt: skip
 
 
@@ -100,6 +100,15 @@ class RNNCell(Cell):
 
 
 CELLS: dict[str, Cell] = {"rnn": RNNCell(), "lstm": LSTMCell(), "gru": GRUCell()}
+
+# Every cell's own per-timestep columns (DESIGN section 3), in one fixed order for the CSV; a
+# cell leaves the columns it does not have empty.
+_GATES = dict.fromkeys(g for cell in CELLS.values() for g in cell.gates)  # i, f, g, o, r, z, n
+CELL_COLUMNS: tuple[str, ...] = (
+    "cell_var",
+    *(f"gate_{g}_{s}" for g in _GATES for s in ("mean", "sat")),
+    "cell_grad_var",
+)
 
 
 def get_cell(cell: str | Cell, where: str = "cell") -> Cell:

@@ -193,8 +193,9 @@ def bptt(
 
     Returns:
         BPTTResult with ``loss``, ``grads`` (same keys and shapes as params), ``dh0``, ``hT`` and
-        ``timesteps`` (preact_var, act_mean, act_var, grad_var, grad_norm, saturation, jac_sq;
-        each (T,)) and ``dc0`` (lstm; None otherwise).
+        ``timesteps`` (preact_var, act_mean, act_var, grad_var, grad_norm, saturation, jac_sq,
+        and a gated cell's ``Cell.stat_columns``: gate_<g>_mean, gate_<g>_sat, and for the lstm
+        cell_var, cell_grad_var; each (T,)) and ``dc0`` (lstm; None otherwise).
     """
     cache = forward(params, x, h0=h0, nonlinearity=nonlinearity, cell=cell, c0=c0)
     L, dout = loss_and_dout(cache.out, y, mask, loss)
@@ -204,6 +205,7 @@ def bptt(
         preact, act = cache.cell.stat_arrays(cache)
         ts = timestep_stats(preact, act, dH, nonlinearity)
         ts["jac_sq"] = _jac_sq(params, cache, probe_rng)
+        ts.update(cache.cell.cell_stats(cache))  # a gated cell's: gates, c_t, dL/dc_t
     return BPTTResult(loss=L, grads=grads, dh0=dh0, hT=cache.hs[-1].copy(), timesteps=ts,
                       dc0=cache.dextra.get("dc0"))  # fmt: skip
 

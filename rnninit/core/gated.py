@@ -31,13 +31,14 @@ import numpy as np
 
 from ..errors import RnnInitError
 from .cellbase import Cache, Cell, ParamSpec, StepJacobian
+from .stats import gate_stats, var_over_steps
 
 
 def _gate_affine(gates: tuple[str, ...], H: int, dtype) -> tuple[np.ndarray, np.ndarray]:
     """Per column of a (B, G*H) row: (scale, offset) with gate = scale * tanh(scale * a) + offset,
     i.e. sigma(a) = tanh(a / 2) / 2 + 1/2 for a sigmoid gate and tanh(a) for the candidate (scale
     1, offset 0: exact). One tanh call over the whole row, no exp overflow."""
-    tanh_gate = np.repeat([g in ("g", "n") for g in gates], H)
+    tanh_gate = np.repeat([g in GatedCell.tanh_gates for g in gates], H)
     scale = np.where(tanh_gate, 1.0, 0.5).astype(dtype)
     return scale, np.where(tanh_gate, 0.0, 0.5).astype(dtype)
 
@@ -56,6 +57,21 @@ class GatedCell(Cell):
     """What the LSTM and the GRU share: fixed nonlinearities, no mean-field theory."""
 
     has_mean_field = False
+    tanh_gates = ("g", "n")  # the candidates (LSTM g, GRU n); every other gate is a sigmoid
+
+    @property
+    def stat_columns(self) -> tuple[str, ...]:
+        gates = tuple(f"gate_{g}_{s}" for g in self.gates for s in ("mean", "sat"))
+        return ("cell_var", *gates, "cell_grad_var") if "c" in self.state_names else gates
+
+    def cell_stats(self, cache: Cache) -> dict[str, np.ndarray]:
+        """Each gate's mean and saturation (``stats.gate_stats``); for a cell with a cell state
+        c (the LSTM) also Var(c_t) and Var(dL/dc_t), the total gradient into c_t."""
+        out = gate_stats(cache.extra["gates"], self.gates, self.tanh_gates)
+        if "c" in self.state_names:
+            out["cell_var"] = var_over_steps(cache.extra["cs"][1:])
+            out["cell_grad_var"] = var_over_steps(cache.dextra["dC"])
+        return out
 
     def check_nonlinearity(self, nonlinearity: str, where: str = "model.nonlinearity") -> None:
         if nonlinearity != "tanh":

@@ -17,11 +17,12 @@ TIMESTEP_COLUMNS = (
     "preact_var", "act_mean", "act_var", "grad_var", "grad_norm", "saturation", "jac_sq"
 )  # fmt: skip
 THEORY_COLUMNS = ("theory_preact_var", "theory_act_var", "theory_chi", "theory_jac_sq")
+GATE_SAT_BAND = (0.05, 0.95)  # a sigmoid gate is saturated outside it (tanh: |v| > 0.9, the same)
 PARAM_COLUMNS = ("weight_mean", "weight_var", "grad_var", "grad_norm")
 RESCALE_BAND = (1e-12, 1e12)  # jac_sq's probes are rescaled when their mean square leaves it
 
 
-def _var_over_steps(X: np.ndarray) -> np.ndarray:
+def var_over_steps(X: np.ndarray) -> np.ndarray:
     """Var over all axes but the first of a (T, ...) array, ddof = 0.
 
     Two passes: the mean is accumulated in float64, the squared deviations in the data's own
@@ -56,13 +57,36 @@ def timestep_stats(A, Hs, dH, nonlinearity: str) -> dict[str, np.ndarray]:
         saturation = np.count_nonzero(rule.mask(hflat), axis=1) / n
     dflat = dH.reshape(T, -1)
     return {
-        "preact_var": _var_over_steps(A),
+        "preact_var": var_over_steps(A),
         "act_mean": hflat.mean(axis=1, dtype=np.float64),
-        "act_var": _var_over_steps(Hs),
-        "grad_var": _var_over_steps(dH),
+        "act_var": var_over_steps(Hs),
+        "grad_var": var_over_steps(dH),
         "grad_norm": np.sqrt(_sum_sq(dflat)),
         "saturation": saturation.astype(np.float64),
     }
+
+
+def gate_stats(Z: np.ndarray, gates: tuple[str, ...], tanh_gates: tuple[str, ...] = ()) -> dict:
+    """Each gate's mean activation and saturation per timestep, t = 1..T.
+
+    Z: (T, B, G*H) gate values, blocks in the order of ``gates``; the gates in ``tanh_gates``
+    (a candidate: LSTM g, GRU n) take values in (-1, 1), the others are sigmoids in (0, 1).
+    ``gate_<g>_sat`` is the share of the B*H values outside GATE_SAT_BAND, read on (1 + v) / 2
+    for a tanh gate (|v| > 0.9), so that both kinds are judged on the same [0, 1] scale: a
+    sigmoid gate past 0.95 passes its input almost whole, below 0.05 almost nothing.
+    Returns ``gate_<g>_mean`` and ``gate_<g>_sat`` for each gate, (T,) float64 arrays.
+    """
+    T, G = Z.shape[0], len(gates)
+    Zb = Z.reshape(T, Z.shape[1], G, -1)  # (T, B, G, H)
+    n = Zb.shape[1] * Zb.shape[3]
+    lo, hi = GATE_SAT_BAND
+    out = {}
+    for k, g in enumerate(gates):
+        v = Zb[:, :, k, :].reshape(T, -1)  # (T, B*H)
+        lo_k, hi_k = (2 * lo - 1, 2 * hi - 1) if g in tanh_gates else (lo, hi)
+        out[f"gate_{g}_mean"] = v.mean(axis=1, dtype=np.float64)
+        out[f"gate_{g}_sat"] = np.count_nonzero((v < lo_k) | (v > hi_k), axis=1) / n
+    return out
 
 
 def unit_probe(rng: np.random.Generator, B: int, H: int, dtype=np.float64) -> np.ndarray:
@@ -198,9 +222,12 @@ def spectral(Whh: np.ndarray) -> dict[str, float | None]:
 
 
 def timesteps_at(rows: list[dict], step: int) -> dict:
-    """One statistics step of timesteps.csv rows as column -> array over t (NaN where empty)."""
+    """One statistics step of timesteps.csv rows as column -> array over t (NaN where empty):
+    the columns every cell has, its theory, and whatever other columns the rows hold (a gated
+    cell's: all NaN for the others)."""
     mine = sorted((r for r in rows if r["step"] == step), key=lambda r: r["t"])
-    cols = (*TIMESTEP_COLUMNS, *THEORY_COLUMNS)
+    others = [c for c in (mine[0] if mine else {}) if c not in ("step", "t")]
+    cols = dict.fromkeys((*TIMESTEP_COLUMNS, *THEORY_COLUMNS, *others))
     out = {c: np.array([np.nan if r.get(c) is None else float(r[c]) for r in mine]) for c in cols}
     out["t"] = np.array([r["t"] for r in mine])
     return out

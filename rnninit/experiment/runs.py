@@ -18,12 +18,13 @@ import socket
 import time
 from pathlib import Path
 
+from ..core.cells import CELL_COLUMNS
 from ..core.stats import PARAM_COLUMNS, THEORY_COLUMNS, TIMESTEP_COLUMNS
 from ..errors import RnnInitError
 from ..fileio import atomic_write_text
 
 METRICS_COLUMNS = ("step", "loss", "val_loss", "grad_norm", "lr", "seconds")
-TIMESTEPS_COLUMNS = ("step", "t", *TIMESTEP_COLUMNS, *THEORY_COLUMNS)
+TIMESTEPS_COLUMNS = ("step", "t", *TIMESTEP_COLUMNS, *THEORY_COLUMNS, *CELL_COLUMNS)
 PARAMS_COLUMNS = ("step", "param", *PARAM_COLUMNS)
 CSV_FILES = {
     "metrics.csv": METRICS_COLUMNS,

@@ -22,7 +22,7 @@ import numpy as np
 
 from .._version import __version__
 from ..core import optim
-from ..core.cells import Cell, get_cell
+from ..core.cells import CELL_COLUMNS, Cell, get_cell
 from ..core.engine import bptt, evaluate, forward
 from ..core.inits import SCHEMES, InitSpec, init_params, parse_init
 from ..core.stats import THEORY_COLUMNS, TIMESTEP_COLUMNS, ema_update, param_stats, spectral
@@ -237,6 +237,7 @@ def _timestep_rows(step: int, ts: dict, theory: dict | None) -> list[dict]:
     for i in range(T):
         row = {"step": step, "t": i + 1}
         row.update({c: float(ts[c][i]) for c in TIMESTEP_COLUMNS})
+        row.update({c: float(ts[c][i]) for c in CELL_COLUMNS if c in ts})  # a gated cell's
         if theory is not None:
             row.update({c: float(theory[c.removeprefix("theory_")][i]) for c in THEORY_COLUMNS})
         rows.append(row)

@@ -90,7 +90,11 @@ def timestep_table(ts: dict, step: int, title: str | None = None) -> Table:
     jac = ts.get("jac_sq")
     jac = jac if jac is not None and np.isfinite(jac).any() else None
     jac_theory = None if theory is None or jac is None else theory.get("jac_sq")
-    table = Table(title=title or f"per-timestep statistics at step {step}", title_justify="left",
+    if title is None:
+        title = f"per-timestep statistics at step {step}"
+        if theory is None and _gated(ts):
+            title += " (no mean-field theory for gated cells: the theory columns stay empty)"
+    table = Table(title=title, title_justify="left",
                   caption=JAC_CAPTION if jac is not None else None, caption_justify="left")  # fmt: skip
     table.add_column("t", justify="right", style="bold")
     table.add_column("act_var", justify="right")
@@ -129,6 +133,61 @@ def timestep_table(ts: dict, step: int, title: str | None = None) -> Table:
             cells.append(jac_bars[k])
         table.add_row(*cells)
     return table
+
+
+def _measured(ts: dict, column: str) -> bool:
+    """Does the run have this column (a value at some t)? Cells leave others' columns empty."""
+    v = ts.get(column)
+    return v is not None and bool(np.isfinite(np.asarray(v, dtype=float)).any())
+
+
+def _gated(ts: dict) -> bool:
+    return any(k.startswith("gate_") and _measured(ts, k) for k in ts)
+
+
+GATE_CAPTION = (
+    "each gate: its mean value over the batch and units, and in brackets the share saturated "
+    "(a sigmoid gate < 0.05 or > 0.95; a tanh candidate, g or n, |v| > 0.9)"
+)
+
+
+def gate_table(ts: dict, step: int) -> Table:
+    """A gated cell's per-timestep table: t, Var(c_t) and Var(dL/dc_t) (LSTM), then each gate's
+    mean and saturation. ts: column -> array over t = 1..T, as timestep_table takes it."""
+    T = len(ts["act_var"])
+    rows = [t - 1 for t in sample_timesteps(T)]
+    gates = [k.removeprefix("gate_").removesuffix("_mean") for k in ts
+             if k.startswith("gate_") and k.endswith("_mean") and _measured(ts, k)]  # fmt: skip
+    cell_cols = [c for c in ("cell_var", "cell_grad_var") if _measured(ts, c)]
+    what = "gates and cell state" if cell_cols else "gates"
+    caption = GATE_CAPTION + ("; cell_grad_var: Var of the total dL/dc_t" if cell_cols else "")
+    table = Table(title=f"{what} at step {step}", title_justify="left", caption=caption,
+                  caption_justify="left")  # fmt: skip
+    table.add_column("t", justify="right", style="bold")
+    for c in cell_cols:
+        table.add_column(c, justify="right")
+    if "cell_var" in cell_cols:
+        table.add_column("Var(c_t), log", style="cyan", no_wrap=True)
+    for g in gates:
+        table.add_column(f"gate {g}", justify="right")
+    c_bars = log_bars([ts["cell_var"][i] for i in rows]) if "cell_var" in cell_cols else None
+    for k, i in enumerate(rows):
+        cells = [str(i + 1), *(fmt(ts[c][i]) for c in cell_cols)]
+        if c_bars is not None:
+            cells.append(c_bars[k])
+        for g in gates:
+            sat = float(ts[f"gate_{g}_sat"][i])
+            text = Text(f"{fmt(ts[f'gate_{g}_mean'][i], 3)} ({sat:.0%})")
+            if sat > 0.5:
+                text.stylize("bold red")
+            cells.append(text)
+        table.add_row(*cells)
+    return table
+
+
+def timestep_tables(ts: dict, step: int) -> list[Table]:
+    """The per-timestep table, and for a gated cell its gate table too."""
+    return [timestep_table(ts, step), *([gate_table(ts, step)] if _gated(ts) else [])]
 
 
 def timesteps_from_rows(rows: list[dict], step: int) -> dict:
@@ -332,7 +391,8 @@ class ConsoleReporter:
 
     def stats(self, step: int, timesteps: dict) -> None:
         if self.tables:
-            self.console.print(timestep_table(timesteps, step))
+            for table in timestep_tables(timesteps, step):
+                self.console.print(table)
 
     def end(self, summary: dict) -> None:
         if self.progress is not None:
