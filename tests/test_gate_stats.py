@@ -145,3 +145,26 @@ def test_run_folder_leaves_the_columns_a_cell_lacks_empty(tmp_path, cell):
     assert ("gates and cell state at step" in out) == (cell == "lstm")
     assert ("no mean-field theory for gated cells" in out) == (cell != "rnn")
     assert ("cell_grad_var" in out) == (cell == "lstm")
+
+
+def test_compare_shows_each_arms_gates_as_its_runs_measured_them(tmp_path):
+    """The compare's gate table: the forget gate's mean at step 0, averaged over t, equals the
+    mean of that arm's gate_f_mean column in its run folder; chrono opens f more than zeros."""
+    import re
+
+    args = ["compare", "chrono: init.bh=chrono", "zeros: init.bh=zeros", "model.cell=lstm",
+            "task.name=adding", "task.seq_len=8", "model.hidden_size=6", "train.steps=2",
+            "train.batch_size=4", f"log.runs_dir={tmp_path}"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    rows = re.findall(
+        r"│ (chrono|zeros) +│ +0 │ +[-\d.e]+ \(\d+%\) │ +([-\d.e]+) \(", result.output
+    )
+    shown = {label: float(v) for label, v in rows}
+    assert set(shown) == {"chrono", "zeros"}
+    for label in shown:
+        (run,) = [p for p in (tmp_path).glob("compare-*/*") if p.name.startswith(label)]
+        with open(run / "timesteps.csv", newline="") as fh:
+            f = [float(r["gate_f_mean"]) for r in csv.DictReader(fh) if r["step"] == "0"]
+        assert shown[label] == pytest.approx(np.mean(f), abs=6e-4)  # 3 significant digits
+    assert shown["chrono"] > shown["zeros"] + 0.1

@@ -139,6 +139,51 @@ def side_by_side(report: dict, which: str) -> Table:
     return table
 
 
+GATE_ORDER = ("i", "f", "g", "o", "r", "z", "n")  # the LSTM's blocks, then the GRU's
+
+
+def gate_summary(report: dict) -> Table | None:
+    """The gated arms' gates at step 0 and at their last statistics step: each gate's mean value
+    and share saturated, both averaged over t = 1..T (and over seeds), and Var(c_t) at t = T for
+    an LSTM. None when no arm has gates."""
+    arms = {k: a for k, a in report["inits"].items()
+            if a["step0"] is not None and _gates(a["step0"])}  # fmt: skip
+    if not arms:
+        return None
+    gates = [g for g in GATE_ORDER if any(g in _gates(a["step0"]) for a in arms.values())]
+    with_c = any(_measured(a["step0"], "cell_var") for a in arms.values())
+    seeds = _seed_mean(a["n"] for a in arms.values())
+    table = Table(title=f"gates: mean value (share saturated), averaged over t = 1..T{seeds}",
+                  title_justify="left", min_width=60, caption_justify="left",
+                  caption="saturated: a sigmoid gate < 0.05 or > 0.95, a tanh candidate (g, n) "
+                          "|v| > 0.9; f near 1 (LSTM) or z near 1 (GRU) keeps the state longer")  # fmt: skip
+    for col in ("arm", "step", *(f"gate {g}" for g in gates), *(["Var(c_T)"] if with_c else [])):
+        table.add_column(col, justify="left" if col == "arm" else "right",
+                         style="bold" if col == "arm" else "")  # fmt: skip
+    for label, agg in arms.items():
+        for which, step in (("step0", 0), ("last", agg["last_step"])):
+            ts = agg[which]
+            if ts is None or (which == "last" and not step):
+                continue
+            cells = [label if which == "step0" else "", str(step)]
+            for g in gates:
+                mean, sat = ts.get(f"gate_{g}_mean"), ts.get(f"gate_{g}_sat")
+                ok = mean is not None and np.isfinite(mean).any()
+                cells.append(f"{fmt(np.nanmean(mean), 3)} ({np.nanmean(sat):.0%})" if ok else "—")
+            if with_c:
+                cells.append(fmt(ts["cell_var"][-1], 3) if _measured(ts, "cell_var") else "—")
+            table.add_row(*cells)
+    return table
+
+
+def _gates(ts: dict) -> set[str]:
+    return {g for g in GATE_ORDER if _measured(ts, f"gate_{g}_mean")}
+
+
+def _measured(ts: dict, column: str) -> bool:
+    return column in ts and bool(np.isfinite(ts[column]).any())
+
+
 def _seed_mean(counts) -> str:
     """', mean over 3 seeds' for a title when the numbers shown are averaged over seeds (counts:
     the seeds averaged, per init), else ''."""
@@ -159,7 +204,7 @@ def _seeds(counts) -> str:
 
 def _has_jac_sq(ts: dict) -> bool:
     """Was jac_sq measured? It is 1 at t = T whenever it was, so all-NaN means an older folder."""
-    return "jac_sq" in ts and bool(np.isfinite(ts["jac_sq"]).any())
+    return _measured(ts, "jac_sq")
 
 
 def _ended(agg: dict) -> str:
@@ -290,6 +335,9 @@ def print_report(console: Console, report: dict) -> None:
     console.print(sparklines(report, "step0"))
     if any(a["last"] is not None and a["last_step"] for a in report["inits"].values()):
         console.print(side_by_side(report, "last"))  # a later step than 0 exists
+    gates = gate_summary(report)
+    if gates is not None:
+        console.print(gates)
     console.print(summary(report))
     if report.get("rungs"):
         console.print(ladder(report))
