@@ -235,7 +235,9 @@ def header(info: dict) -> Table:
     grid.add_row("task", task)
     if info.get("corpus"):
         grid.add_row("corpus", info["corpus"])
-    grid.add_row("model", f"H={m['hidden_size']}, {m['nonlinearity']}, {tr['dtype']}")
+    cell = m.get("cell", "rnn")
+    what = m["nonlinearity"] if cell == "rnn" else f"{cell} (sigmoid gates, tanh candidate)"
+    grid.add_row("model", f"H={m['hidden_size']}, {what}, {tr['dtype']}")
     grid.add_row("init", describe_init(info["init"]))
     grid.add_row(
         "Whh",
