@@ -40,6 +40,15 @@ def fmt(v, digits: int = 4) -> str:
     return f"{v:.{digits}g}"
 
 
+def fmt_log(v) -> str:
+    """A natural log for a table cell: two decimals (its error is absolute, so a log of 1 that
+    came out as 1e-16 reads 0.00), '-inf' for the log of 0, 'nan'."""
+    v = float(v)
+    if not math.isfinite(v):
+        return fmt(v)
+    return "0.00" if abs(v) < 0.005 else f"{v:.2f}"
+
+
 def fmt_cell(v, digits: int = 4) -> str:
     """Any value for a table cell: a float through fmt, None as '—', anything else as its text."""
     if isinstance(v, float):
@@ -234,7 +243,7 @@ def jacobian_table(rows: list[dict], step: int, state: str = "") -> Table | None
         table.add_row(str(t), fmt(gmean(group, "sv_max"), 3),
                       bounded(fmt(gmean(group, "sv_median"), 3), mid),
                       bounded(fmt(gmean(group, "sv_min"), 3), floored),
-                      bounded(fmt(float(np.mean([r["mean_log_sv"] for r in group])), 3), floored),
+                      bounded(fmt_log(np.mean([r["mean_log_sv"] for r in group])), floored),
                       fmt(within) if math.isnan(within) else f"{within:.0%}")  # fmt: skip
     return table
 
