@@ -179,17 +179,19 @@ def spectrum_rows_and_data():
     return rows, {s: (t, ls) for s, ls in log_sv.items()}
 
 
-def test_the_plot_draws_the_spectrum_and_the_geometric_means(tmp_path, monkeypatch):
-    from matplotlib.figure import Figure
-
+def drawn_figure(monkeypatch, tmp_path, rows, data):
+    """The figure plots.jacobian_spectrum draws, caught before it is saved."""
     from rnninit.report import plots
 
     drawn = {}
     monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.setdefault("fig", fig))
-    rows, data = spectrum_rows_and_data()
     plots.jacobian_spectrum(rows, data, tmp_path / "j.png")
-    fig: Figure = drawn["fig"]
-    ax_dist, ax_t = fig.axes[:2]
+    return drawn["fig"]
+
+
+def test_the_plot_draws_the_spectrum_and_the_geometric_means(tmp_path, monkeypatch):
+    rows, data = spectrum_rows_and_data()
+    ax_dist, ax_t = drawn_figure(monkeypatch, tmp_path, rows, data).axes[:2]
     # left: step 0's values pooled over both sequences, sorted, with their shares
     first = ax_dist.lines[0]
     np.testing.assert_allclose(first.get_xdata(), [0.1, 0.5, 1.0, 1.5, 2.0, 3.0])
@@ -206,13 +208,8 @@ def test_the_plot_draws_the_spectrum_and_the_geometric_means(tmp_path, monkeypat
 
 
 def test_the_plot_pools_only_resolved_values(tmp_path, monkeypatch):
-    from rnninit.report import plots
-
-    drawn = {}
-    monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.setdefault("fig", fig))
     rows, data = spectrum_rows_and_data()
-    plots.jacobian_spectrum(rows, {3: data[3]}, tmp_path / "j.png")
-    line = drawn["fig"].axes[0].lines[0]
+    line = drawn_figure(monkeypatch, tmp_path, rows, {3: data[3]}).axes[0].lines[0]
     np.testing.assert_allclose(line.get_xdata(), [0.5, 1.0, 4.0, 5.0])  # 1e-20, 1e-30: floor
     np.testing.assert_allclose(line.get_ydata(), (2 + np.arange(1, 5)) / 6)
 

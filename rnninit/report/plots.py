@@ -55,17 +55,7 @@ def variance_by_timestep(rows: Sequence[Mapping], path: str | os.PathLike, title
     from matplotlib import colormaps
     from matplotlib.lines import Line2D
 
-    by_step: dict[float, list[tuple[float, float, float, float]]] = {}
-    for r in rows:
-        step, t = _num(r.get("step")), _num(r.get("t"))
-        if math.isfinite(step) and math.isfinite(t):
-            cells = (
-                t,
-                _num(r.get("act_var")),
-                _num(r.get("grad_var")),
-                _num(r.get("theory_act_var")),
-            )
-            by_step.setdefault(step, []).append(cells)
+    by_step = _rows_by_step(rows, ("act_var", "grad_var", "theory_act_var"))
     if not by_step:
         _write_message(path, "no per-timestep statistics to plot", title)
         return
@@ -227,14 +217,9 @@ def jacobian_spectrum(
     from matplotlib import colormaps
     from matplotlib.lines import Line2D
 
-    from ..core.jacobian import ROUNDOFF_FLOOR, at_floor
+    from ..core.jacobian import ROUNDOFF_FLOOR
 
-    by_step: dict[float, list[tuple[float, float, float, bool]]] = {}
-    for r in rows:
-        step, t = _num(r.get("step")), _num(r.get("t"))
-        if math.isfinite(step) and math.isfinite(t):
-            hi, lo = _num(r.get("sv_max")), _num(r.get("sv_min"))
-            by_step.setdefault(step, []).append((t, hi, lo, bool(at_floor(lo, hi))))
+    by_step = _rows_by_step(rows, ("sv_max", "sv_min"))
     if not by_step or not spectra:
         _write_message(path, "no Jacobian spectrum to plot", title)
         return
@@ -286,10 +271,13 @@ def _resolved_cdf(log_sv: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndar
 
 def _geometric_means(cells) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """t, and per t the geometric means over sequences of sv_max and of sv_min (NaN where a
-    sequence's sv_min is at the round-off floor: an upper bound, not a value)."""
+    sequence's sv_min is at the round-off floor: an upper bound, not a value). cells: (t,
+    sv_max, sv_min) per row."""
+    from ..core.jacobian import at_floor
+
     by_t: dict[float, list] = {}
-    for t, hi, lo, floored in cells:
-        by_t.setdefault(t, []).append((hi, np.nan if floored else lo))
+    for t, hi, lo in cells:
+        by_t.setdefault(t, []).append((hi, np.nan if at_floor(lo, hi) else lo))
     t = np.array(sorted(by_t))
     with np.errstate(divide="ignore", invalid="ignore"):
         logs = [np.log(np.array(by_t[x], dtype=float)).mean(axis=0) for x in t]
@@ -409,6 +397,17 @@ def _save(fig, path) -> None:
 
 
 # ---- plain-data helpers -------------------------------------------------------------------------
+
+
+def _rows_by_step(rows: Sequence[Mapping], columns) -> dict[float, list[tuple]]:
+    """CSV rows as step -> [(t, *columns), ...] in floats (NaN where not a number), for every
+    row whose step and t are numbers."""
+    by_step: dict[float, list[tuple]] = {}
+    for r in rows:
+        step, t = _num(r.get("step")), _num(r.get("t"))
+        if math.isfinite(step) and math.isfinite(t):
+            by_step.setdefault(step, []).append((t, *(_num(r.get(c)) for c in columns)))
+    return by_step
 
 
 def _num(value) -> float:
