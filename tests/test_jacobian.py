@@ -254,3 +254,13 @@ def test_a_float32_run_is_measured_in_float64():
     ref = jacobian_spectrum({k: v.astype(np.float64) for k, v in p32.items()}, x)
     assert spec.log_sv.dtype == np.float64
     np.testing.assert_array_equal(spec.log_sv, ref.log_sv)
+
+
+def test_a_non_finite_network_gives_a_nan_spectrum_quietly():
+    rng = np.random.default_rng(7)
+    params = rand_params("rnn", 3, 6, 2, rng)
+    params["Whh"][0, 0] = np.inf  # as after a divergence
+    with np.errstate(all="raise"):  # nothing may warn: a diverged run's statistics are NaN
+        spec = jacobian_spectrum(params, rng.standard_normal((8, 2, 3)))
+    assert np.isnan(spec.log_sv[1:]).all()  # h_1 is finite (h_0 = 0); from t = 2 on, NaN
+    assert np.isnan(spec.columns()["frac_within_10pct_of_1"][1:]).all()
