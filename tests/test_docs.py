@@ -152,3 +152,20 @@ def test_readme_inits_output_is_what_the_command_prints():
     assert result.exit_code == 0
     printed = "\n".join(line.rstrip() for line in result.output.splitlines())
     assert block.strip("\n") == printed.strip("\n")
+
+
+def test_readme_jacobian_outputs_are_what_the_command_prints():
+    """The README pastes `rnninit jacobian` for orthogonal against xavier, linear and tanh, at
+    T = 100: each must be what the command prints now, trailing spaces aside."""
+    from typer.testing import CliRunner
+
+    from rnninit.cli.app import app
+
+    blocks = re.findall(r"\$ rnninit jacobian ([^\n]*)\n(.*?)(?=\n\$ |\n```)", README, re.S)
+    assert len(blocks) == 4
+    for args, block in blocks:
+        with threadpool_limits(1):
+            result = CliRunner().invoke(app, ["jacobian", *shlex.split(args)])
+        assert result.exit_code == 0, (args, result.output)
+        printed = "\n".join(line.rstrip() for line in result.output.splitlines())
+        assert block.strip("\n") == printed.strip("\n"), args

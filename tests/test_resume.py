@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rnninit.experiment.config import load_config
@@ -36,6 +37,13 @@ def assert_same_run(a: Path, b: Path):
     assert without_seconds(a / "metrics.csv") == without_seconds(b / "metrics.csv")
     assert (a / "timesteps.csv").read_bytes() == (b / "timesteps.csv").read_bytes()
     assert (a / "params.csv").read_bytes() == (b / "params.csv").read_bytes()
+    assert (a / "jacobian.csv").exists() == (b / "jacobian.csv").exists()
+    if (a / "jacobian.csv").exists():  # log.jacobian: its rows and spectra too, once each
+        assert (a / "jacobian.csv").read_bytes() == (b / "jacobian.csv").read_bytes()
+        with np.load(a / "jacobian.npz") as za, np.load(b / "jacobian.npz") as zb:
+            assert sorted(za.files) == sorted(zb.files)
+            for key in za.files:
+                np.testing.assert_array_equal(za[key], zb[key])
     sa, sb = (json.loads((d / "summary.json").read_text()) for d in (a, b))
     for key in ("status", "steps_done", "final_loss", "best_loss", "final_val_loss",
                 "steps_to_target", "data_sha256"):  # fmt: skip
@@ -312,3 +320,35 @@ def test_a_gated_run_stopped_then_resumed_is_bit_identical(tmp_path, cell):
     assert_same_run(Path(reference["run_dir"]), run)
     params = {r["param"] for r in read_csv(run / "params.csv")}
     assert ("bhn" in params) == (cell == "gru")
+
+
+@pytest.mark.parametrize("how", ["graceful", "hard"])
+def test_a_run_with_the_jacobian_spectrum_resumes_without_duplicate_rows(tmp_path, how):
+    """A graceful stop checkpoints where it stops; a hard interrupt (KeyboardInterrupt mid-run)
+    leaves spectra of steps past the last checkpoint (step 8: rows of step 9 written), which the
+    resume drops and computes again."""
+    extra = ("log.jacobian=true", "log.jacobian_sequences=2")
+    reference = train(tiny_cfg(tmp_path / "ref", 12, *extra))
+    calls = []
+
+    def should_stop():
+        calls.append(1)
+        if len(calls) > 10:  # before step 10
+            if how == "hard":
+                raise KeyboardInterrupt
+            return True
+        return False
+
+    cfg = tiny_cfg(tmp_path / "int", 12, *extra)
+    if how == "hard":
+        with pytest.raises(KeyboardInterrupt):
+            train(cfg, should_stop=should_stop)
+        run = next((tmp_path / "int" / "runs").iterdir())
+        assert 9 in {r["step"] for r in read_csv(run / "jacobian.csv")}  # past the checkpoint
+    else:
+        run = Path(train(cfg, should_stop=should_stop)["run_dir"])
+    assert resume(run)["status"] == "completed"
+    assert_same_run(Path(reference["run_dir"]), run)
+    keys = [(r["step"], r["t"], r["sequence"]) for r in read_csv(run / "jacobian.csv")]
+    assert len(keys) == len(set(keys)) == 5 * 6 * 2  # steps 0, 3, ..., 12; t = 1..6; 2 sequences
+    assert sorted({k[0] for k in keys}) == [0, 3, 6, 9, 12]

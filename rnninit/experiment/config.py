@@ -35,7 +35,7 @@ from ..errors import RnnInitError
 class Field:
     """One config key: its default, what it accepts and what it means.
 
-    kind is "int", "float", "str", "choice", "name" (a run name) or "init" (str or mapping,
+    kind is "bool", "int", "float", "str", "choice", "name" (a run name) or "init" (str or mapping,
     checked by ``rnninit.inits.parse_init``). Bounds ge/gt/le/lt apply to numbers. choices is a
     tuple of names or "module:REGISTRY", a dict whose keys are the allowed names.
     """
@@ -92,6 +92,8 @@ SCHEMA: dict[str, Field] = {
         Field("train.threads", None, "int", "BLAS threads of this run (null: chosen from the size of the matrix products); recorded in summary.json, since bit-identical reruns need the same count and BLAS", ge=1, nullable=True),
         Field("train.target_loss", None, "float", "steps_to_target: the first step whose smoothed training loss (EMA 0.9) is at or below it (null: the task's default; char: 0.85 x unigram entropy, adding and copy: chance / 2)", gt=0, nullable=True),
         Field("log.stats_every", 100, "int", "per-timestep statistics at step 0, every N steps and at the end", ge=1),
+        Field("log.jacobian", False, "bool", "also the singular values of dh_t/dh_0 at each statistics step (jacobian.csv, jacobian.npz, plots/jacobian.png); costs more than the other statistics (README: What is measured)"),
+        Field("log.jacobian_sequences", 4, "int", "sequences of each statistics step's batch (the first ones, at most train.batch_size) whose Jacobian spectrum log.jacobian records", ge=1),
         Field("log.eval_every", 25, "int", "validation loss every N steps and at the end", ge=1),
         Field("log.print_every", 25, "int", "a progress line every N steps when not on a terminal", ge=1),
         Field("log.checkpoint_every", 0, "int", "checkpoint.npz every N steps (0: only at the end and on interrupt)", ge=0),
@@ -148,6 +150,8 @@ class TrainConfig:
 @dataclass(frozen=True)
 class LogConfig:
     stats_every: int
+    jacobian: bool
+    jacobian_sequences: int
     eval_every: int
     print_every: int
     checkpoint_every: int
@@ -471,6 +475,8 @@ def _check(field: Field, value: Any, source: str, lines: dict | None, cell: str 
 def _convert(field: Field, value: Any) -> tuple[bool, Any, str]:
     """(accepted, normalised value, hint for the message) for a non-null, non-init value."""
     kind = field.kind
+    if kind == "bool":  # YAML's true/false (and yes/no, on/off), never 0/1 or a string
+        return isinstance(value, bool), value, ""
     if kind in ("int", "float"):
         is_int = isinstance(value, numbers.Integral) and not isinstance(value, bool)
         is_real = isinstance(value, numbers.Real) and not isinstance(value, bool)
@@ -672,7 +678,9 @@ def _unknown(key: str) -> str:
 def _allowed(field: Field) -> str:
     """What a field accepts, in words: 'a positive integer', 'one of tanh, relu, linear'."""
     kind = field.kind
-    if kind == "choice":
+    if kind == "bool":
+        text = "true or false"
+    elif kind == "choice":
         text = "one of " + ", ".join(field.names())
     elif kind == "name":
         text = NAME_RULE

@@ -40,9 +40,19 @@ from .runs import (
     process_start,
     write_json,
 )
+from .spectra import (
+    JACOBIAN_COLUMNS,
+    batch_spectrum,
+    load_spectra,
+    plot_data,
+    save_spectra,
+    spectrum_rows,
+    truncate_spectra,
+)
 from .threads import blas_threads
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
+JACOBIAN_CSV, JACOBIAN_NPZ = "jacobian.csv", "jacobian.npz"  # written only with log.jacobian
 
 
 class Reporter:
@@ -51,6 +61,7 @@ class Reporter:
     def start(self, info: dict) -> None: ...
     def step(self, row: dict) -> None: ...
     def stats(self, step: int, timesteps: dict) -> None: ...
+    def jacobian(self, step: int, rows: list[dict]) -> None: ...
     def end(self, summary: dict) -> None: ...
 
 
@@ -202,17 +213,29 @@ def _first_nonfinite(loss: float, grads: dict, setup: Setup, batch) -> str | Non
 
 
 class RunFiles:
-    """The open files of one run folder (or nothing at all when write=False)."""
+    """The open files of one run folder (or nothing at all when write=False); with
+    ``jacobian``, also jacobian.csv and jacobian.npz (the spectra so far, kept to rewrite it)."""
 
-    def __init__(self, run_dir: Path | None, append: bool = False):
+    def __init__(self, run_dir: Path | None, append: bool = False, jacobian: bool = False):
         self.dir = run_dir
         self.logs = {}
+        self.spectra = {}
         if run_dir is not None:
             self.logs = {n: CsvLog(run_dir / n, cols, append) for n, cols in CSV_FILES.items()}
+            if jacobian:
+                self.logs[JACOBIAN_CSV] = CsvLog(run_dir / JACOBIAN_CSV, JACOBIAN_COLUMNS, append)
+                self.spectra = load_spectra(run_dir / JACOBIAN_NPZ) if append else {}
 
     def write(self, name: str, rows) -> None:
         if self.logs:
             self.logs[name].write_many(rows)
+
+    def spectrum(self, step: int, spectrum) -> None:
+        """One statistics step's Jacobian spectrum: its rows, and jacobian.npz rewritten."""
+        if self.logs:
+            self.write(JACOBIAN_CSV, spectrum_rows(step, spectrum))
+            self.spectra[step] = spectrum
+            save_spectra(self.dir / JACOBIAN_NPZ, self.spectra)
 
     def summary(self, data: dict) -> None:
         if self.dir is not None:
@@ -333,7 +356,7 @@ def train(
     else:
         run_dir = create_run_dir(cfg.log.runs_dir, cfg.name)
     with hold(run_dir):  # no other process writes this folder until the run ends
-        files = RunFiles(run_dir)
+        files = RunFiles(run_dir, jacobian=cfg.log.jacobian)
         if run_dir is not None:
             atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
             atomic_write_text(run_dir / "overrides.yaml", dump_overrides(overrides or []))
@@ -366,17 +389,18 @@ def _resume(run_dir: Path, reporter, argv, should_stop) -> dict:
     setup = prepare(load_config(run_dir / "config.yaml"))
     meta = load_checkpoint(ckpt, setup)
     step = meta["step"]
-    for name in CSV_FILES:  # drop rows past the checkpoint: they are computed again
+    for name in (*CSV_FILES, JACOBIAN_CSV):  # drop rows past the checkpoint: computed again
         if (run_dir / name).exists():
             truncate_csv(
                 run_dir / name, lambda row: row.get("step") is not None and row["step"] < step
             )
+    truncate_spectra(run_dir / JACOBIAN_NPZ, step)
     summary = {**meta["summary"], "status": "running", "pid": os.getpid(),
                "pid_start": process_start(os.getpid()),
                "host": socket.gethostname(), "resumed_from": step,
                "argv": list(argv) if argv is not None else list(sys.argv),
                "_t0": time.perf_counter() - meta["elapsed"]}  # fmt: skip
-    files = RunFiles(run_dir, append=True)
+    files = RunFiles(run_dir, append=True, jacobian=setup.config.log.jacobian)
     started_with = (meta["summary"].get("blas") or {}).get("threads")
     with blas_threads(setup.config, resumed=started_with) as summary["blas"]:
         return _run(setup, files, summary, reporter or Reporter(), should_stop)
@@ -537,6 +561,8 @@ def _loop(setup: Setup, files: RunFiles, summary: dict, reporter: Reporter, shou
             files.write("timesteps.csv", _timestep_rows(step, res.timesteps, theory))
             files.write("params.csv", _param_rows(step, params, res.grads))
             reporter.stats(step, {**res.timesteps, "theory": theory})
+            if lg.jacobian:
+                _jacobian(setup, files, reporter, step, batch.x)
         val = None
         if bad is None and (step % lg.eval_every == 0 or step == steps):
             with np.errstate(all="ignore"):
@@ -560,6 +586,16 @@ def _loop(setup: Setup, files: RunFiles, summary: dict, reporter: Reporter, shou
         if files.dir and lg.checkpoint_every and (step + 1) % lg.checkpoint_every == 0:
             save_checkpoint(files.dir / "checkpoint.npz", setup, summary)
     summary["status"] = "completed"
+
+
+def _jacobian(setup: Setup, files: RunFiles, reporter: Reporter, step: int, x) -> None:
+    """The Jacobian spectrum of this statistics step: the first log.jacobian_sequences
+    sequences of its batch, at the weights before its update (experiment/jacobian.py)."""
+    cfg = setup.config
+    spectrum = batch_spectrum(setup.params, x, cfg.model.nonlinearity, setup.cell,
+                              cfg.log.jacobian_sequences)  # fmt: skip
+    files.spectrum(step, spectrum)
+    reporter.jacobian(step, spectrum_rows(step, spectrum))
 
 
 def _chain_digest(previous: str, batch) -> str:
@@ -606,3 +642,10 @@ def _plots(run_dir: Path, summary: dict) -> None:
         target=summary["target_loss"],
         title=title,
     )
+    if (run_dir / JACOBIAN_CSV).exists():
+        plots.jacobian_spectrum(
+            read_csv(run_dir / JACOBIAN_CSV),
+            plot_data(load_spectra(run_dir / JACOBIAN_NPZ)),
+            run_dir / "plots" / "jacobian.png",
+            title,
+        )

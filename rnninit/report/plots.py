@@ -55,17 +55,7 @@ def variance_by_timestep(rows: Sequence[Mapping], path: str | os.PathLike, title
     from matplotlib import colormaps
     from matplotlib.lines import Line2D
 
-    by_step: dict[float, list[tuple[float, float, float, float]]] = {}
-    for r in rows:
-        step, t = _num(r.get("step")), _num(r.get("t"))
-        if math.isfinite(step) and math.isfinite(t):
-            cells = (
-                t,
-                _num(r.get("act_var")),
-                _num(r.get("grad_var")),
-                _num(r.get("theory_act_var")),
-            )
-            by_step.setdefault(step, []).append(cells)
+    by_step = _rows_by_step(rows, ("act_var", "grad_var", "theory_act_var"))
     if not by_step:
         _write_message(path, "no per-timestep statistics to plot", title)
         return
@@ -199,6 +189,102 @@ def compare_loss(
     _loss_figure(data, path, chance, target, title or "loss", "no finite loss values to plot")
 
 
+def jacobian_spectrum(
+    rows: Sequence[Mapping],
+    spectra: Mapping[int, tuple],
+    path: str | os.PathLike,
+    title: str = "",
+    n_curves: int = 4,
+) -> None:
+    """The singular values of J(t, 0) = dh_t/dh_0: their distribution at a few t, and sv_max
+    and sv_min against t.
+
+    Args:
+        rows: jacobian.csv rows (step, t, sequence, sv_max, sv_min, ...).
+        spectra: step -> (t (n_t,), log_sv (n_t, K, S)) from jacobian.npz; the left panel
+            draws the first step's (step 0 when there is one).
+        path: the PNG to write (atomically; the folder is created if missing).
+        title: figure title, e.g. the run id.
+        n_curves: how many t the left panel draws (the first, the last, spread between).
+
+    Left: for each drawn t, the share of the K*S singular values (all sequences pooled) that
+    are <= sigma, against sigma on a log axis; values under float64's round-off floor
+    (ROUNDOFF_FLOOR x that sequence's sv_max) or exactly 0 are not drawn, so a curve starts at
+    the share they make up. Right: the geometric mean over sequences of sv_max (solid) and
+    sv_min (dashed) against t, one colour per statistics step; an sv_min at the floor in any
+    sequence is not a measurement and is left out (counted on the panel).
+    """
+    from matplotlib import colormaps
+    from matplotlib.lines import Line2D
+
+    from ..core.jacobian import ROUNDOFF_FLOOR
+
+    by_step = _rows_by_step(rows, ("sv_max", "sv_min"))
+    if not by_step or not spectra:
+        _write_message(path, "no Jacobian spectrum to plot", title)
+        return
+    fig, (ax_dist, ax_t) = _figure(FIGSIZE_PAIR, ncols=2)
+    first = min(spectra)
+    t_all, log_sv = np.asarray(spectra[first][0]), np.asarray(spectra[first][1], dtype=float)
+    cmap = colormaps["plasma"]
+    picked = _spread(len(t_all), n_curves)
+    for j, i in enumerate(picked):
+        sigma, share = _resolved_cdf(log_sv[i], ROUNDOFF_FLOOR)
+        colour = cmap(0.85 * j / max(len(picked) - 1, 1))
+        label = f"t = {int(t_all[i])}" + ("" if len(sigma) else " (nothing resolved)")
+        ax_dist.plot(sigma, share, color=colour, lw=1.6, drawstyle="steps-post", label=label)
+    ax_dist.set_xscale("log")
+    ax_dist.axvline(1.0, color="0.4", ls=":", lw=1.2)
+    ax_dist.set(title=f"singular values of dh_t/dh_0 at step {_fmt_step(first)}",
+                xlabel="singular value σ", ylabel="share of values <= σ", ylim=(0, 1.02))  # fmt: skip
+    ax_dist.legend(fontsize=8, loc="upper left", frameon=False)
+
+    steps = sorted(by_step)
+    handles, n_drop, n_all = [], 0, 0
+    for k, step in enumerate(steps):
+        colour = colormaps["viridis"](0.9 * k / max(len(steps) - 1, 1))
+        t, sv_max, sv_min = _geometric_means(by_step[step])
+        _, d_max = _log_line(ax_t, t, sv_max, color=colour, lw=1.6)
+        _, d_min = _log_line(ax_t, t, sv_min, color=colour, lw=1.2, ls="--")
+        n_drop, n_all = n_drop + d_max + d_min, n_all + 2 * len(t)
+        if k in set(_spread(len(steps), MAX_LEGEND)):
+            handles.append(Line2D([], [], color=colour, lw=1.6, label=f"step {_fmt_step(step)}"))
+    handles += [Line2D([], [], color="grey", lw=1.6, label="sv_max"),
+                Line2D([], [], color="grey", lw=1.2, ls="--", label="sv_min")]  # fmt: skip
+    ax_t.set_xscale("log")
+    ax_t.axhline(1.0, color="0.4", ls=":", lw=1.2)
+    ax_t.set(title="largest and smallest singular value", xlabel="timestep t",
+             ylabel="geometric mean over sequences")  # fmt: skip
+    _note_dropped(ax_t, n_drop, n_all, "0, NaN, inf or at the round-off floor")
+    _finish(fig, path, title or "Jacobian spectrum", handles)
+
+
+def _resolved_cdf(log_sv: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """(sigma, share <= sigma) of the resolved singular values of (K, S) log spectra pooled,
+    the shares counted over all K*S values (the unresolved sit below the first sigma)."""
+    top = log_sv[:, :1]
+    ok = np.isfinite(log_sv) & (log_sv >= top + math.log(floor))
+    sigma = np.sort(np.exp(log_sv[ok]))
+    n_below = log_sv.size - len(sigma)
+    return sigma, (n_below + np.arange(1, len(sigma) + 1)) / log_sv.size
+
+
+def _geometric_means(cells) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """t, and per t the geometric means over sequences of sv_max and of sv_min (NaN where a
+    sequence's sv_min is at the round-off floor: an upper bound, not a value). cells: (t,
+    sv_max, sv_min) per row."""
+    from ..core.jacobian import at_floor
+
+    by_t: dict[float, list] = {}
+    for t, hi, lo in cells:
+        by_t.setdefault(t, []).append((hi, np.nan if at_floor(lo, hi) else lo))
+    t = np.array(sorted(by_t))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = [np.log(np.array(by_t[x], dtype=float)).mean(axis=0) for x in t]
+    means = np.exp(np.array(logs).reshape(len(t), 2))
+    return t, means[:, 0], means[:, 1]
+
+
 # ---- drawing helpers ----------------------------------------------------------------------------
 
 
@@ -311,6 +397,17 @@ def _save(fig, path) -> None:
 
 
 # ---- plain-data helpers -------------------------------------------------------------------------
+
+
+def _rows_by_step(rows: Sequence[Mapping], columns) -> dict[float, list[tuple]]:
+    """CSV rows as step -> [(t, *columns), ...] in floats (NaN where not a number), for every
+    row whose step and t are numbers."""
+    by_step: dict[float, list[tuple]] = {}
+    for r in rows:
+        step, t = _num(r.get("step")), _num(r.get("t"))
+        if math.isfinite(step) and math.isfinite(t):
+            by_step.setdefault(step, []).append((t, *(_num(r.get(c)) for c in columns)))
+    return by_step
 
 
 def _num(value) -> float:

@@ -40,6 +40,15 @@ def fmt(v, digits: int = 4) -> str:
     return f"{v:.{digits}g}"
 
 
+def fmt_log(v) -> str:
+    """A natural log for a table cell: two decimals (its error is absolute, so a log of 1 that
+    came out as 1e-16 reads 0.00), '-inf' for the log of 0, 'nan'."""
+    v = float(v)
+    if not math.isfinite(v):
+        return fmt(v)
+    return "0.00" if abs(v) < 0.005 else f"{v:.2f}"
+
+
 def fmt_cell(v, digits: int = 4) -> str:
     """Any value for a table cell: a float through fmt, None as '—', anything else as its text."""
     if isinstance(v, float):
@@ -188,6 +197,67 @@ def gate_table(ts: dict, step: int) -> Table:
 def timestep_tables(ts: dict, step: int) -> list[Table]:
     """The per-timestep table, and for a gated cell its gate table too."""
     return [timestep_table(ts, step), *([gate_table(ts, step)] if _gated(ts) else [])]
+
+
+def jacobian_table(rows: list[dict], step: int, state: str = "") -> Table | None:
+    """The Jacobian spectrum of one statistics step (jacobian.csv rows): per t, the geometric
+    mean over sequences of sv_max, sv_median and sv_min, and the mean over sequences of
+    mean_log_sv and frac_within_10pct_of_1. None when the step has no rows.
+
+    state: what the state is, for the caption (``state_text``). Where a sequence's smallest
+    singular values sit under float64's round-off floor (they were counted at the floor),
+    sv_min, mean log σ and, if it is at the floor too, sv_median show as "<= value": upper
+    bounds.
+    """
+    from ..core.jacobian import at_floor
+
+    mine = [r for r in rows if r.get("step") == step]
+    if not mine:
+        return None
+    by_t: dict[int, list[dict]] = {}
+    for r in mine:
+        by_t.setdefault(int(r["t"]), []).append(r)
+    n = max(len(v) for v in by_t.values())
+    caption = (
+        f"singular values of J(t, 0) = dh_t/dh_0{f' {state}' if state else ''}, h_0 = 0: "
+        f"geometric mean over {n} sequence{'s' if n > 1 else ''} (mean log σ and within 10% "
+        "of 1: arithmetic mean); <=: an upper bound, where values under float64's round-off "
+        "floor (1e-15 x sv_max) were counted at the floor; an isometry has every σ = 1"
+    )
+    table = Table(title=f"Jacobian spectrum at step {step}", title_justify="left",
+                  caption=caption, caption_justify="left")  # fmt: skip
+    for col in ("t", "sv_max", "sv_median", "sv_min", "mean log σ", "within 10% of 1"):
+        table.add_column(col, justify="right", style="bold" if col == "t" else None)
+
+    def gmean(group, col):
+        with np.errstate(divide="ignore"):
+            return float(np.exp(np.mean(np.log([float(r[col]) for r in group]))))
+
+    def bounded(value: str, floored: bool) -> str:
+        return f"<= {value}" if floored else value
+
+    for t, group in sorted(by_t.items()):
+        floored = any(at_floor(r["sv_min"], r["sv_max"]) for r in group)
+        mid = any(at_floor(r["sv_median"], r["sv_max"]) for r in group)
+        within = float(np.mean([r["frac_within_10pct_of_1"] for r in group]))
+        table.add_row(str(t), fmt(gmean(group, "sv_max"), 3),
+                      bounded(fmt(gmean(group, "sv_median"), 3), mid),
+                      bounded(fmt(gmean(group, "sv_min"), 3), floored),
+                      bounded(fmt_log(np.mean([r["mean_log_sv"] for r in group])), floored),
+                      fmt(within) if math.isnan(within) else f"{within:.0%}")  # fmt: skip
+    return table
+
+
+def state_text(cell: str, H: int) -> str:
+    """'of the state (h, c), S = 256': the parts and size of a cell's full state (the vectors
+    its Jacobian acts on)."""
+    from ..core.cells import CELLS
+
+    c = CELLS.get(cell)
+    if c is None or not H:
+        return ""
+    parts = c.state_names[0] if len(c.state_names) == 1 else f"({', '.join(c.state_names)})"
+    return f"of the state {parts}, S = {c.state_size(H)}"
 
 
 def timesteps_from_rows(rows: list[dict], step: int) -> dict:
@@ -366,9 +436,11 @@ class ConsoleReporter:
         self.progress = None
         self.task_id = None
         self.total = 0
+        self.state = ""
 
     def start(self, info: dict) -> None:
         self.total = info["steps"]
+        self.state = state_text(info.get("cell", "rnn"), info.get("hidden_size", 0))
         self.console.print(header(info))
         if self.console.is_terminal:
             self.progress = Progress(
@@ -394,6 +466,12 @@ class ConsoleReporter:
     def stats(self, step: int, timesteps: dict) -> None:
         if self.tables:
             for table in timestep_tables(timesteps, step):
+                self.console.print(table)
+
+    def jacobian(self, step: int, rows: list[dict]) -> None:
+        if self.tables:
+            table = jacobian_table(rows, step, self.state)
+            if table is not None:
                 self.console.print(table)
 
     def end(self, summary: dict) -> None:
