@@ -292,8 +292,8 @@ def inits(
     """
     from ..core.cells import CELLS
     from ..core.engine import NONLINEARITIES
-    from ..core.inits import PRESETS
     from ..core.names import suggest
+    from ..core.presets import PRESETS
     from ..core.tasks import TASKS
     from ..experiment.schemes import gate_block_listing, schemes_with_theory
     from ..report.terminal import gate_blocks_table, inits_table

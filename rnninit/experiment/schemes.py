@@ -8,7 +8,8 @@ import math
 
 import numpy as np
 
-from ..core.inits import SCHEMES, measure_schemes
+from ..core.draws import SCHEMES
+from ..core.measure import measure_schemes
 from ..core.theory import recurrence_regime
 from ..errors import RnnInitError
 from .config import load_config
@@ -120,7 +121,8 @@ def gate_block_listing(
     """
     from ..core.cells import get_cell
     from ..core.gate_bias import GATE_BIASES, keep_gates
-    from ..core.inits import PRESET_ROLES, measure_blocks
+    from ..core.measure import measure_blocks
+    from ..core.presets import PRESET_ROLES
 
     cell = get_cell(cell, where="--cell")
     H, I = int(hidden_size), int(input_size)
