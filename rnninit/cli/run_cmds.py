@@ -268,7 +268,7 @@ def inits(
     cell: str = typer.Option(
         "rnn", "--cell",
         help="The cell (rnn, or a gated cell: each scheme, gate bias and preset block by "
-        "block, --shape read as H I).",
+        "block, or whole where it draws a matrix whole; --shape read as H I).",
     ),
     t_max: float = typer.Option(100.0, "--t-max", help="chrono's T_max in a gated cell's listing."),
 ):  # fmt: skip

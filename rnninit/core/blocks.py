@@ -2,7 +2,9 @@
 draws, in a fixed order, and ``init_params`` draws them from one generator.
 
 A gated parameter is drawn gate block by gate block, each block with its own fans (an LSTM's
-``Whh=orthogonal`` is four orthogonal H x H blocks); a gate-bias scheme sets the blocks it names.
+``Whh=orthogonal`` is four orthogonal H x H blocks), unless its scheme is a ``_whole`` variant,
+which draws the stacked matrix in one piece (``keras_default``: as Keras draws it, whole
+kernels); a gate-bias scheme sets the blocks it names.
 The parameters' names, shapes, roles and gate blocks come from the cell (``cells.py``).
 
 Pure NumPy: no printing, no files, no global RNG, no rich/typer/yaml.
@@ -28,15 +30,17 @@ def spectral_radius(W: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class Block:
-    """One gate block of a parameter as it is drawn (the whole parameter when it has no gates).
+    """One gate block of a parameter as it is drawn (the whole parameter when it has no gates or
+    its scheme draws it whole).
 
     Attributes:
-        param: the parameter's name. gate: the gate's name, "" without gates.
+        param: the parameter's name. gate: the gate's name, "" for a whole parameter.
         shape: the block's shape: (H, fan_in) of a gated weight, (H,) of a gated bias; the
-            parameter's own shape without gates. Fans are the block's.
+            parameter's own shape when it is drawn whole. Fans are the block's.
         scheme: a key of ``SCHEMES`` or ``GATE_BIASES``. gain: its gain (1.0 for a gate bias).
         arg: a gate-bias scheme's parameter (T_max resolved from seq_len), else None.
-        gates: all the parameter's gate names (a gate-bias scheme reads them).
+        gates: all the parameter's gate names (a gate-bias scheme reads them); with gate ""
+            a gated parameter drawn whole.
     """
 
     param: str
@@ -67,7 +71,7 @@ def block_plan(
 
     A block takes its gate's override (``Whh.f``) if the spec has one, else its parameter's
     scheme; a gate-bias scheme covers the blocks it sets (keep and write gates) and leaves the
-    others zero unless overridden.
+    others zero unless overridden; a ``_whole`` scheme is one block, the whole parameter.
 
     Raises:
         RnnInitError: a bad spec or cell, or chrono without T_max and without ``seq_len``.
@@ -81,8 +85,8 @@ def block_plan(
     plan = []
     for p in cell.param_specs(I, H, O):  # fixed order: reproducible
         scheme, gain = spec.per_param[p.name]
-        if not p.gates:
-            plan.append(Block(p.name, "", tuple(p.shape), scheme, gain, None, ()))
+        if not p.gates or scheme in SCHEMES and SCHEMES[scheme].whole_of:
+            plan.append(Block(p.name, "", tuple(p.shape), scheme, gain, None, p.gates))
             continue
         shape = (p.shape[0] // len(p.gates), *p.shape[1:])  # one block: (H, fan_in) or (H,)
         arg, sets = None, ()
@@ -124,8 +128,10 @@ def init_params(
     Whh (H, H), Why (O, H), bh (H,), by (O,). All draws come from one generator in a fixed
     order (``block_plan``): the cell's parameters in order (rnn: Wxh, Whh, Why, bh, by) and,
     within a gated parameter, block by block in gate order, each block drawn with its own fans
-    (an LSTM's Whh orthogonal is four orthogonal H x H blocks); a gate-bias scheme draws once,
-    at the first block it sets (chrono: H uniforms). A seed fixes every number. If the spec
+    (an LSTM's Whh orthogonal is four orthogonal H x H blocks), or in one piece with the fans
+    of the whole for a ``_whole`` scheme (keras_default, as Keras draws it: whole kernels, so
+    an LSTM's Whh has Whh.T @ Whh = I_H); a gate-bias scheme draws once, at the first block it
+    sets (chrono: H uniforms). A seed fixes every number. If the spec
     sets ``spectral_radius`` R, the recurrent weight Whh is then multiplied by
     R / max|eig(Whh)|. The draws are float64, cast to ``dtype`` at the end.
 

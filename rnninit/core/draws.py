@@ -8,6 +8,12 @@ No draw is truncated or rescaled behind the user's back, so each delivers the me
 its ``moments`` state; the tests check both against formulas written out by hand.
 The registry is data: adding a scheme is one entry in ``SCHEMES``.
 
+A gated cell stacks its gate blocks in one parameter (an LSTM's ``Whh`` is 4H x H) and a scheme
+applies block by block, with the fans of a block. The ``_whole`` variants (``whole_of`` set)
+draw the stacked matrix in one piece instead, as Keras draws its LSTM and GRU kernels: the same
+draw and formula, with the fans of the whole matrix (``presets.py`` uses them for
+``keras_default``). On a parameter without gate blocks a variant draws what its base draws.
+
 Pure NumPy: no printing, no files, no global RNG, no rich/typer/yaml.
 """
 
@@ -15,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -41,6 +47,8 @@ class Scheme:
         draw: ``draw(rng, shape, gain, hidden_size) -> float64 array of shape``.
         moments: ``moments(shape, gain, hidden_size) -> (mean, var)`` of one entry, exact.
         zero_mean: True where the mean-field theory applies (zero-mean i.i.d. or orthogonal).
+        whole_of: for a ``_whole`` variant, the scheme it draws over a gated parameter's whole
+            stacked matrix (one draw, fans of the whole); None for a scheme drawn block by block.
     """
 
     name: str
@@ -50,6 +58,7 @@ class Scheme:
     draw: Callable
     moments: Callable
     zero_mean: bool
+    whole_of: str | None = None
 
 
 def fans(shape: tuple[int, ...]) -> tuple[int, int]:
@@ -187,5 +196,25 @@ SCHEMES: dict[str, Scheme] = {
         _scheme("zeros", "0", "for biases", "zeros", (_zeros_draw, _zeros_moments)),
     ]
 }  # fmt: skip
+
+
+def _whole(base: Scheme, note: str) -> Scheme:
+    """``base`` drawn over a gated parameter's whole stacked matrix: the same draw and formula."""
+    return replace(base, name=f"{base.name}_whole", note=note, whole_of=base.name)
+
+
+# Keras keeps an LSTM's or GRU's kernel (I, G*H) and recurrent_kernel (H, G*H) in one piece each
+# and draws each whole: glorot_uniform with fan_out G*H, and one orthogonal recurrent_kernel with
+# orthonormal rows, which are the columns of our Whh (G*H, H): Whh.T @ Whh = I_H, while no H x H
+# block is orthogonal (its entries have variance 1/(G*H), not 1/H).
+SCHEMES.update({
+    s.name: s
+    for s in [
+        _whole(SCHEMES["glorot_uniform"], "Keras' LSTM/GRU kernel: glorot_uniform over all gate "
+               "blocks at once (fan_out G·H)"),
+        _whole(SCHEMES["orthogonal"], "Keras' LSTM/GRU recurrent kernel: one orthogonal matrix "
+               "over all gate blocks (orthonormal columns)"),
+    ]
+})  # fmt: skip
 
 MATRIX_ONLY = tuple(n for n, s in SCHEMES.items() if s.kind in ("orthogonal", "identity"))

@@ -95,7 +95,8 @@ def parse_gate_arg(value, where: str, scheme: str):
 
 def _allowed_for(p: ParamSpec, block: bool) -> list[str]:
     """The scheme names a parameter (or one gate block of it) accepts."""
-    names = [n for n in SCHEMES if p.role != "bias" or n not in MATRIX_ONLY]
+    names = [n for n, s in SCHEMES.items()
+             if (p.role != "bias" or n not in MATRIX_ONLY) and not (block and s.whole_of)]  # fmt: skip
     if p.role == "bias" and not block and keep_gates(p.gates):
         names += list(GATE_BIASES)
     return names
@@ -103,7 +104,8 @@ def _allowed_for(p: ParamSpec, block: bool) -> list[str]:
 
 def _scheme_name(value, where: str, p: ParamSpec, block: bool = False) -> str:
     """A scheme name that suits `p`: orthogonal and identity need a matrix, a gate-bias scheme
-    a whole bias with a forget (f) or update (z) gate block."""
+    a whole bias with a forget (f) or update (z) gate block, a ``_whole`` variant a whole
+    parameter (not one gate block)."""
     if not isinstance(value, str):
         raise RnnInitError(f"{where}: expected a scheme name, got {value!r}")
     allowed = ", ".join(_allowed_for(p, block))
@@ -125,6 +127,9 @@ def _scheme_name(value, where: str, p: ParamSpec, block: bool = False) -> str:
     if p.role == "bias" and value in MATRIX_ONLY:
         raise RnnInitError(f"{where}: scheme {value!r} needs a matrix and {p.name} is a 1-D bias; "
                            f"allowed: {allowed}")  # fmt: skip
+    if block and SCHEMES[value].whole_of:
+        raise RnnInitError(f"{where}: scheme {value!r} draws all gate blocks in one piece: write "
+                           f"{p.name}={value}; allowed: {allowed}")  # fmt: skip
     return value
 
 
@@ -200,6 +205,25 @@ def mapping_keys(cell: str | Cell = "rnn") -> tuple[str, ...]:
 MAPPING_KEYS = mapping_keys("rnn")  # the vanilla cell's, kept for importers
 
 
+def _check_gate_overrides(p: ParamSpec, whole: str, per_gate: dict, where: str) -> None:
+    """Refuse a gate block named on its own where ``p``'s scheme ``whole`` draws that block
+    itself: a gate-bias scheme its keep and write blocks, a ``_whole`` variant every block."""
+    if whole in GATE_BIASES:
+        keep, write = keep_gates(p.gates)
+        for g in (keep, write):
+            if f"{p.name}.{g}" in per_gate:
+                raise RnnInitError(f"{where}.{p.name}.{g}: {p.name}={whole} sets the {g} "
+                                   f"block itself; override another block, or choose another "
+                                   f"scheme for {p.name}")  # fmt: skip
+    base = SCHEMES[whole].whole_of if whole in SCHEMES else None
+    named = [g for g in p.gates if f"{p.name}.{g}" in per_gate]
+    if base and named:
+        raise RnnInitError(f"{where}.{p.name}.{named[0]}: {p.name} is drawn with {whole}, all its "
+                           f"gate blocks in one piece, so one block cannot take its own scheme; "
+                           f"draw {p.name} block by block to name a block (e.g. "
+                           f"{p.name}={base})")  # fmt: skip
+
+
 def _from_mapping(spec: dict, where: str, cell: Cell) -> InitSpec:
     keys = mapping_keys(cell)
     for key in spec:
@@ -224,14 +248,7 @@ def _from_mapping(spec: dict, where: str, cell: Cell) -> InitSpec:
             if key in spec:
                 scheme, gain, _ = _param_value(spec[key], f"{where}.{key}", p, block=True)
                 per_gate[key] = (scheme, gain)
-        whole = per_param[p.name][0]
-        if whole in GATE_BIASES:
-            keep, write = keep_gates(p.gates)
-            for g in (keep, write):
-                if f"{p.name}.{g}" in per_gate:
-                    raise RnnInitError(f"{where}.{p.name}.{g}: {p.name}={whole} sets the {g} "
-                                       f"block itself; override another block, or choose another "
-                                       f"scheme for {p.name}")  # fmt: skip
+        _check_gate_overrides(p, per_param[p.name][0], per_gate, where)
     radius = spec.get("spectral_radius")
     if radius is not None:
         radius = _positive(radius, f"{where}.spectral_radius", "a positive number")

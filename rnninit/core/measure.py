@@ -72,9 +72,11 @@ def measure_blocks(
     """One draw of ``init_params`` measured block by block beside each block's formula.
 
     Returns:
-        One dict per block, in draw order (``block_plan``): ``param``, ``gate`` ("" without
-        gates), ``shape`` (the block's), ``fan_out``, ``fan_in`` (the block's: a bias (n,)
-        counts as n, n), ``scheme``, ``gain``, ``arg`` (a gate bias's parameter, else None),
+        One dict per block, in draw order (``block_plan``): ``param``, ``gate`` ("" for a whole
+        parameter), ``whole`` (True for a gated parameter drawn in one piece, as keras_default
+        draws Wxh and Whh), ``shape`` (the block's), ``fan_out``, ``fan_in`` (the block's: a
+        bias (n,) counts as n, n), ``scheme``, ``gain``, ``arg`` (a gate bias's parameter, else
+        None),
         ``formula``, ``expected_mean``, ``expected_var`` (exact, from the formula) and ``mean``,
         ``var`` (measured, ddof=0).
 
@@ -93,7 +95,8 @@ def measure_blocks(
         mean, var = block_moments(b, H)
         formula = (GATE_BIASES if b.scheme in GATE_BIASES else SCHEMES)[b.scheme].formula
         rows.append({
-            "param": b.param, "gate": b.gate, "shape": b.shape, "fan_out": fan_out,
+            "param": b.param, "gate": b.gate, "whole": bool(b.gates) and not b.gate,
+            "shape": b.shape, "fan_out": fan_out,
             "fan_in": fan_in, "scheme": b.scheme, "gain": b.gain, "arg": b.arg,
             "formula": formula, "expected_mean": float(mean), "expected_var": float(var),
             "mean": float(W.mean()), "var": float(W.var()),

@@ -106,7 +106,9 @@ def gate_block_listing(
 
     Each scheme is drawn as ``init=SCHEME`` and listed on the gated weights' blocks (Wxh, Whh);
     each gate-bias scheme as ``BIAS=SCHEME:ARG`` on every bias with a keep gate (chrono with
-    ``t_max``); each preset on every block of every parameter. The output size is H.
+    ``t_max``); each preset on every block of every parameter. A ``_whole`` scheme (and
+    keras_default, as Keras draws it: whole kernels) lists Wxh and Whh as one block each, with
+    the fans of the whole matrix. The output size is H.
 
     Args:
         cell: a Cell (or a key of CELLS). hidden_size, input_size: H and I. seed: of each draw.

@@ -359,7 +359,9 @@ def gate_blocks_table(listing: dict) -> Table:
                          style="bold" if col == "init" else None, no_wrap=True)  # fmt: skip
     for section in listing["sections"]:
         for k, r in enumerate(section["rows"]):
-            block = r["param"] + (f".{r['gate']}" if r["gate"] else "")
+            block = r["param"] + (
+                f".{r['gate']}" if r["gate"] else " (whole)" if r["whole"] else ""
+            )
             scheme = r["scheme"] + (f":{r['gain']:g}" if r["gain"] != 1.0 else "")
             scheme += f" ({r['arg']:g})" if r["arg"] is not None else ""
             table.add_row(section["init"] if k == 0 else "", block,
