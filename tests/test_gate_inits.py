@@ -6,6 +6,7 @@ expected value is written out here from DESIGN section 4, never read from the re
 ``moments``. Sampling tolerances as in test_inits.py: 5 standard errors at a fixed seed.
 """
 
+import io
 import math
 
 import numpy as np
@@ -517,6 +518,36 @@ def test_cli_inits_cell_rnn_unchanged_and_unknown_cell_refused():
     bad = runner.invoke(app, ["inits", "--cell", "lstn"])
     assert bad.exit_code == 2
     assert "--cell: unknown cell 'lstn'" in bad.output and "allowed: rnn" in bad.output
+
+
+@pytest.mark.parametrize("cell, gates, biases", [("lstm", "ifgo", ["bh", "by"]),
+                                                 ("gru", "rzn", ["bh", "bhn", "by"])])  # fmt: skip
+def test_cli_inits_cell_fits_160_columns_untruncated(cell, gates, biases):
+    """Off a terminal the console is 160 columns wide (CliRunner's too): nothing is cut to '…',
+    and every block of every matrix, whole or per gate, is named; at 100 columns nothing is cut
+    either (the formula column wraps)."""
+    from rich.console import Console
+    from typer.testing import CliRunner
+
+    from rnninit.cli.app import app
+    from rnninit.core.inits import PRESETS, SCHEMES
+    from rnninit.experiment.schemes import gate_block_listing
+    from rnninit.report.terminal import gate_blocks_table
+
+    result = CliRunner().invoke(app, ["inits", "--cell", cell, "--shape", "32", "16"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "…" not in result.output and max(len(line) for line in lines) <= 160
+    names = {line.split("│")[2].strip() for line in lines if line.startswith("│")}  # block
+    blocks = {f"{p}.{g}" for p in ("Wxh", "Whh") for g in gates} | {"Wxh (whole)", "Whh (whole)"}
+    blocks |= {f"bh.{g}" for g in gates} | {"Why", *biases[1:]}
+    assert names - {""} == blocks
+    for name in [*SCHEMES, *PRESETS, "bh=forget_bias:1", "bh=chrono:100"]:
+        assert name in result.output, name
+    console = Console(width=100, record=True, file=io.StringIO())
+    console.print(gate_blocks_table(gate_block_listing(cell, 32, 16)))
+    text = console.export_text()
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= 100
 
 
 def test_compare_records_tell_gate_biases_and_gate_overrides_apart():

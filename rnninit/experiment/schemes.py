@@ -115,8 +115,9 @@ def gate_block_listing(
         t_max: chrono's T_max for the listing.
 
     Returns:
-        {"cell": name, "H", "I", "sections": [{"init": the spec drawn, "rows": measure_blocks'
-        rows for the blocks listed}]}.
+        {"cell": name, "H", "I", "sections": [{"init": the spec drawn, "kind": "scheme",
+        "gate_bias" or "preset", "formula": the scheme's or gate-bias scheme's formula (None for
+        a preset), "rows": measure_blocks' rows for the blocks listed}]}.
 
     Raises:
         RnnInitError: a bad cell or size.
@@ -134,13 +135,16 @@ def gate_block_listing(
     sections = []
     for name in SCHEMES:
         rows = measure_blocks(I, H, H, name, cell, seed)
-        sections.append({"init": name, "rows": [r for r in rows if r["param"] in weights]})
+        sections.append({"init": name, "kind": "scheme", "formula": SCHEMES[name].formula,
+                         "rows": [r for r in rows if r["param"] in weights]})  # fmt: skip
     for name, gb in GATE_BIASES.items():
         for bias in biases:
             arg = t_max if gb.default is None else gb.default
             init = f"{bias}={name}:{arg:g}"
             rows = measure_blocks(I, H, H, init, cell, seed)
-            sections.append({"init": init, "rows": [r for r in rows if r["param"] == bias]})
+            sections.append({"init": init, "kind": "gate_bias", "formula": gb.formula,
+                             "rows": [r for r in rows if r["param"] == bias]})  # fmt: skip
     for name in PRESET_ROLES:
-        sections.append({"init": name, "rows": measure_blocks(I, H, H, name, cell, seed)})
+        sections.append({"init": name, "kind": "preset", "formula": None,
+                         "rows": measure_blocks(I, H, H, name, cell, seed)})  # fmt: skip
     return {"cell": cell.name, "H": H, "I": I, "sections": sections}
