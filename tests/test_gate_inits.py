@@ -6,6 +6,7 @@ expected value is written out here from DESIGN section 4, never read from the re
 ``moments``. Sampling tolerances as in test_inits.py: 5 standard errors at a fixed seed.
 """
 
+import io
 import math
 
 import numpy as np
@@ -250,17 +251,83 @@ def test_other_blocks_of_a_gate_bias_may_be_overridden():
 # --- presets per cell ---------------------------------------------------------------------------
 
 
-def test_keras_default_lstm():
-    H, I = 32, 10
-    p = init_params(I, H, 3, "keras_default", seed=0, cell=LSTM)
-    for g, B in blocks(p["Whh"], LSTM_GATES).items():
-        np.testing.assert_allclose(B.T @ B, np.eye(H), atol=1e-12, err_msg=g)
-    assert np.abs(p["Wxh"]).max() <= math.sqrt(6 / (I + H))
-    b = blocks(p["bh"], LSTM_GATES)
-    np.testing.assert_array_equal(b["f"], np.ones(H))
-    assert not (b["i"].any() or b["g"].any() or b["o"].any() or p["by"].any())
-    assert preset_for("keras_default", LSTM)["bh"] == "forget_bias"
+# Keras' LSTM and GRU keep one kernel (I, G*H) and one recurrent_kernel (H, G*H) and draw each
+# whole: glorot_uniform with fan_in I, fan_out G*H, and Orthogonal over the whole matrix, which
+# in our layout (Whh is the recurrent_kernel transposed, (G*H, H)) means Whh.T @ Whh = I_H.
+
+
+@pytest.mark.parametrize("cell, gates", [(LSTM, LSTM_GATES), (GRU, GRU_GATES)])
+def test_keras_default_draws_the_recurrent_kernel_whole(cell, gates):
+    I, H = 10, 32
+    Whh = init_params(I, H, 3, "keras_default", seed=0, cell=cell)["Whh"]
+    np.testing.assert_allclose(Whh.T @ Whh, np.eye(H), atol=1e-12)
+    for g, B in blocks(Whh, gates).items():  # a block is not orthogonal: B.T B ~ I/G
+        assert np.abs(B.T @ B - np.eye(H)).max() > 0.3, g
+
+
+@pytest.mark.parametrize("cell, G", [(LSTM, 4), (GRU, 3)])
+def test_keras_default_draws_the_kernel_whole_with_its_fans(cell, G):
+    I, H = 300, 200
+    Wxh = init_params(I, H, 3, "keras_default", seed=1, cell=cell)["Wxh"]
+    bound, var, n = math.sqrt(6 / (I + G * H)), 2 / (I + G * H), Wxh.size
+    assert np.abs(Wxh).max() <= bound and np.abs(Wxh).max() > 0.999 * bound
+    assert abs(Wxh.var() - var) < 5 * var * math.sqrt(0.8 / n)  # U(±b): kurtosis 9/5
+    assert abs(Wxh.mean()) < 5 * math.sqrt(var / n)
+
+
+@pytest.mark.parametrize("cell, G", [(LSTM, 4), (GRU, 3)])
+def test_keras_default_replays_from_an_independent_draw(cell, G):
+    """Kernel, recurrent kernel and output weight drawn here in the same order from the same
+    seed: glorot_uniform over (G*H, I), one sign-corrected QR of a (G*H, H) Gaussian, glorot
+    over (O, H); biases zero but for the LSTM's forget block, 1."""
+    I, H, O = 5, 6, 3
+    p = init_params(I, H, O, "keras_default", seed=3, cell=cell)
+    rng = np.random.default_rng(3)
+    Wxh = rng.uniform(-1, 1, size=(G * H, I)) * math.sqrt(6 / (I + G * H))
+    Q, R = np.linalg.qr(rng.standard_normal((G * H, H)))
+    Whh = Q * np.where(np.diag(R) < 0, -1.0, 1.0)
+    Why = rng.uniform(-1, 1, size=(O, H)) * math.sqrt(6 / (O + H))
+    for name, W in (("Wxh", Wxh), ("Whh", Whh), ("Why", Why)):
+        np.testing.assert_allclose(p[name], W, rtol=1e-13, atol=1e-15, err_msg=name)
+    forget = np.concatenate([np.zeros(H), np.ones(H), np.zeros(2 * H)]) if G == 4 else 0.0
+    np.testing.assert_array_equal(p["bh"], np.zeros(G * H) + forget)
+    assert not any(p[n].any() for n in p if n not in ("Wxh", "Whh", "Why", "bh"))
+
+
+def test_keras_default_names_the_whole_draws():
+    assert preset_for("keras_default", LSTM) == {
+        "Wxh": "glorot_uniform_whole", "Whh": "orthogonal_whole", "Why": "glorot_uniform",
+        "bh": "forget_bias", "by": "zeros",
+    }  # fmt: skip
     assert describe_preset("keras_default", LSTM).endswith("bh forget_bias:1, by zeros")
+    assert preset_for("keras_default", "rnn")["Whh"] == "orthogonal"  # the vanilla cell: as was
+    plan = {b.param: b for b in block_plan(7, 5, 2, "keras_default", LSTM)}
+    assert plan["Whh"].gate == "" and plan["Whh"].shape == (20, 5)  # one block, the whole
+
+
+def test_a_whole_scheme_on_an_ungated_matrix_is_its_base():
+    a = init_params(6, 9, 4, "Wxh=glorot_uniform_whole,Whh=orthogonal_whole", seed=2)
+    b = init_params(6, 9, 4, "Wxh=glorot_uniform,Whh=orthogonal", seed=2)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_named_matrices_keep_the_block_by_block_rule_beside_the_preset():
+    H = 8
+    p = init_params(4, H, 2, {"default": "keras_default", "Whh": "orthogonal"}, seed=0, cell=LSTM)
+    for B in blocks(p["Whh"], LSTM_GATES).values():  # the user's Whh: orthogonal per block
+        np.testing.assert_allclose(B.T @ B, np.eye(H), atol=1e-12)
+    assert np.abs(p["Wxh"]).max() <= math.sqrt(6 / (4 + 4 * H))  # the preset's, whole
+
+
+def test_a_gain_override_and_a_compare_arm_keep_the_whole_draw():
+    from rnninit.experiment.arms import resolve_arm
+    from rnninit.experiment.config import load_config
+
+    cfg = load_config(None, ["model.cell=lstm", "init=keras_default", "init.Whh.gain=0.9"])
+    assert cfg.init == {"default": "keras_default",
+                        "Whh": {"scheme": "orthogonal_whole", "gain": 0.9}}  # fmt: skip
+    merged = resolve_arm("Wxh=he", "keras_default", "arm", cell="lstm")
+    assert merged["Whh"] == "orthogonal_whole" and merged["Wxh"] == "he"
 
 
 def test_keras_default_gru_has_no_forget_bias():
@@ -313,6 +380,8 @@ BAD = [
     (LSTM, "chrono", "init: unknown scheme or preset 'chrono' (chrono sets a gate bias: name the bias, e.g. bh=chrono)"),
     (LSTM, "Whh=he,spectral_radius=1", "init.spectral_radius: Whh of cell 'lstm' stacks 4 gate blocks"),
     (LSTM, "bh=chrono:20,bh=he", "init.bh: named twice"),
+    (LSTM, "Whh.f=orthogonal_whole", "init.Whh.f: scheme 'orthogonal_whole' draws all gate blocks in one piece: write Whh=orthogonal_whole"),
+    (LSTM, "default=keras_default,Whh.f=identity", "init.Whh.f: Whh is drawn with orthogonal_whole, all its gate blocks in one piece, so one block cannot take its own scheme; draw Whh block by block to name a block (e.g. Whh=orthogonal)"),
 ]  # fmt: skip
 
 
@@ -411,6 +480,21 @@ def test_gate_block_listing_per_scheme_per_block():
     assert keras["bh", "i"]["mean"] == 0.0 and keras["Why", ""]["scheme"] == "glorot_uniform"
 
 
+def test_gate_block_listing_shows_keras_kernels_whole():
+    from rnninit.experiment.schemes import gate_block_listing
+
+    H, I = 24, 10
+    by = {s["init"]: s["rows"] for s in gate_block_listing(LSTM, H, I, seed=0)["sections"]}
+    keras = {(r["param"], r["gate"]): r for r in by["keras_default"]}
+    wxh, whh = keras["Wxh", ""], keras["Whh", ""]
+    assert wxh["whole"] and whh["whole"] and not keras["Why", ""]["whole"]
+    assert (wxh["fan_out"], wxh["fan_in"], whh["fan_out"], whh["fan_in"]) == (4 * H, I, 4 * H, H)
+    assert wxh["expected_var"] == pytest.approx(2 / (I + 4 * H))  # U(±sqrt(6/(I + 4H)))
+    assert whh["expected_var"] == pytest.approx(1 / (4 * H))  # H unit columns over 4H x H
+    assert ("Whh", "f") not in keras and ("bh", "f") in keras  # the forget bias: per block
+    assert {r["gate"] for r in by["flax_default"] if r["param"] == "Whh"} == set(LSTM_GATES)
+
+
 def test_gate_block_listing_gru_covers_bhn_in_presets():
     from rnninit.experiment.schemes import gate_block_listing
 
@@ -434,6 +518,36 @@ def test_cli_inits_cell_rnn_unchanged_and_unknown_cell_refused():
     bad = runner.invoke(app, ["inits", "--cell", "lstn"])
     assert bad.exit_code == 2
     assert "--cell: unknown cell 'lstn'" in bad.output and "allowed: rnn" in bad.output
+
+
+@pytest.mark.parametrize("cell, gates, biases", [("lstm", "ifgo", ["bh", "by"]),
+                                                 ("gru", "rzn", ["bh", "bhn", "by"])])  # fmt: skip
+def test_cli_inits_cell_fits_160_columns_untruncated(cell, gates, biases):
+    """Off a terminal the console is 160 columns wide (CliRunner's too): nothing is cut to '…',
+    and every block of every matrix, whole or per gate, is named; at 100 columns nothing is cut
+    either (the formula column wraps)."""
+    from rich.console import Console
+    from typer.testing import CliRunner
+
+    from rnninit.cli.app import app
+    from rnninit.core.inits import PRESETS, SCHEMES
+    from rnninit.experiment.schemes import gate_block_listing
+    from rnninit.report.terminal import gate_blocks_table
+
+    result = CliRunner().invoke(app, ["inits", "--cell", cell, "--shape", "32", "16"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "…" not in result.output and max(len(line) for line in lines) <= 160
+    names = {line.split("│")[2].strip() for line in lines if line.startswith("│")}  # block
+    blocks = {f"{p}.{g}" for p in ("Wxh", "Whh") for g in gates} | {"Wxh (whole)", "Whh (whole)"}
+    blocks |= {f"bh.{g}" for g in gates} | {"Why", *biases[1:]}
+    assert names - {""} == blocks
+    for name in [*SCHEMES, *PRESETS, "bh=forget_bias:1", "bh=chrono:100"]:
+        assert name in result.output, name
+    console = Console(width=100, record=True, file=io.StringIO())
+    console.print(gate_blocks_table(gate_block_listing(cell, 32, 16)))
+    text = console.export_text()
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= 100
 
 
 def test_compare_records_tell_gate_biases_and_gate_overrides_apart():

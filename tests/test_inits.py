@@ -42,6 +42,7 @@ CLOSED = {
     "lecun": lambda fo, fi, h: (0.0, 1 / fi, 3.0),
     "glorot_normal": lambda fo, fi, h: (0.0, 2 / (fi + fo), 3.0),
     "glorot_uniform": lambda fo, fi, h: (0.0, (6 / (fi + fo)) / 3, 9 / 5),  # U(±b): b^2 / 3
+    "glorot_uniform_whole": lambda fo, fi, h: (0.0, (6 / (fi + fo)) / 3, 9 / 5),  # one matrix
     "he": lambda fo, fi, h: (0.0, 2 / fi, 3.0),
     "he_uniform": lambda fo, fi, h: (0.0, (6 / fi) / 3, 9 / 5),
     "torch_default": lambda fo, fi, h: (0.0, (1 / h) / 3, 9 / 5),

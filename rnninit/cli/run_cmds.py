@@ -281,7 +281,7 @@ def inits(
     cell: str = typer.Option(
         "rnn", "--cell",
         help="The cell (rnn, or a gated cell: each scheme, gate bias and preset block by "
-        "block, --shape read as H I).",
+        "block, or whole where it draws a matrix whole; --shape read as H I).",
     ),
     t_max: float = typer.Option(100.0, "--t-max", help="chrono's T_max in a gated cell's listing."),
 ):  # fmt: skip
@@ -305,8 +305,8 @@ def inits(
     """
     from ..core.cells import CELLS
     from ..core.engine import NONLINEARITIES
-    from ..core.inits import PRESETS
     from ..core.names import suggest
+    from ..core.presets import PRESETS
     from ..core.tasks import TASKS
     from ..experiment.schemes import gate_block_listing, schemes_with_theory
     from ..report.terminal import gate_blocks_table, inits_table

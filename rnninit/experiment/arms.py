@@ -22,7 +22,7 @@ from __future__ import annotations
 import shlex
 
 from ..core.gate_bias import GATE_BIASES
-from ..core.inits import InitSpec, parse_init
+from ..core.initspec import InitSpec, parse_init
 from ..errors import RnnInitError
 from .config import NAME_RE, Config, apply_overrides, init_mapping
 

@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..core.inits import parse_init
+from ..core.initspec import parse_init
 from ..core.stats import first_steps_at_or_below, km_median, mean_std, timesteps_at
 from ..errors import RnnInitError
 from ..fileio import atomic_write_text

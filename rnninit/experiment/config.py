@@ -36,8 +36,8 @@ class Field:
     """One config key: its default, what it accepts and what it means.
 
     kind is "bool", "int", "float", "str", "choice", "name" (a run name) or "init" (str or mapping,
-    checked by ``rnninit.inits.parse_init``). Bounds ge/gt/le/lt apply to numbers. choices is a
-    tuple of names or "module:REGISTRY", a dict whose keys are the allowed names.
+    checked by ``rnninit.core.initspec.parse_init``). Bounds ge/gt/le/lt apply to numbers.
+    choices is a tuple of names or "module:REGISTRY", a dict whose keys are the allowed names.
     """
 
     key: str
@@ -517,9 +517,9 @@ def _number_hint(field: Field, value: Any) -> str:
 def _check_init(
     field: Field, value: Any, source: str, lines: dict | None, cell: str = "rnn"
 ) -> Any:
-    """A str or mapping init, checked by rnninit.inits.parse_init against the config's cell
-    (its parameters and gate blocks); returned as given."""
-    from ..core.inits import parse_init
+    """A str or mapping init, checked by ``parse_init`` (core/initspec.py) against the config's
+    cell (its parameters and gate blocks); returned as given."""
+    from ..core.initspec import parse_init
 
     if not isinstance(value, (str, dict)):
         raise _error(source, field.key, f"expected {INIT_RULE}, got {_show(value)}", lines)
@@ -540,7 +540,7 @@ def _cell_of(cfg: dict) -> str:
 
 def _cross_check(cfg: dict) -> tuple[str, tuple[str, ...], str] | None:
     """Rules between fields: (key to blame, keys involved, what was expected) or None."""
-    from ..core.inits import parse_init
+    from ..core.initspec import parse_init
 
     task = cfg["task"]
     try:  # the init against the final cell (a later model.cell=... may drop a gate it names)
@@ -598,8 +598,8 @@ def _schema_key(parts: list[str], where: str) -> str:
 def init_mapping(spec) -> dict:
     """An ``InitSpec`` as the explicit init mapping a config records: every matrix named, with
     ``{scheme, gain}`` where the gain is not 1, gate-block overrides and gate-bias parameters,
-    and ``spectral_radius`` when it is set (``rnninit.core.inits.spec_mapping``)."""
-    from ..core.inits import spec_mapping
+    and ``spectral_radius`` when it is set (``rnninit.core.initspec.spec_mapping``)."""
+    from ..core.initspec import spec_mapping
 
     return spec_mapping(spec)
 
@@ -614,7 +614,7 @@ def _edit_init(
     scheme it has now, so that init.Whh.gain=tanh keeps Whh's scheme. A gate block is the flat
     key of the init mapping: init.Whh.f=identity sets Whh.f, init.Whh.f.gain=2 its gain.
     """
-    from ..core.inits import ENTRY_KEYS, parse_init, scheme_of
+    from ..core.initspec import ENTRY_KEYS, parse_init, scheme_of
 
     try:
         now = parse_init(init, where="init", cell=cell)  # now.per_param[name] = (scheme, gain)
@@ -714,7 +714,7 @@ def _number_words(field: Field) -> str:
 
 
 def _init_names() -> str:
-    """INIT_RULE, naming the schemes and presets of the registry in rnninit.inits."""
+    """INIT_RULE, naming the schemes and presets of the registry in rnninit.core.inits."""
     inits = importlib.import_module("rnninit.core.inits")
     names = [*getattr(inits, "SCHEMES", {}), *getattr(inits, "PRESETS", {})]
     return f"{INIT_RULE} ({', '.join(dict.fromkeys(names))})" if names else INIT_RULE

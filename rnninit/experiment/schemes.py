@@ -8,7 +8,8 @@ import math
 
 import numpy as np
 
-from ..core.inits import SCHEMES, measure_schemes
+from ..core.draws import SCHEMES
+from ..core.measure import measure_schemes
 from ..core.theory import recurrence_regime
 from ..errors import RnnInitError
 from .config import load_config
@@ -105,22 +106,26 @@ def gate_block_listing(
 
     Each scheme is drawn as ``init=SCHEME`` and listed on the gated weights' blocks (Wxh, Whh);
     each gate-bias scheme as ``BIAS=SCHEME:ARG`` on every bias with a keep gate (chrono with
-    ``t_max``); each preset on every block of every parameter. The output size is H.
+    ``t_max``); each preset on every block of every parameter. A ``_whole`` scheme (and
+    keras_default, as Keras draws it: whole kernels) lists Wxh and Whh as one block each, with
+    the fans of the whole matrix. The output size is H.
 
     Args:
         cell: a Cell (or a key of CELLS). hidden_size, input_size: H and I. seed: of each draw.
         t_max: chrono's T_max for the listing.
 
     Returns:
-        {"cell": name, "H", "I", "sections": [{"init": the spec drawn, "rows": measure_blocks'
-        rows for the blocks listed}]}.
+        {"cell": name, "H", "I", "sections": [{"init": the spec drawn, "kind": "scheme",
+        "gate_bias" or "preset", "formula": the scheme's or gate-bias scheme's formula (None for
+        a preset), "rows": measure_blocks' rows for the blocks listed}]}.
 
     Raises:
         RnnInitError: a bad cell or size.
     """
     from ..core.cells import get_cell
     from ..core.gate_bias import GATE_BIASES, keep_gates
-    from ..core.inits import PRESET_ROLES, measure_blocks
+    from ..core.measure import measure_blocks
+    from ..core.presets import PRESET_ROLES
 
     cell = get_cell(cell, where="--cell")
     H, I = int(hidden_size), int(input_size)
@@ -130,13 +135,16 @@ def gate_block_listing(
     sections = []
     for name in SCHEMES:
         rows = measure_blocks(I, H, H, name, cell, seed)
-        sections.append({"init": name, "rows": [r for r in rows if r["param"] in weights]})
+        sections.append({"init": name, "kind": "scheme", "formula": SCHEMES[name].formula,
+                         "rows": [r for r in rows if r["param"] in weights]})  # fmt: skip
     for name, gb in GATE_BIASES.items():
         for bias in biases:
             arg = t_max if gb.default is None else gb.default
             init = f"{bias}={name}:{arg:g}"
             rows = measure_blocks(I, H, H, init, cell, seed)
-            sections.append({"init": init, "rows": [r for r in rows if r["param"] == bias]})
+            sections.append({"init": init, "kind": "gate_bias", "formula": gb.formula,
+                             "rows": [r for r in rows if r["param"] == bias]})  # fmt: skip
     for name in PRESET_ROLES:
-        sections.append({"init": name, "rows": measure_blocks(I, H, H, name, cell, seed)})
+        sections.append({"init": name, "kind": "preset", "formula": None,
+                         "rows": measure_blocks(I, H, H, name, cell, seed)})  # fmt: skip
     return {"cell": cell.name, "H": H, "I": I, "sections": sections}

@@ -74,7 +74,7 @@ def config_values(cfg: dict) -> dict:
     """Dotted key -> value of a run's config: every schema key (its default where a folder
     written before the key existed lacks it), init as one line of text, and init.<param> as the
     scheme each of the cell's parameters resolved to (with :gain when not 1)."""
-    from ..core.inits import parse_init
+    from ..core.initspec import parse_init
 
     values = {"init": init_text(cfg.get("init"))}
     for key in SCHEMA:

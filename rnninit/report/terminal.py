@@ -480,31 +480,64 @@ class ConsoleReporter:
         self.console.print(summary_table(summary))
 
 
-def gate_blocks_table(listing: dict) -> Table:
+def _block_cells(r: dict) -> list[str]:
+    """block, fans, E(w) → mean, Var(w) → var of one measured block (a ``measure_blocks`` row)."""
+    block = r["param"] + (f".{r['gate']}" if r["gate"] else " (whole)" if r["whole"] else "")
+    return [block, f"{r['fan_out']}, {r['fan_in']}",
+            f"{fmt(r['expected_mean'], 3)} → {fmt(r['mean'], 3)}",
+            f"{fmt(r['expected_var'], 3)} → {fmt(r['var'], 3)}"]  # fmt: skip
+
+
+def _blocks_table(title: str, widths=None, caption: str | None = None) -> Table:
+    """An empty table of blocks: scheme, block, fans, E(w) → mean, Var(w) → var (each column
+    at least its entry of ``widths``, so that tables drawn one under another line up)."""
+    table = Table(title=Text(title), title_justify="left", caption=caption, caption_justify="left")
+    cols = ("scheme", "block", "fans", "E(w) → mean", "Var(w) → var")
+    for col, width in zip(cols, widths or [None] * len(cols), strict=True):
+        left = col in ("scheme", "block")
+        table.add_column(col, justify="left" if left else "right", no_wrap=col != "scheme",
+                         style="bold" if col == "scheme" else None, min_width=width)  # fmt: skip
+    return table
+
+
+def gate_blocks_table(listing: dict) -> Group:
     """`rnninit inits --cell C` for a gated cell: per init, each block with its own fans.
+
+    One table of every scheme (its name, then its formula, down the first column), then one
+    small table per gate-bias scheme (its formula in the title) and per preset (the scheme of
+    each block): five columns, the formula and the measured value sharing one, so that it fits
+    160 columns (a console that is not a terminal) and reads at 100.
 
     listing: ``experiment.schemes.gate_block_listing``'s dict.
     """
-    table = Table(
-        title=f"{listing['cell']}: initialisation block by block (H = {listing['H']}, "
-        f"I = {listing['I']}), one draw measured per block",
-        title_justify="left",
-        caption="fans: (fan_out, fan_in) of the block, which every formula reads (a bias: n, n); "
-        "E(w), Var(w): the formula; mean, var: measured on the block",
-        caption_justify="left",
+    H, I = listing["H"], listing["I"]
+    schemes = _blocks_table(
+        f"{listing['cell']}: initialisation block by block (H = {H}, I = {I}), one draw "
+        "measured per block",
+        caption="fans: (fan_out, fan_in) of the block, which every formula reads (a bias: n, n; "
+        "'(whole)': the matrix drawn in one piece, with its own fans); E(w), Var(w): the "
+        "formula; mean, var: measured on the block",
     )
-    for col in ("init", "block", "fans", "scheme", "formula", "E(w)", "mean", "Var(w)", "var"):
-        left = col in ("init", "block", "scheme", "formula")
-        table.add_column(col, justify="left" if left else "right",
-                         style="bold" if col == "init" else None, no_wrap=True)  # fmt: skip
+    others = []  # (title, rows of cells) of the gate-bias schemes and presets
     for section in listing["sections"]:
-        for k, r in enumerate(section["rows"]):
-            block = r["param"] + (f".{r['gate']}" if r["gate"] else "")
+        cells = [_block_cells(r) for r in section["rows"]]
+        if section["kind"] == "scheme":  # the name, then the formula, down the first column
+            cells += [[""] * 4] * (2 - len(cells))  # room for both lines
+            heads = [section["init"], Text(section["formula"], style="dim")]
+            for head, row in zip(heads + [""] * (len(cells) - 2), cells, strict=True):
+                schemes.add_row(head, *row)
+            schemes.add_section()
+            continue
+        title = section["init"] + (f": {section['formula']}" if section["formula"] else " (preset)")
+        for r, row in zip(section["rows"], cells, strict=True):
             scheme = r["scheme"] + (f":{r['gain']:g}" if r["gain"] != 1.0 else "")
-            scheme += f" ({r['arg']:g})" if r["arg"] is not None else ""
-            table.add_row(section["init"] if k == 0 else "", block,
-                          f"{r['fan_out']}, {r['fan_in']}", scheme, r["formula"],
-                          fmt(r["expected_mean"], 3), fmt(r["mean"], 3),
-                          fmt(r["expected_var"], 3), fmt(r["var"], 3))  # fmt: skip
-        table.add_section()
-    return table
+            row.insert(0, scheme + (f" ({r['arg']:g})" if r["arg"] is not None else ""))
+        others.append((title, cells))
+    widths = [max((len(row[k]) for _, cells in others for row in cells), default=0)
+              for k in range(5)]  # fmt: skip
+    tables = [schemes]
+    for title, cells in others:
+        tables.append(table := _blocks_table(title, widths))
+        for row in cells:
+            table.add_row(*row)
+    return Group(*tables)
