@@ -1,7 +1,7 @@
 """Gated cells' inits: block by block, gate overrides, gate biases and presets per cell.
 
-The LSTM and GRU cells are not registered on this branch; fake cells below carry exactly the
-parameter specs the real ones declare (names, roles, shapes, gate blocks, draw order). Every
+Fake cells below carry exactly the parameter specs the real LSTM and GRU declare (names, roles,
+shapes, gate blocks, draw order), so the draws are tested apart from the cells' code. Every
 expected value is written out here from DESIGN section 4, never read from the registry's
 ``moments``. Sampling tolerances as in test_inits.py: 5 standard errors at a fixed seed.
 """
