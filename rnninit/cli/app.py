@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from .._version import __version__
-from . import run_cmds, sweep_cmds
+from . import run_cmds, sweep_cmds, theory_cmds
 from .common import STATE
 
 app = typer.Typer(
@@ -41,3 +41,4 @@ def main_options(
 
 app.add_typer(run_cmds.app)
 app.add_typer(sweep_cmds.app)
+app.add_typer(theory_cmds.app)

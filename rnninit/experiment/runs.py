@@ -44,8 +44,13 @@ def _json_safe(obj):
     return obj
 
 
+def json_text(data: dict) -> str:
+    """data as indented JSON text, NaN and inf as null."""
+    return json.dumps(_json_safe(data), indent=2) + "\n"
+
+
 def write_json(path, data: dict) -> None:
-    atomic_write_text(path, json.dumps(_json_safe(data), indent=2) + "\n")
+    atomic_write_text(path, json_text(data))
 
 
 def new_run_id(name: str) -> str:
