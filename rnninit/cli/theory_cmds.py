@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import typer
 
@@ -78,3 +79,58 @@ def critical(
             sys.stdout.write(json_text(result))
         else:
             stdout_console().print(critical_view(result))
+
+
+@app.command()
+def phase(
+    plot: Path = typer.Option(None, "--plot", help="Write the phase diagram here (PNG)."),
+    csv: Path = typer.Option(None, "--csv", help="Write the grid here: kind (theory, critical, measured), s_w2, s_b2, q_star, chi_star, xi, regime, ..."),
+    nonlinearity: str = typer.Option("tanh", "--nonlinearity", "-n", help=NONLINEARITY_HELP),
+    input_var: float = typer.Option(None, "--input-var", help=INPUT_VAR_HELP),
+    task: str = typer.Option(None, "--task", help=TASK_HELP),
+    wxh: str = typer.Option(None, "--wxh", help=WXH_HELP),
+    hidden_size: int = typer.Option(128, "--hidden-size", help=HIDDEN_HELP + " Places the inits' markers."),
+    grid: int = typer.Option(41, "--grid", help="Points per axis (3-401)."),
+    max_weight_var: float = typer.Option(None, "--max-weight-var", help="Right end of the σw² axis (default 4, or 1.6 x the critical σw² if larger)."),
+    max_bias_var: float = typer.Option(0.5, "--max-bias-var", help="Top of the σb² axis."),
+    measure: bool = typer.Option(False, "--measure", help="Also measure the per-step gradient factor on drawn networks at 5 gains along σb² = 0 (a few seconds)."),
+    measure_hidden: int = typer.Option(256, "--measure-hidden", help="H of the measured networks."),
+    seeds: int = typer.Option(3, "--seeds", help="Networks drawn per measured gain."),
+):  # fmt: skip
+    """Map the order-to-chaos phase diagram: χ* over recurrent weight and bias variance.
+
+    For each (σw² = H Var(Whh), σb² = Var(bh)) on a grid, the mean-field fixed point q* of
+    h_t = phi(Whh h_(t-1) + Wxh x_t + bh) and the gradient factor per step back in time
+    there, χ* = σw² E[phi'(√q* z)²]: blue ordered (gradients vanish), red chaotic (they
+    explode), the black line χ* = 1 (the critical gain of `rnninit critical`), thin lines
+    the timescale ξ = -1/ln χ* in steps, hatching where the state's variance grows without
+    bound. Every init of the registry sits where its Whh and bias put it (xavier, lecun,
+    orthogonal at σw² = 1, he at 2, torch_default at 1/3 with its small bias; uniform and
+    identity are not zero-mean: outside the theory). The input's share is fixed over the
+    grid: --input-var, or a task's inputs through --wxh.
+
+    --measure draws networks (Whh Gaussian, h_0 random, H = --measure-hidden, --seeds of
+    them) at 5 gains along σb² = 0, runs one forward and backward pass (50 steps) and
+    measures the per-step factor of jac_sq (the mean squared singular value of dh_T/dh_t)
+    over the last 20 steps: points filled with the measured χ on the same colours, and on
+    the right beside the theory line.
+
+    Examples:
+
+      rnninit phase --plot phase.png
+
+      rnninit phase --task adding --plot phase.png --csv phase.csv --measure
+
+      rnninit phase -n relu --input-var 0.1 --plot relu.png
+    """
+    from ..experiment.phase import phase_diagram
+    from ..report.theory_view import phase_view
+
+    with handled():
+        if plot is None and csv is None:
+            raise RnnInitError("--plot, --csv: give a file for the diagram, the grid or both")
+        result = phase_diagram(nonlinearity, input_var=input_var, task=task, wxh=_wxh(wxh, task),
+                               hidden_size=hidden_size, grid=grid, max_weight_var=max_weight_var,
+                               max_bias_var=max_bias_var, measure=measure,
+                               measure_hidden=measure_hidden, seeds=seeds, plot=plot, csv=csv)  # fmt: skip
+        stdout_console().print(phase_view(result))
