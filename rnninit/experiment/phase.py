@@ -146,12 +146,13 @@ def measure_chi(
     task's through its Wxh scheme, else xavier at gain sqrt(input_var) on inputs of norm^2 = I,
     so that (1/H)||Wxh x||^2 ~ input_var), h_0 = phi(a_0), a_0 ~ N(0, 1) (so that an undriven
     tanh network leaves h = 0), one forward and backward pass (``core.engine.bptt``) over
-    burn_in + steps timesteps, and from its jac_sq (the mean squared singular value of
-    dh_T/dh_t) the geometric mean per-step factor over the last ``steps`` steps:
+    T >= burn_in + steps timesteps (a task's sequences of its default config end to end, whose
+    input share is the one ``task_input_norm`` measured), and from its jac_sq (the mean squared
+    singular value of dh_T/dh_t) the geometric mean per-step factor over the last ``steps``:
 
         measured = (jac_sq_(T - steps) / jac_sq_T)^(1 / steps),      jac_sq_T = 1
 
-    after ``burn_in`` steps that let q_t settle near q*. The same draws (scaled) serve every
+    after at least ``burn_in`` steps that let q_t settle near q*. The same draws (scaled) serve every
     s_w2 of a seed. Returns (what was measured, rows {"s_w2", "s_b2", "gain", "q_star",
     "chi_star", "xi", "regime" (theory), "measured_chi", "measured_chi_std" (mean and
     population std over seeds), "seeds", "hidden_size"}).
@@ -184,14 +185,16 @@ def _inputs(drive: dict, task, H: int, B: int, T: int, seed: int) -> dict:
     """One seed's batch and its weights at unit recurrent scale: x (T, B[, I]), y, mask, loss,
     Wxh (H, I), a unit-variance Whh (H, H), a_0 (B, H)."""
     rng = np.random.default_rng(seed)
-    if task is not None:
-        cfg = load_config(None, [f"task.name={task}", f"task.seq_len={T}", f"seed={seed}"])
-        setup = prepare(cfg, memory_check=False)
-        batch = setup.task.sample(setup.rng_data, B)
+    if task is not None:  # the default config's sequences, end to end until T is reached
+        setup = prepare(
+            load_config(None, [f"task.name={task}", f"seed={seed}"]), memory_check=False
+        )
+        batches = [setup.task.sample(setup.rng_data, B) for _ in range(-(-T // setup.task.seq_len))]
         I = setup.task.input_size
         scheme, gain = parse_init(f"Wxh={drive['wxh']}").per_param["Wxh"]
         Wxh = SCHEMES[scheme].draw(rng, (H, I), gain, H)
-        x, y, mask, loss, O = batch.x, batch.y, batch.mask, setup.task.loss, setup.task.output_size
+        x, y = (np.concatenate([getattr(b, k) for b in batches]) for k in ("x", "y"))
+        mask, loss, O = None, setup.task.loss, setup.task.output_size
     else:
         I, u = SYNTHETIC_INPUT_SIZE, drive["input_var"]
         x = rng.standard_normal((T, B, I))
