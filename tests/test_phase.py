@@ -71,9 +71,10 @@ def test_csv_is_the_grid_of_fixed_points(drawn):
 
 def test_the_inits_sit_where_their_formulas_put_them(drawn):
     result = drawn[0]
-    where = {name: (m["s_w2"], m["s_b2"]) for m in result["schemes"] for name in m["schemes"]}
+    where = {name: (m["s_w2"], m["s_b2"]) for m in result["schemes"]
+             for name in m["schemes"] + m["presets"]}  # fmt: skip
     for name in ("xavier", "lecun", "orthogonal", "glorot_normal", "glorot_uniform",
-                 "keras_default (preset)", "flax_default (preset)"):  # fmt: skip
+                 "keras_default", "flax_default"):  # fmt: skip
         assert where[name] == pytest.approx((1.0, 0.0), abs=1e-12), name
     assert where["he"] == pytest.approx((2.0, 0.0)) and where["he_uniform"] == pytest.approx(
         (2.0, 0.0)
@@ -82,6 +83,9 @@ def test_the_inits_sit_where_their_formulas_put_them(drawn):
     assert where["torch_default"] == pytest.approx((1 / 3, 1 / (3 * H)), rel=1e-12)
     assert where["small"] == pytest.approx((H * 0.01**2, 0.0), rel=1e-12)
     assert result["outside"] == ["uniform", "identity"]
+    (unit,) = [m for m in result["schemes"] if m["s_w2"] == pytest.approx(1.0)]
+    assert unit["label"] == ("xavier, glorot_normal, glorot_uniform, orthogonal, lecun; "
+                             "presets keras_default, flax_default")  # fmt: skip
     for m in result["schemes"]:
         q, chi = fixed_point("tanh", m["s_w2"], 0.1, m["s_b2"])
         assert m["chi_star"] == pytest.approx(chi, rel=1e-12)

@@ -98,13 +98,14 @@ def phase_diagram(
 
 
 def init_markers(nonlinearity: str, input_var: float, hidden_size: int) -> dict:
-    """Where each init of the registry (``init=NAME``: a scheme, or a preset) puts an H x H Whh
-    and bh: s_w2 = H Var(Whh entry), s_b2 = Var(bh entry), from the registry's moments; inits at
-    the same point share one marker.
+    """Where each init of the registry (``init=NAME``: a scheme, or a preset, which a name
+    that is both means, as torch_default) puts an H x H Whh and bh: s_w2 = H Var(Whh entry),
+    s_b2 = Var(bh entry), from the registry's moments; inits at the same point share a marker.
 
     Returns:
-        {"schemes": [{"schemes": [names], "s_w2", "s_b2", "q_star", "chi_star", "xi",
-        "regime"}], "outside": names whose Whh or bh is not zero-mean (no theory)}.
+        {"schemes": [{"schemes": [scheme names], "presets": [preset names], "label", "s_w2",
+        "s_b2", "q_star", "chi_star", "xi", "regime"}], "outside": names whose Whh or bh is
+        not zero-mean (no theory)}.
     """
     H, points, outside = hidden_size, {}, []
     for name in dict.fromkeys([*SCHEMES, *PRESETS]):
@@ -117,16 +118,25 @@ def init_markers(nonlinearity: str, input_var: float, hidden_size: int) -> dict:
             continue
         s_w2 = H * SCHEMES[whh].moments((H, H), g_w, H)[1]
         s_b2 = SCHEMES[bh].moments((H,), g_b, H)[1]
-        points.setdefault((round(s_w2, 9), round(s_b2, 12)), (s_w2, s_b2, []))[2].append(
-            name if name not in PRESETS or name in SCHEMES else f"{name} (preset)"
+        at = points.setdefault(
+            (round(s_w2, 9), round(s_b2, 12)), (s_w2, s_b2, {"schemes": [], "presets": []})
         )
+        at[2]["presets" if name in PRESETS else "schemes"].append(name)
     s = np.array([p[0] for p in points.values()])
     b = np.array([p[1] for p in points.values()])
     q, chi = fixed_points(nonlinearity, s, input_var, b)
-    marks = [{"schemes": names, "s_w2": float(s_k), "s_b2": float(b_k), "q_star": float(q_k),
-              "chi_star": float(c_k), "xi": timescale(float(c_k)), "regime": regime(float(c_k))}
+    marks = [{**names, "label": _label(names), "s_w2": float(s_k), "s_b2": float(b_k),
+              "q_star": float(q_k), "chi_star": float(c_k), "xi": timescale(float(c_k)),
+              "regime": regime(float(c_k))}
              for (s_k, b_k, names), q_k, c_k in zip(points.values(), q, chi)]  # fmt: skip
     return {"schemes": sorted(marks, key=lambda m: (m["s_w2"], m["s_b2"])), "outside": outside}
+
+
+def _label(names: dict) -> str:
+    """'xavier, lecun; presets keras_default, flax_default'."""
+    presets = names["presets"]
+    tail = f"preset{'s' if len(presets) > 1 else ''} {', '.join(presets)}" if presets else ""
+    return "; ".join(part for part in (", ".join(names["schemes"]), tail) if part)
 
 
 def measure_chi(
@@ -244,8 +254,7 @@ def plot_data(result: dict) -> dict:
     g = result["grid"]
     return {"s_w2": g["s_w2"], "s_b2": g["s_b2"], "chi_star": g["chi_star"],
             "q_star": g["q_star"], "line": result["line"],
-            "marks": [{"label": ", ".join(n.removesuffix(" (preset)") for n in m["schemes"]),
-                       "s_w2": m["s_w2"], "s_b2": m["s_b2"]}
+            "marks": [{"label": m["label"], "s_w2": m["s_w2"], "s_b2": m["s_b2"]}
                       for m in result["schemes"]],
             "measured": result["measured"]}  # fmt: skip
 

@@ -95,12 +95,12 @@ def phase_view(result: dict) -> Group:
     g = result["grid"]
     parts: list = [Text(f"phase diagram of {result['nonlinearity']}: χ* over {len(g['s_w2'])} x "
                         f"{len(g['s_b2'])} (σw², σb²), {drive_text(result['drive'])}", style="bold")]  # fmt: skip
-    marks = Table(title="the named schemes (bias variance of what init=NAME draws)",
+    marks = Table(title="the inits of the registry: where init=NAME puts Whh and bh",
                   title_justify="left")  # fmt: skip
-    for col in ("schemes", "σw²", "σb²", "q*", "χ*", "ξ", "regime"):
-        marks.add_column(col, justify="left" if col in ("schemes", "regime") else "right")
+    for col in ("init", "σw²", "σb²", "q*", "χ*", "ξ", "regime"):
+        marks.add_column(col, justify="left" if col in ("init", "regime") else "right")
     for m in result["schemes"]:
-        marks.add_row(", ".join(m["schemes"]), fmt(m["s_w2"]), fmt(m["s_b2"]), fmt(m["q_star"]),
+        marks.add_row(m["label"], fmt(m["s_w2"]), fmt(m["s_b2"]), fmt(m["q_star"]),
                       fmt(m["chi_star"]), fmt(m["xi"]), _regime(m["regime"]))  # fmt: skip
     parts.append(marks)
     if result["outside"]:
