@@ -47,6 +47,12 @@ def test_critical_spec_pastes_into_a_config_and_draws_the_solved_variances():
         bh, g_b = init.per_param["bh"]
         assert H * SCHEMES[whh].moments((H, H), g_w, H)[1] == pytest.approx(data["s_w2"], rel=2e-6)
         assert SCHEMES[bh].moments((H,), g_b, H)[1] == pytest.approx(0.05, rel=2e-6)
+    arms = data["specs"]["compare"].split()  # 0.9x, 1x, 1.1x the gain, the bias alike
+    assert arms[1] == data["specs"]["compact"] and data["specs"]["context"] == ""
+    for arm, factor in zip(arms, (0.9, 1.0, 1.1)):
+        whh, g_w = parse_init(arm).per_param["Whh"]
+        assert g_w == pytest.approx(factor * data["gain"], rel=2e-6)
+        assert parse_init(arm).per_param["bh"] == compact.per_param["bh"]
     for scheme, spec in data["specs"]["also"].items():
         s, g = parse_init(spec).per_param["Whh"]
         assert s == scheme
@@ -62,6 +68,8 @@ def test_critical_with_a_task_uses_its_input_share_through_xavier():
     he = critical_json("--task", "adding", "--wxh", "he:0.5")  # I Var(Wxh) = 2 x 0.25
     assert he["drive"]["input_var"] == pytest.approx(0.5 * data["drive"]["input_var"], rel=1e-12)
     assert "Wxh=he:0.5" in he["specs"]["compact"]
+    assert he["specs"]["context"] == "task.name=adding"  # the pasted commands train on adding
+    assert critical_json("-n", "relu")["specs"]["context"] == "model.nonlinearity=relu"
 
 
 def test_relu_with_bias_has_no_critical_gain_and_says_why():

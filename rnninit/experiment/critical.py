@@ -18,7 +18,12 @@ from .schemes import check_var, task_input_norm, task_input_var
 
 DEFAULT_HIDDEN = 128  # H for the schemes whose variance depends on it (the config's default)
 WHH_SCHEME = "xavier"  # the spec's Whh scheme: N(0, 1/fan_in), so s_w2 = gain^2
-ALSO = ("orthogonal", "he")  # other Whh schemes the spec is shown for
+ALSO = ("orthogonal", "he")
+COMPARE_FACTORS = (
+    0.9,
+    1.0,
+    1.1,
+)  # the compare line's gains, as factors on the critical one  # other Whh schemes the spec is shown for
 BIAS_SCHEME = "small"  # N(0, (0.01 gain)^2): any bias variance V at gain sqrt(V) / 0.01
 
 
@@ -93,21 +98,31 @@ def scheme_gain(scheme: str, s_w2: float, hidden_size: int = DEFAULT_HIDDEN) -> 
     return math.sqrt(s_w2 / (H * SCHEMES[scheme].moments((H, H), 1.0, H)[1]))
 
 
-def init_specs(gain_s_w2: float, bias_var: float, drive: dict, hidden_size: int) -> dict:
-    """The init that draws the solved recurrence, as a compact spec (a compare arm, or
-    init=SPEC), as KEY=VALUE overrides (train, compare) and per Whh scheme of ``ALSO``."""
+def init_specs(s_w2: float, bias_var: float, drive: dict, hidden_size: int) -> dict:
+    """The init that draws the solved recurrence: a compact spec (a compare arm, or
+    init=SPEC), KEY=VALUE overrides (train, compare), compare arms at 0.9x, 1x and 1.1x the
+    gain (COMPARE_FACTORS) and the same s_w2 for each Whh scheme of ``ALSO``."""
     H = hidden_size
-    parts = {"Whh": (WHH_SCHEME, scheme_gain(WHH_SCHEME, gain_s_w2, H))}
+    gain = scheme_gain(WHH_SCHEME, s_w2, H)
+    others = {}
     if bias_var > 0:
-        b_gain = math.sqrt(bias_var / SCHEMES[BIAS_SCHEME].moments((H,), 1.0, H)[1])
-        parts["bh"] = (BIAS_SCHEME, b_gain)
+        others["bh"] = (
+            BIAS_SCHEME,
+            math.sqrt(bias_var / SCHEMES[BIAS_SCHEME].moments((H,), 1.0, H)[1]),
+        )
     if drive["source"] == "task" and drive["wxh"] != "xavier":
-        parts["Wxh"] = _wxh_scheme(drive["wxh"])
-    compact = ",".join(f"{k}={s}:{_g(g)}" for k, (s, g) in parts.items())
+        others["Wxh"] = _wxh_scheme(drive["wxh"])
+
+    def compact(factor: float) -> str:
+        parts = {"Whh": (WHH_SCHEME, gain * factor), **others}
+        return ",".join(f"{k}={s}:{_g(g)}" for k, (s, g) in parts.items())
+
+    parts = {"Whh": (WHH_SCHEME, gain), **others}
     overrides = " ".join(f"init.{k}={s} init.{k}.gain={_g(g)}" for k, (s, g) in parts.items())
-    also = {s: f"Whh={s}:{_g(scheme_gain(s, gain_s_w2, H))}" for s in ALSO}
-    return {"compact": compact, "overrides": overrides, "also": also,
-            "bias": f"{BIAS_SCHEME}:{_g(parts['bh'][1])}" if "bh" in parts else None}  # fmt: skip
+    also = {s: f"Whh={s}:{_g(scheme_gain(s, s_w2, H))}" for s in ALSO}
+    return {"compact": compact(1.0), "overrides": overrides, "also": also,
+            "compare": " ".join(compact(f) for f in COMPARE_FACTORS),
+            "bias": f"{BIAS_SCHEME}:{_g(others['bh'][1])}" if "bh" in others else None}  # fmt: skip
 
 
 def _g(gain: float) -> str:
@@ -128,8 +143,9 @@ def critical_report(
 
     Returns:
         critical_gain's fields as a dict ("gain" None where none exists, "reason" says why),
-        plus "drive" (``input_share``'s dict), "hidden_size" and "specs" (``init_specs``; None
-        without a critical gain).
+        plus "drive" (``input_share``'s dict), "hidden_size" and "specs" (``init_specs``, with
+        "context": the task.name and model.nonlinearity overrides the pasted commands need;
+        None without a critical gain).
 
     Raises:
         RnnInitError: an unknown nonlinearity or task, a bad variance, --task with --input-var.
@@ -143,4 +159,9 @@ def critical_report(
     specs = None
     if result["s_w2"] is not None:
         specs = init_specs(result["s_w2"], bias_var, drive, hidden_size)
+        # what else the solved gain assumed, for the pasted commands: the run's task and phi
+        specs["context"] = " ".join(
+            ([f"task.name={task}"] if task is not None else [])
+            + ([f"model.nonlinearity={nonlinearity}"] if nonlinearity != "tanh" else [])
+        )
     return {**result, "drive": drive, "hidden_size": hidden_size, "specs": specs}

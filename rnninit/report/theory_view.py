@@ -49,6 +49,10 @@ def nearby_table(rows: list[dict], title: str) -> Table:
     return table
 
 
+def _join(*words: str) -> str:
+    return " ".join(w for w in words if w)
+
+
 def critical_view(result: dict) -> Group:
     """`rnninit critical`: the gain as an init spec to paste, q*, chi*, why, the gains nearby.
 
@@ -68,8 +72,9 @@ def critical_view(result: dict) -> Group:
             f"q* = {fmt(result['q_star'], 6)}   χ* = {result['chi_star']:.6g} "
             f"(|χ* - 1| = {abs(result['chi_star'] - 1):.1e}; {STATUS[result['status']]})",
             "paste it:",
-            f"  rnninit train {specs['overrides']}",
-            f"  rnninit compare {specs['compact']} xavier        (an arm; or init={specs['compact']})",
+            f"  rnninit train {_join(specs['overrides'], specs['context'])}",
+            f"  rnninit compare {_join(specs['compare'], specs['context'])}    # 0.9x, 1x, 1.1x the gain",
+            f"  init={specs['compact']}    # the whole init, in a config or a labelled arm",
             f"  same σw² with another Whh scheme: {also}",
         ]  # fmt: skip
         if specs["bias"]:
