@@ -266,8 +266,8 @@ def phase_diagram(data: Mapping, path: str | os.PathLike, title: str = "") -> No
         ax_line.errorbar(ms[:, 0], ms[:, 2], yerr=ms[:, 3], fmt="o", color="tab:orange",
                          capsize=3, zorder=5)  # fmt: skip
         handles.append(Line2D([], [], marker="o", color="tab:orange", ls="none",
-                              label="measured per-step factor (mean ± std over seeds; left: "
-                              "filled with it, orange ring)"))  # fmt: skip
+                              label="measured per-step factor, mean ± std over seeds (left: "
+                              "orange rings filled with it)"))  # fmt: skip
     ax_line.set(xlabel="σw² = H Var(Whh)", ylabel="χ (per step)", title=f"along σb² = {s_b2[0]:g}")
     _finish(fig, path, title or "phase diagram", handles, below=True)
 
