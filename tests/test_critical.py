@@ -5,7 +5,8 @@ import math
 
 import numpy as np
 import pytest
-from test_theory import normal_trapezoid
+from test_theory import dtanh_sq as sech4
+from test_theory import normal_trapezoid, tanh_sq
 
 from rnninit.core.critical import (
     NEARBY_FACTORS,
@@ -17,14 +18,6 @@ from rnninit.core.nonlinearities import NONLINEARITIES
 from rnninit.core.theory import fixed_point, fixed_points, regime
 
 SATURATING = [n for n, e in NONLINEARITIES.items() if e.theory_kind == "saturating"]
-
-
-def tanh_sq(a):
-    return np.tanh(a) ** 2
-
-
-def sech4(a):
-    return (1.0 - np.tanh(a) ** 2) ** 2
 
 
 def expect(f, q):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_theory_cli import invoke
+from test_theory_cli import assert_help_mentions, assert_refused, invoke
 from threadpoolctl import threadpool_limits
 
 from rnninit.core.critical import critical_gain
@@ -147,16 +147,13 @@ def test_phase_cli_writes_plot_and_csv_and_refuses_bad_usage(tmp_path):
                       (["--csv", csv, "--grid", 2], "--grid"),
                       (["--csv", csv, "--task", "adding", "--input-var", 0.1], "not both"),
                       (["--csv", csv, "--max-bias-var", 0], "--max-bias-var")]:  # fmt: skip
-        result = invoke("phase", *args)
-        assert result.exit_code == 2, (args, result.output)
-        assert why in result.stderr and len(result.stderr.strip().splitlines()) == 1
+        assert_refused(["phase", *args], why)
 
 
 def test_phase_help_teaches():
-    result = invoke("phase", "--help")
-    assert result.exit_code == 0
-    for text in ("ordered", "chaotic", "--measure", "rnninit phase --task adding"):
-        assert text in result.stdout, text
+    assert_help_mentions(
+        "phase", ("ordered", "chaotic", "--measure", "rnninit phase --task adding")
+    )
 
 
 def test_no_plot_file_left_behind_by_a_refusal(tmp_path):

@@ -18,6 +18,20 @@ def invoke(*args):
     return runner.invoke(app, [str(a) for a in args])
 
 
+def assert_refused(args, why: str) -> None:
+    """Exit 2 with one line on stderr that says why."""
+    result = invoke(*args)
+    assert result.exit_code == 2, (args, result.output)
+    assert why in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def assert_help_mentions(verb: str, texts) -> None:
+    result = invoke(verb, "--help")
+    assert result.exit_code == 0
+    for text in texts:
+        assert text in result.stdout, text
+
+
 def critical_json(*args) -> dict:
     result = invoke("critical", *args, "--json")
     assert result.exit_code == 0, result.output
@@ -93,13 +107,10 @@ def test_relu_with_bias_has_no_critical_gain_and_says_why():
     (["--hidden-size", "0"], "--hidden-size"),
 ])  # fmt: skip
 def test_critical_refuses_bad_usage_in_one_line(args, why):
-    result = invoke("critical", *args)
-    assert result.exit_code == 2, result.output
-    assert why in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert_refused(["critical", *args], why)
 
 
 def test_critical_help_teaches():
-    result = invoke("critical", "--help")
-    assert result.exit_code == 0
-    for text in ("edge of chaos", "rnninit critical --bias-var 0.05", "--task", "null"):
-        assert text in result.stdout, text
+    assert_help_mentions(
+        "critical", ("edge of chaos", "rnninit critical --bias-var 0.05", "--task", "null")
+    )
