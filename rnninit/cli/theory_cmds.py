@@ -7,18 +7,20 @@ from pathlib import Path
 
 import typer
 
+from ..core.nonlinearities import NONLINEARITIES
+from ..core.tasks import TASKS
 from ..errors import RnnInitError
 from .common import handled, stdout_console
 
 app = typer.Typer()
 
-NONLINEARITY_HELP = "phi: tanh, relu or linear."
+NONLINEARITY_HELP = f"phi: {', '.join(NONLINEARITIES)}."
 INPUT_VAR_HELP = (
     "The input's share of each pre-activation's variance per step, I Var(Wxh) x mean ||x_t||²/I "
     "(default 0: no input). Not with --task."
 )
 TASK_HELP = (
-    "Take the input's share from this task's inputs (char, adding, copy; default config, 4 "
+    f"Take the input's share from this task's inputs ({', '.join(TASKS)}; default config, 4 "
     "batches) through Wxh drawn with --wxh. Not with --input-var."
 )
 WXH_HELP = "With --task: the Wxh scheme assumed, SCHEME or SCHEME:GAIN as in an init spec (default xavier)."
@@ -42,21 +44,24 @@ def critical(
     hidden_size: int = typer.Option(128, "--hidden-size", help=HIDDEN_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead: gain null where none exists, inf (q*, ξ) as null."),
 ):  # fmt: skip
-    """The recurrent gain at the edge of chaos, as an init spec to paste.
+    r"""The recurrent gain at the edge of chaos, as an init spec to paste.
 
-    The mean-field theory of h_t = phi(Whh h_(t-1) + Wxh x_t + bh) at init: the
-    pre-activation variance settles at q* = σw² E[phi(√q* z)²] + input + bias, and there
-    each step back in time multiplies the gradient's variance by χ* = σw² E[phi'(√q* z)²].
-    χ* < 1: gradients vanish over ξ = -1/ln χ* steps (ordered); χ* > 1: they explode
-    (chaotic). This solves σw² = H Var(Whh) for χ* = 1 and prints the gain of a Whh scheme of
-    variance gain²/fan_in (xavier, lecun, orthogonal: σw² = gain²), with q*, χ* and the
-    timescales of gains 10% either side.
+    The mean-field theory of h_t = phi(Whh h_(t-1) + Wxh x_t + bh) at init:
+    the pre-activations' variance settles at
+    q* = σw² E\[phi(√q* z)²] + input + bias, and there each step back in
+    time multiplies the gradient's variance by χ* = σw² E\[phi'(√q* z)²].
+    χ* < 1: gradients vanish over ξ = -1/ln χ* steps (ordered); χ* > 1:
+    they explode (chaotic). This solves σw² = H Var(Whh) for χ* = 1 and
+    prints the gain of a Whh scheme of variance gain²/fan_in (xavier,
+    lecun, orthogonal: σw² = gain²) as commands to paste, with q*, χ* and
+    the timescales of gains 5% and 10% either side.
 
-    tanh without input or bias: σw² = 1 exactly (gain 1). Input and bias keep tanh partly
-    saturated, so the critical gain rises above 1. relu and linear have χ* = σw² E[phi'²] at
-    any q: critical at σw² = 2 (He) and 1 without drive, and with any input or bias the state
-    grows without bound there: no critical gain (exit 0; the reason is printed, "gain": null
-    in --json).
+    tanh without input or bias: σw² = 1 exactly (gain 1). An input or a
+    bias keeps tanh partly saturated, and the critical gain rises above 1.
+    relu and linear have χ* = σw² E\[phi'²] at any q: critical at σw² = 2
+    (He) and 1 without drive; with any input or bias the state grows
+    without bound there, and there is no critical gain (exit 0, the reason
+    printed, "gain": null in --json).
 
     Examples:
 
@@ -97,23 +102,26 @@ def phase(
     measure_hidden: int = typer.Option(256, "--measure-hidden", help="H of the measured networks."),
     seeds: int = typer.Option(3, "--seeds", help="Networks drawn per measured gain."),
 ):  # fmt: skip
-    """Map the order-to-chaos phase diagram: χ* over recurrent weight and bias variance.
+    r"""Map the order-to-chaos phase diagram: χ* over weight and bias variance.
 
-    For each (σw² = H Var(Whh), σb² = Var(bh)) on a grid, the mean-field fixed point q* of
-    h_t = phi(Whh h_(t-1) + Wxh x_t + bh) and the gradient factor per step back in time
-    there, χ* = σw² E[phi'(√q* z)²]: blue ordered (gradients vanish), red chaotic (they
-    explode), the black line χ* = 1 (the critical gain of `rnninit critical`), thin lines
-    the timescale ξ = -1/ln χ* in steps, hatching where the state's variance grows without
-    bound. Every init of the registry sits where its Whh and bias put it (xavier, lecun,
-    orthogonal at σw² = 1, he at 2, torch_default at 1/3 with its small bias; uniform and
-    identity are not zero-mean: outside the theory). The input's share is fixed over the
-    grid: --input-var, or a task's inputs through --wxh.
+    For each (σw² = H Var(Whh), σb² = Var(bh)) of a grid, the mean-field
+    fixed point q* of h_t = phi(Whh h_(t-1) + Wxh x_t + bh) and the
+    gradient's variance factor per step back in time there,
+    χ* = σw² E\[phi'(√q* z)²]: blue ordered (gradients vanish), red chaotic
+    (they explode), the black line χ* = 1 (the gain of `rnninit critical`),
+    thin lines the timescale ξ = -1/ln χ* in steps, hatching where the
+    state's variance grows without bound. Every init of the registry sits
+    where its Whh and bias put it (xavier, lecun, orthogonal at σw² = 1, he
+    at 2, torch_default at 1/3 with its small bias; uniform and identity are
+    not zero-mean: outside the theory). The input's share is the same over
+    the grid: --input-var, or a task's inputs through --wxh.
 
-    --measure draws networks (Whh Gaussian, h_0 random, H = --measure-hidden, --seeds of
-    them) at 5 gains along σb² = 0, runs one forward and backward pass (50 steps) and
-    measures the per-step factor of jac_sq (the mean squared singular value of dh_T/dh_t)
-    over the last 20 steps: points filled with the measured χ on the same colours, and on
-    the right beside the theory line.
+    --measure draws networks (Whh Gaussian, h_0 random, H = --measure-hidden,
+    --seeds of them) at 5 gains along σb² = 0, runs one forward and backward
+    pass of 50 or more steps and measures the per-step factor of jac_sq (the
+    mean squared singular value of dh_T/dh_t) over the last 20: the points are
+    filled with the measured χ on the same colours, and stand beside the
+    theory's line on the right.
 
     Examples:
 

@@ -18,12 +18,8 @@ from .schemes import check_var, task_input_norm, task_input_var
 
 DEFAULT_HIDDEN = 128  # H for the schemes whose variance depends on it (the config's default)
 WHH_SCHEME = "xavier"  # the spec's Whh scheme: N(0, 1/fan_in), so s_w2 = gain^2
-ALSO = ("orthogonal", "he")
-COMPARE_FACTORS = (
-    0.9,
-    1.0,
-    1.1,
-)  # the compare line's gains, as factors on the critical one  # other Whh schemes the spec is shown for
+ALSO = ("orthogonal", "he")  # other Whh schemes the spec is shown for
+COMPARE_FACTORS = (0.9, 1.0, 1.1)  # the compare line's gains, as factors on the critical one
 BIAS_SCHEME = "small"  # N(0, (0.01 gain)^2): any bias variance V at gain sqrt(V) / 0.01
 
 
