@@ -30,9 +30,9 @@ def check_nonlinearity(name: str) -> str:
     return name
 
 
-def check_hidden(hidden_size: int) -> int:
+def check_hidden(hidden_size: int, flag: str = "--hidden-size") -> int:
     if not (isinstance(hidden_size, int) and hidden_size >= 1):
-        raise RnnInitError(f"--hidden-size: expected a positive integer, got {hidden_size!r}")
+        raise RnnInitError(f"{flag}: expected a positive integer, got {hidden_size!r}")
     return hidden_size
 
 

@@ -162,14 +162,14 @@ def measure_chi(
 
         measured = (jac_sq_(T - steps) / jac_sq_T)^(1 / steps),      jac_sq_T = 1
 
-    after at least ``burn_in`` steps that let q_t settle near q*. The same draws (scaled) serve every
-    s_w2 of a seed. Returns (what was measured, rows {"s_w2", "s_b2", "gain", "q_star",
+    after at least ``burn_in`` steps that let q_t settle near q*. The same draws (scaled) serve
+    every s_w2 of a seed. Returns (what was measured, rows {"s_w2", "s_b2", "gain", "q_star",
     "chi_star", "xi", "regime" (theory), "measured_chi", "measured_chi_std" (mean and
     population std over seeds), "seeds", "hidden_size"}).
     """
     if not (isinstance(seeds, int) and seeds >= 1):
         raise RnnInitError(f"--seeds: expected a positive integer, got {seeds!r}")
-    check_hidden(hidden_size)
+    check_hidden(hidden_size, "--measure-hidden")
     batches = [
         _inputs(drive, task, hidden_size, batch_size, burn_in + steps, k) for k in range(seeds)
     ]
@@ -184,8 +184,9 @@ def measure_chi(
                      "regime": regime(float(c_k)), "measured_chi": float(np.mean(factors)),
                      "measured_chi_std": float(np.std(factors)), "seeds": seeds,
                      "hidden_size": hidden_size})  # fmt: skip
-    inputs = f"{task} batches" if task else (
-        f"random inputs, input variance {drive['input_var']:.4g}" if drive["input_var"] else "no input")  # fmt: skip
+    inputs = f"{task} batches" if task else "no input"
+    if task is None and drive["input_var"]:
+        inputs = f"random inputs, input variance {drive['input_var']:.4g}"
     info = {"hidden_size": hidden_size, "batch_size": batch_size, "seeds": seeds, "T": T,
             "first": T - steps + 1, "steps": steps, "inputs": inputs}  # fmt: skip
     return info, rows
