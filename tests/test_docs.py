@@ -50,10 +50,14 @@ def test_rnninit_train_is_the_function_even_after_submodules_load():
 def documented(verb: str):
     """(file, arguments) of every `rnninit VERB ...` written in the README, the comments of
     configs/*.yaml and the examples of `rnninit VERB --help`."""
-    from rnninit.cli import run_cmds
+    from rnninit.cli import run_cmds, theory_cmds
 
-    texts = {"README.md": README, "run_cmds.py": run_cmds.__doc__ or ""}
-    texts["run_cmds.py"] += getattr(run_cmds, verb).__doc__ or ""
+    module = run_cmds if hasattr(run_cmds, verb) else theory_cmds
+    name = f"{module.__name__.rsplit('.', 1)[-1]}.py"
+    texts = {
+        "README.md": README,
+        name: (module.__doc__ or "") + (getattr(module, verb).__doc__ or ""),
+    }
     texts.update({p.name: p.read_text(encoding="utf-8") for p in (ROOT / "configs").glob("*.yaml")})
     for name, text in texts.items():
         for match in re.finditer(rf"rnninit {verb} ([^\n#`]+)", text):
@@ -169,3 +173,51 @@ def test_readme_jacobian_outputs_are_what_the_command_prints():
         assert result.exit_code == 0, (args, result.output)
         printed = "\n".join(line.rstrip() for line in result.output.splitlines())
         assert block.strip("\n") == printed.strip("\n"), args
+
+
+def test_every_documented_critical_runs():
+    from typer.testing import CliRunner
+
+    from rnninit.cli.app import app
+
+    commands = list(documented("critical"))
+    assert len(commands) >= 6
+    for name, args in commands:
+        result = CliRunner().invoke(app, ["critical", *args])
+        assert result.exit_code == 0, (name, args, result.output)
+
+
+def test_readme_critical_output_is_what_the_command_prints():
+    """Each `$ rnninit critical ...` block of the README is what the command prints now (its
+    first lines where the README cuts it), trailing spaces aside."""
+    from typer.testing import CliRunner
+
+    from rnninit.cli.app import app
+
+    blocks = re.findall(r"\$ rnninit critical([^\n]*)\n(.*?)```", README, flags=re.S)
+    assert len(blocks) >= 4
+    for args, block in blocks:
+        result = CliRunner().invoke(app, ["critical", *shlex.split(args, comments=True)])
+        assert result.exit_code == 0
+        printed = [line.rstrip() for line in result.output.splitlines()]
+        shown = [line.rstrip() for line in block.strip("\n").splitlines()]
+        assert shown == printed[: len(shown)], args
+
+
+def test_every_documented_phase_runs(tmp_path):
+    """Every `rnninit phase ...` of the README and --help runs, on a 5-point grid, its files in
+    a temporary folder and without --measure (tests/test_phase.py measures)."""
+    from typer.testing import CliRunner
+
+    from rnninit.cli.app import app
+
+    commands = list(documented("phase"))
+    assert len(commands) >= 4
+    for name, args in commands:
+        args = [a for a in args if a != "--measure"]
+        for option in ("--plot", "--csv"):
+            if option in args:
+                i = args.index(option)
+                args[i + 1] = str(tmp_path / Path(args[i + 1]).name)
+        result = CliRunner().invoke(app, ["phase", *args, "--grid", "5"])
+        assert result.exit_code == 0, (name, args, result.output)

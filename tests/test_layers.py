@@ -170,7 +170,8 @@ def test_the_cycle_finder_finds_a_cycle():
 
 
 @pytest.mark.parametrize("module", ["rnninit", "rnninit.core.engine", "rnninit.core.inits",
-                                    "rnninit.core.theory", "rnninit.core.tasks"])  # fmt: skip
+                                    "rnninit.core.theory", "rnninit.core.critical",
+                                    "rnninit.core.tasks"])  # fmt: skip
 def test_importing_the_core_loads_no_rendering_or_file_library(module):
     code = (f"import sys, {module}; "
             "print(sorted({'rich', 'typer', 'yaml', 'matplotlib'} & set(sys.modules)))")  # fmt: skip

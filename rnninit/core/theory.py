@@ -56,6 +56,7 @@ REGIME_TOL = 1e-3
 __all__ = [
     "NONLINEARITIES",
     "fixed_point",
+    "fixed_points",
     "gauss_expect",
     "grad_var_profile",
     "mean_field",
@@ -228,34 +229,79 @@ def theory_from_weights(
     return mean_field_per_sequence(nonlinearity, s_w2, realised_drive(Wxh, bh, x))
 
 
-def _saturating_root(moments, s_w2: float, c: float, tol: float, max_iter: int) -> float:
-    """Positive root of G(q) = s_w2 E[phi(sqrt(q) z)^2] + c - q, by bisection, for a saturating phi.
+def _saturating_root(moments, s_w2: np.ndarray, c: np.ndarray, tol: float, max_iter: int):
+    """Positive root of G(q) = s_w2 E[phi(sqrt(q) z)^2] + c - q, by bisection, for a saturating
+    phi, elementwise over the (same-shape, 1-D) arrays s_w2 and c.
 
     For phi odd, |phi| < 1 and phi'(0) = 1 (tanh), E[phi^2](q) is increasing and concave with
     slope 1 at 0 and bounded by 1, so G has a single positive root, in (0, s_w2 + c], when c > 0
     or s_w2 > 1. G(q) > 0 below it, < 0 above. moments: the registry's q -> (E[phi^2], ...).
     Without input or bias the lower bracket starts from tanh's E[phi^2] = q - 2 q^2 + O(q^3).
+    Each element stops once its own bracket is within tol, so an element's root does not depend
+    on the others it is solved with.
     """
 
-    def G(q: float) -> float:
-        return s_w2 * moments(q)[0] + c - q
+    def G(q, i):
+        return s_w2[i] * moments(q)[0] + c[i] - q
 
-    lo, hi = 0.0, s_w2 + c
-    if c == 0.0:  # G(0) = 0 is the unstable root: move lo up to where G > 0
-        lo = 0.5 * (s_w2 - 1.0) / s_w2  # G ~ (s_w2 - 1) q - 2 s_w2 q^2 near 0
-        while G(lo) <= 0.0:
-            lo *= 0.5
-            if lo < 1e-300:
-                return 0.0  # s_w2 - 1 below what float can resolve
+    lo, hi = np.zeros_like(s_w2), s_w2 + c
+    low = np.flatnonzero(c == 0.0)  # G(0) = 0 is the unstable root: move lo up to where G > 0
+    lo[low] = 0.5 * (s_w2[low] - 1.0) / s_w2[low]  # G ~ (s_w2 - 1) q - 2 s_w2 q^2 near 0
+    while (bad := low[G(lo[low], low) <= 0.0]).size:
+        lo[bad] *= 0.5
+        unresolved = bad[lo[bad] < 1e-300]  # s_w2 - 1 below what float can resolve: q* = 0
+        lo[unresolved] = hi[unresolved] = 0.0
+        low = np.setdiff1d(low, unresolved)
+    active = np.arange(s_w2.size)
     for _ in range(max_iter):
-        if hi - lo <= tol * max(1.0, hi):
+        active = active[hi[active] - lo[active] > tol * np.maximum(1.0, hi[active])]
+        if not active.size:
             break
-        mid = 0.5 * (lo + hi)
-        if G(mid) > 0.0:
-            lo = mid
-        else:
-            hi = mid
+        mid = 0.5 * (lo[active] + hi[active])
+        up = G(mid, active) > 0.0
+        lo[active[up]], hi[active[~up]] = mid[up], mid[~up]
     return 0.5 * (lo + hi)
+
+
+def fixed_points(
+    nonlinearity: str,
+    s_w2,
+    s_u2_in=0.0,
+    s_b2=0.0,
+    tol: float = 1e-12,
+    max_iter: int = 10000,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``fixed_point`` elementwise over arrays: (q*, chi*) of the broadcast shape of s_w2,
+    s_u2_in and s_b2 (the phase diagram's grid solves every point in one pass).
+
+    Raises:
+        ValueError: unknown nonlinearity, a negative or non-finite variance.
+    """
+    moments = _moments(nonlinearity)
+    s_w2, s_u2_in, s_b2 = np.broadcast_arrays(
+        *(np.asarray(v, np.float64) for v in (s_w2, s_u2_in, s_b2))
+    )
+    for name, v in (("s_w2", s_w2), ("s_u2_in", s_u2_in), ("s_b2", s_b2)):
+        if not (np.all(np.isfinite(v)) and np.all(v >= 0.0)):
+            raise ValueError(f"{name} must be a finite variance >= 0, got {v!r}")
+    shape, s, c = s_w2.shape, s_w2.ravel(), (s_u2_in + s_b2).ravel()  # (N,)
+    kind = NONLINEARITIES[nonlinearity].theory_kind
+    if kind == "saturating":
+        q_star = np.zeros_like(s)
+        grows = (c > 0.0) | (s > 1.0 + ROUNDING_TOL)  # else no input, bias or growth: q* = 0
+        q_star[grows] = _saturating_root(moments, s[grows], c[grows], tol, max_iter)
+        chi_star = s * moments(q_star)[2]
+    elif kind == "homogeneous":
+        k = s * moments(1.0)[0]  # E[phi^2] is proportional to q: slope of the map
+        chi_star = s * moments(1.0)[2]
+        k[np.abs(k - 1.0) <= ROUNDING_TOL] = 1.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            q_star = np.where(
+                k < 1.0, c / (1.0 - k), np.where((k == 1.0) & (c == 0.0), 0.0, math.inf)
+            )
+    else:
+        raise ValueError(f"fixed_point: no fixed-point rule for theory_kind {kind!r}")
+    return q_star.reshape(shape), np.broadcast_to(chi_star, s.shape).reshape(shape)
 
 
 def fixed_point(
@@ -282,31 +328,14 @@ def fixed_point(
     "saturating" (tanh). A slope k (or, for tanh without input or bias, s_w2) within
     ROUNDING_TOL (1e-9, relative) of 1 counts as exactly 1, so that xavier's
     512 * (1/sqrt(512))^2 = 1 + 2e-16 gives orthogonal's q* = 0, not inf or 4.5e-13.
+    ``fixed_points`` solves arrays of them at once.
 
     Raises:
         ValueError: unknown nonlinearity, a negative or non-finite variance.
     """
-    moments = _moments(nonlinearity)
     _check_var(s_w2=s_w2, s_u2_in=s_u2_in, s_b2=s_b2)
-    c = s_u2_in + s_b2
-    kind = NONLINEARITIES[nonlinearity].theory_kind
-    if kind == "saturating":
-        dies_out = c == 0.0 and s_w2 <= 1.0 + ROUNDING_TOL  # no input, bias or growth: q* = 0
-        q_star = 0.0 if dies_out else _saturating_root(moments, s_w2, c, tol, max_iter)
-        return q_star, s_w2 * moments(q_star)[2]
-    if kind != "homogeneous":
-        raise ValueError(f"fixed_point: no fixed-point rule for theory_kind {kind!r}")
-    k = s_w2 * moments(1.0)[0]  # E[phi^2] is proportional to q: slope of the map
-    chi_star = s_w2 * moments(1.0)[2]
-    if abs(k - 1.0) <= ROUNDING_TOL:
-        k = 1.0
-    if k < 1.0:
-        q_star = c / (1.0 - k)
-    elif k == 1.0 and c == 0.0:
-        q_star = 0.0
-    else:
-        q_star = math.inf
-    return q_star, chi_star
+    q_star, chi_star = fixed_points(nonlinearity, s_w2, s_u2_in, s_b2, tol, max_iter)
+    return float(q_star), float(chi_star)
 
 
 def regime(chi: float, tol: float = REGIME_TOL) -> str:

@@ -43,8 +43,16 @@ def task_input_norm(task: str) -> dict:
             "batches": TASK_BATCHES, "batch_size": B}  # fmt: skip
 
 
-def _check_var(value: float, flag: str) -> float:
-    if not (math.isfinite(value) and value >= 0.0):
+def task_input_var(norm: dict, scheme: str, gain: float, hidden_size: int) -> float:
+    """The input's share of the pre-activation variance per step, I Var(Wxh entry) x_sq, for a
+    task's input norm (``task_input_norm``) and Wxh (hidden_size, I) drawn with ``scheme``."""
+    I = norm["input_size"]
+    return I * SCHEMES[scheme].moments((hidden_size, I), gain, hidden_size)[1] * norm["x_sq"]
+
+
+def check_var(value: float, flag: str) -> float:
+    """A variance given on the command line: finite and >= 0, else RnnInitError naming flag."""
+    if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0.0):
         raise RnnInitError(f"{flag}: expected a variance >= 0, got {value}")
     return float(value)
 
@@ -77,8 +85,8 @@ def schemes_with_theory(
         RnnInitError: a bad shape or gain, a negative variance, both a task and input_var, or
             an unknown task.
     """
-    input_var = _check_var(input_var, "--input-var")
-    bias_var = _check_var(bias_var, "--bias-var")
+    input_var = check_var(input_var, "--input-var")
+    bias_var = check_var(bias_var, "--bias-var")
     if task is not None and input_var > 0:
         raise RnnInitError("--task: takes the input variance from the task; give --input-var or "
                            "--task, not both")  # fmt: skip
@@ -88,10 +96,7 @@ def schemes_with_theory(
         scheme = SCHEMES[row["name"]]
         if not (scheme.zero_mean and row["expected_var"] > 0):
             continue
-        u = input_var
-        if drive is not None:
-            I = drive["input_size"]
-            u = I * scheme.moments((shape[0], I), 1.0, shape[0])[1] * drive["x_sq"]
+        u = input_var if drive is None else task_input_var(drive, row["name"], 1.0, shape[0])
         row["input_var"] = u
         row.update(recurrence_regime(nonlinearity, shape[1] * row["expected_var"], u, bias_var))
     return {"rows": rows, "nonlinearity": nonlinearity, "bias_var": bias_var,

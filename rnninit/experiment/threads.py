@@ -117,3 +117,13 @@ def blas_threads(cfg: Config, resumed: int | None = None) -> Iterator[dict]:
         now = blas_info(controller)
         yield {"threads": now["threads"], "chosen_by": choice.chosen_by,
                "library": now["library"], "version": now["version"], "kernel": now["kernel"]}  # fmt: skip
+
+
+@contextlib.contextmanager
+def policy_blas_threads(batch: int, hidden: int) -> Iterator[ThreadChoice]:
+    """Run the block with the policy's BLAS threads for a (batch, hidden) recurrence outside a
+    run (no config: ``rnninit phase --measure``), then restore the count the process had."""
+    controller = ThreadpoolController()
+    choice = policy_threads(batch, hidden, available_threads(controller))
+    with controller.limit(limits=choice.threads, user_api="blas"):
+        yield choice

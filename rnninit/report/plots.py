@@ -23,8 +23,11 @@ from ..fileio import atomic_write_bytes
 FIGSIZE_PAIR = (10.0, 4.0)  # inches: two panels side by side
 FIGSIZE_ONE = (8.0, 4.5)  # inches: one panel with the legend outside on the right
 DPI = 110
+FIGSIZE_PHASE = (13.0, 7.0)  # inches: the phase diagram and the chi* line, legend below
 MAX_LEGEND = 8  # checkpoints named in a legend; the colours still show every one
 
+XI_LEVELS = (3, 10, 30, 100)  # the phase diagram's timescale contours, in steps (either sign)
+MARKERS = ("s", "^", "D", "v", "P", "X", "*", "h")  # one per group of inits at one point
 YLABELS = {
     "preact_var": "Var(a_t)",
     "act_var": "Var(h_t)",
@@ -285,6 +288,76 @@ def _geometric_means(cells) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return t, means[:, 0], means[:, 1]
 
 
+def phase_diagram(data: Mapping, path: str | os.PathLike, title: str = "") -> None:
+    """chi* over (s_w2, s_b2) with the critical line, xi contours and the named inits (left),
+    and chi* along s_b2 = 0 with the measured per-step factors (right).
+
+    Args:
+        data: {"s_w2": (N,), "s_b2": (M,), "chi_star", "q_star": (M, N) with [i, j] at
+            (s_b2[i], s_w2[j]), "line": (M,) critical s_w2 at each s_b2 (NaN where none),
+            "marks": [{"label", "s_w2", "s_b2"}], "measured": [{"s_w2", "s_b2", "measured_chi",
+            "measured_chi_std"}] (may be empty)}.
+        path: the PNG to write (atomically; the folder is created if missing).
+        title: figure title.
+
+    The colour is chi* on a diverging scale centred at 1 (blue ordered, red chaotic); hatching
+    marks q* = inf (the state grows without bound); thin lines are the timescale
+    xi = -1/ln chi* at +-XI_LEVELS steps. Measured points are filled with their measured chi on
+    the same scale, so a point that matches the theory disappears into the background.
+    """
+    from matplotlib.colors import TwoSlopeNorm
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    s_w2, s_b2 = np.asarray(data["s_w2"], float), np.asarray(data["s_b2"], float)
+    chi, q = np.asarray(data["chi_star"], float), np.asarray(data["q_star"], float)
+    fig, (ax, ax_line) = _figure(FIGSIZE_PHASE, ncols=2)
+    norm = TwoSlopeNorm(vcenter=1.0, vmin=min(float(np.nanmin(chi)), 0.99),
+                        vmax=max(float(np.nanmax(chi)), 1.01))  # fmt: skip
+    mesh = ax.pcolormesh(s_w2, s_b2, chi, shading="nearest", cmap="RdBu_r", norm=norm)
+    fig.colorbar(mesh, ax=ax, label="χ*: gradient variance factor per step back")
+    line = np.asarray(data["line"], float)
+    ok = np.isfinite(line)
+    crit = "χ* = 1 (critical)" if ok.any() else "χ* = 1: no critical gain here (q* = ∞ there)"
+    handles = [Line2D([], [], color="black", lw=2, label=crit)]
+    if np.isinf(q).any():
+        ax.contourf(s_w2, s_b2, np.isinf(q).astype(float), levels=[0.5, 1.5], colors="none",
+                    hatches=["//"])  # fmt: skip
+        handles.append(Patch(facecolor="none", hatch="//", label="q* = ∞ (state grows)"))
+    log_chi = np.log(np.maximum(chi, 1e-300))
+    levels = sorted([-1.0 / L for L in XI_LEVELS] + [1.0 / L for L in XI_LEVELS])
+    contours = ax.contour(s_w2, s_b2, log_chi, levels=levels, colors="0.25", linewidths=0.6)
+    ax.clabel(contours, fmt=lambda v: f"ξ={-1.0 / v:.0f}", fontsize=7)
+    handles.append(Line2D([], [], color="0.25", lw=0.6,
+                          label="ξ = -1/ln χ*, steps (dashed: ordered, ξ > 0)"))  # fmt: skip
+    ax.plot(line[ok], s_b2[ok], color="black", lw=2, marker="o" if ok.sum() == 1 else None)
+    for k, m in enumerate(data["marks"]):
+        style = {"marker": MARKERS[k % len(MARKERS)], "color": "black", "ls": "none", "ms": 7,
+                 "mfc": "white", "label": f"σw² {m['s_w2']:.3g}, σb² {m['s_b2']:.2g}: {m['label']}"}  # fmt: skip
+        ax.plot([m["s_w2"]], [m["s_b2"]], clip_on=False, zorder=8, **style)  # above the rings
+        handles.append(Line2D([], [], **style))
+    dx, dy = (s_w2[-1] - s_w2[0]) / (2 * len(s_w2) - 2), (s_b2[-1] - s_b2[0]) / (2 * len(s_b2) - 2)
+    ax.set(xlabel="σw² = H Var(Whh)", ylabel="σb² = Var(bh)", xlim=(s_w2[0] - dx, s_w2[-1] + dx),
+           ylim=(s_b2[0] - dy, s_b2[-1] + dy), title="χ* over weight and bias variance")  # fmt: skip
+
+    ax_line.plot(s_w2, chi[0], color="black", lw=1.6)
+    ax_line.axhline(1.0, color="0.5", ls=":", lw=1.2)
+    handles.append(Line2D([], [], color="black", lw=1.6, label=f"theory χ* at σb² = {s_b2[0]:g}"))
+    measured = data.get("measured") or []
+    if measured:
+        ms = np.array([[m["s_w2"], m["s_b2"], m["measured_chi"], m["measured_chi_std"]]
+                       for m in measured], dtype=float)  # fmt: skip
+        ax.scatter(ms[:, 0], ms[:, 1], c=ms[:, 2], cmap="RdBu_r", norm=norm, s=90,
+                   edgecolors="tab:orange", linewidths=2, zorder=7, clip_on=False)  # fmt: skip
+        ax_line.errorbar(ms[:, 0], ms[:, 2], yerr=ms[:, 3], fmt="o", color="tab:orange",
+                         capsize=3, zorder=5)  # fmt: skip
+        handles.append(Line2D([], [], marker="o", color="tab:orange", ls="none",
+                              label="measured per-step factor, mean ± std over seeds (left: "
+                              "orange rings filled with it)"))  # fmt: skip
+    ax_line.set(xlabel="σw² = H Var(Whh)", ylabel="χ (per step)", title=f"along σb² = {s_b2[0]:g}")
+    _finish(fig, path, title or "phase diagram", handles, below=True)
+
+
 # ---- drawing helpers ----------------------------------------------------------------------------
 
 
@@ -369,12 +442,16 @@ def _figure(figsize, ncols: int):
     return fig, tuple(axes)
 
 
-def _finish(fig, path, title: str, handles) -> None:
-    """Title, legend outside on the right, save atomically, release the figure."""
+def _finish(fig, path, title: str, handles, below: bool = False) -> None:
+    """Title, legend outside on the right (or below, in two columns), save atomically, release
+    the figure."""
     if title:
         fig.suptitle(title)
     if handles:
-        fig.legend(handles=handles, loc="outside right upper", fontsize=8, frameon=False)
+        where = (
+            {"loc": "outside lower center", "ncols": 2} if below else {"loc": "outside right upper"}
+        )
+        fig.legend(handles=handles, fontsize=8, frameon=False, **where)
     _save(fig, path)
 
 
