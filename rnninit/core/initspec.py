@@ -133,9 +133,21 @@ def _scheme_name(value, where: str, p: ParamSpec, block: bool = False) -> str:
     return value
 
 
+def entry_value(value):
+    """One parameter's value with ``NAME:ARG`` spelt out: ``"xavier:1.13"`` is ``{scheme:
+    xavier, gain: 1.13}`` and ``"chrono:200"`` a gate-bias scheme's ``{scheme: chrono, t_max:
+    200}``, in a mapping, an override and a compact string alike; anything else as given."""
+    if not (isinstance(value, str) and ":" in value):
+        return value
+    scheme, _, after = (s.strip() for s in value.partition(":"))
+    return {"scheme": scheme, GATE_BIASES[scheme].arg if scheme in GATE_BIASES else "gain": after}
+
+
 def _param_value(value, where: str, p: ParamSpec, block: bool = False):
-    """(scheme, gain, gate-bias argument or None) of a name, ``{scheme: NAME, gain: G}`` or a
-    gate-bias ``{scheme: chrono, t_max: T}`` / ``{scheme: forget_bias, value: V}``."""
+    """(scheme, gain, gate-bias argument or None) of a name, ``NAME:ARG``, ``{scheme: NAME,
+    gain: G}`` or a gate-bias ``{scheme: chrono, t_max: T}`` / ``{scheme: forget_bias, value:
+    V}``."""
+    value = entry_value(value)
     if isinstance(value, str):
         name = _scheme_name(value, where, p, block)
         return name, 1.0, GATE_BIASES[name].default if name in GATE_BIASES else None
@@ -186,11 +198,7 @@ def _compact(text: str, where: str) -> dict:
                                f"got {item.strip()!r} in {text!r}")  # fmt: skip
         if key in mapping:
             raise RnnInitError(f"{where}.{key}: named twice in {text!r}")
-        if key != "spectral_radius" and ":" in value:
-            scheme, _, after = (s.strip() for s in value.partition(":"))
-            arg = GATE_BIASES[scheme].arg if scheme in GATE_BIASES else "gain"
-            value = {"scheme": scheme, arg: after}
-        mapping[key] = value
+        mapping[key] = value if key == "spectral_radius" else entry_value(value)
     return mapping
 
 

@@ -614,7 +614,7 @@ def _edit_init(
     scheme it has now, so that init.Whh.gain=tanh keeps Whh's scheme. A gate block is the flat
     key of the init mapping: init.Whh.f=identity sets Whh.f, init.Whh.f.gain=2 its gain.
     """
-    from ..core.initspec import ENTRY_KEYS, parse_init, scheme_of
+    from ..core.initspec import ENTRY_KEYS, entry_value, parse_init, scheme_of
 
     try:
         now = parse_init(init, where="init", cell=cell)  # now.per_param[name] = (scheme, gain)
@@ -630,7 +630,7 @@ def _edit_init(
         path = [f"{path[0]}.{path[1]}", *path[2:]]
     node = out
     for depth, part in enumerate(path[:-1]):
-        child = node.get(part)
+        child = entry_value(node.get(part))  # xavier:1.13 -> {scheme: xavier, gain: 1.13}
         if isinstance(child, str):
             child = {"scheme": child}
         elif not isinstance(child, dict):

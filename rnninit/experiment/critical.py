@@ -114,7 +114,7 @@ def init_specs(s_w2: float, bias_var: float, drive: dict, hidden_size: int) -> d
         return ",".join(f"{k}={s}:{_g(g)}" for k, (s, g) in parts.items())
 
     parts = {"Whh": (WHH_SCHEME, gain), **others}
-    overrides = " ".join(f"init.{k}={s} init.{k}.gain={_g(g)}" for k, (s, g) in parts.items())
+    overrides = " ".join(f"init.{k}={s}:{_g(g)}" for k, (s, g) in parts.items())
     also = {s: f"Whh={s}:{_g(scheme_gain(s, s_w2, H))}" for s in ALSO}
     return {"compact": compact(1.0), "overrides": overrides, "also": also,
             "compare": " ".join(compact(f) for f in COMPARE_FACTORS),
