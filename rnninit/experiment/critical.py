@@ -8,7 +8,7 @@ import math
 import re
 from dataclasses import asdict
 
-from ..core.critical import critical_gain
+from ..core.critical import critical_gain, scheme_gain
 from ..core.inits import SCHEMES, parse_init
 from ..core.names import suggest
 from ..core.nonlinearities import NONLINEARITIES
@@ -86,12 +86,6 @@ def _wxh_scheme(text: str) -> tuple[str, float]:
         raise RnnInitError(f"--wxh: the theory needs zero-mean input weights, and {scheme!r} "
                            f"draws {SCHEMES[scheme].formula}; choose a zero-mean scheme")  # fmt: skip
     return scheme, gain
-
-
-def scheme_gain(scheme: str, s_w2: float, hidden_size: int = DEFAULT_HIDDEN) -> float:
-    """The gain at which ``scheme`` draws an H x H Whh with H Var(entry) = s_w2."""
-    H = hidden_size
-    return math.sqrt(s_w2 / (H * SCHEMES[scheme].moments((H, H), 1.0, H)[1]))
 
 
 def init_specs(s_w2: float, bias_var: float, drive: dict, hidden_size: int) -> dict:

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
+from ..core.critical import INPUT_BATCHES, input_share, mean_input_sq
 from ..core.draws import SCHEMES
 from ..core.measure import measure_schemes
 from ..core.theory import recurrence_regime
@@ -15,7 +14,7 @@ from ..errors import RnnInitError
 from .config import load_config
 from .training import prepare
 
-TASK_BATCHES = 4  # batches of the task's default config whose inputs are averaged
+TASK_BATCHES = INPUT_BATCHES  # batches of the task's default config whose inputs are averaged
 
 
 def task_input_norm(task: str) -> dict:
@@ -23,7 +22,8 @@ def task_input_norm(task: str) -> dict:
 
     x_sq = mean of ||x_t[b]||^2 / I over every step t and sequence b of the first TASK_BATCHES
     training batches a run of the default config with ``task.name = task`` sees (seed 0; char:
-    the built-in corpus). One-hot inputs give 1 / I exactly.
+    the built-in corpus), by ``core.critical.mean_input_sq``, as a run with ``init.Whh=critical``
+    estimates it from its own first batches. One-hot inputs give 1 / I exactly.
 
     Returns:
         {"task", "input_size" (I), "x_sq", "seq_len" (T), "batches", "batch_size"}.
@@ -34,11 +34,7 @@ def task_input_norm(task: str) -> dict:
     cfg = load_config(None, [f"task.name={task}"])
     setup = prepare(cfg)
     B, I = cfg.train.batch_size, setup.task.input_size
-    xs = [setup.task.sample(setup.rng_data, B).x for _ in range(TASK_BATCHES)]
-    if setup.task.token_inputs:
-        x_sq = 1.0 / I  # one-hot: ||x_t||^2 = 1
-    else:
-        x_sq = float(np.mean([np.einsum("tbi,tbi->tb", x, x).mean() for x in xs])) / I
+    x_sq = mean_input_sq(setup.task, setup.rng_data, B, TASK_BATCHES)
     return {"task": task, "input_size": I, "x_sq": x_sq, "seq_len": setup.task.seq_len,
             "batches": TASK_BATCHES, "batch_size": B}  # fmt: skip
 
@@ -46,8 +42,7 @@ def task_input_norm(task: str) -> dict:
 def task_input_var(norm: dict, scheme: str, gain: float, hidden_size: int) -> float:
     """The input's share of the pre-activation variance per step, I Var(Wxh entry) x_sq, for a
     task's input norm (``task_input_norm``) and Wxh (hidden_size, I) drawn with ``scheme``."""
-    I = norm["input_size"]
-    return I * SCHEMES[scheme].moments((hidden_size, I), gain, hidden_size)[1] * norm["x_sq"]
+    return input_share(scheme, gain, (hidden_size, norm["input_size"]), norm["x_sq"])
 
 
 def check_var(value: float, flag: str) -> float:
