@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import math
 
-from ..core.critical import INPUT_BATCHES, input_share, mean_input_sq
-from ..core.draws import SCHEMES
+from ..core.critical import INPUT_BATCHES, critical_gain, input_share, mean_input_sq
+from ..core.draws import SCHEMES, SOLVED
 from ..core.measure import measure_schemes
 from ..core.theory import recurrence_regime
 from ..errors import RnnInitError
@@ -71,9 +71,13 @@ def schemes_with_theory(
     the task's mean input norm (``task_input_norm``): the fixed point is that of the recursion
     driven by the mean input share.
 
+    A solved scheme (``critical``) has no fixed variance: its row measures nothing (None) and
+    its theory is the solve for the same drive (Wxh drawn with its base scheme, xavier).
+
     Returns:
         {"rows": the rows of measure_schemes, each with "input_var", "q_star", "chi", "xi",
-        "regime" where the theory applies; "nonlinearity"; "bias_var"; "input_var" (the stated
+        "regime" where the theory applies, then one row per solved scheme ("solved": True,
+        "s_w2" the solved variance or None); "nonlinearity"; "bias_var"; "input_var" (the stated
         one, None with a task); "task": task_input_norm's dict or None}.
 
     Raises:
@@ -94,8 +98,24 @@ def schemes_with_theory(
         u = input_var if drive is None else task_input_var(drive, row["name"], 1.0, shape[0])
         row["input_var"] = u
         row.update(recurrence_regime(nonlinearity, shape[1] * row["expected_var"], u, bias_var))
+    for solved in SOLVED.values():
+        u = input_var if drive is None else task_input_var(drive, solved.base, 1.0, shape[0])
+        rows.append(_solved_row(solved, nonlinearity, u, bias_var))
     return {"rows": rows, "nonlinearity": nonlinearity, "bias_var": bias_var,
             "input_var": None if drive else input_var, "task": drive}  # fmt: skip
+
+
+def _solved_row(solved, nonlinearity: str, input_var: float, bias_var: float) -> dict:
+    """A solved scheme's row (``critical``): no fixed variance, so nothing drawn or measured
+    (None); its theory is that of the gain it solves for this drive (s_w2 None, and no regime,
+    where no critical gain exists)."""
+    row = {"name": solved.name, "formula": solved.formula, "note": solved.note, "solved": True,
+           "expected_mean": 0.0, "expected_var": None, "mean": None, "var": None,
+           "spectral_radius": None, "max_singular": None, "input_var": input_var,
+           "s_w2": critical_gain(nonlinearity, bias_var, input_var, factors=()).s_w2}  # fmt: skip
+    if row["s_w2"] is not None:
+        row.update(recurrence_regime(nonlinearity, row["s_w2"], input_var, bias_var))
+    return row
 
 
 def gate_block_listing(

@@ -399,7 +399,10 @@ def inits_table(table: dict, shape: tuple[int, int]) -> Group:
     draws = Table(
         title=f"initialisation schemes, measured on one {shape[0]}x{shape[1]} draw",
         title_justify="left",
-        caption="E(w), Var(w): the formula; mean, var, ρ, σmax: measured",
+        caption="E(w), Var(w): the formula; mean, var, ρ, σmax: measured; "
+        + ", ".join(r["name"] for r in table["rows"] if r.get("solved"))
+        + ": no fixed variance (its gain is solved at run time), nothing to draw here; its "
+        "theory row is the solve for this drive (— where no critical gain exists)",
         caption_justify="left",
     )
     for col in ("scheme", "formula", "E(w)", "mean", "Var(w)", "var", "ρ", "σmax"):
@@ -426,7 +429,7 @@ def inits_table(table: dict, shape: tuple[int, int]) -> Group:
                       fmt(r["expected_var"], 3), fmt(r["var"], 3),
                       fmt(r.get("spectral_radius"), 3), fmt(r.get("max_singular"), 3))  # fmt: skip
         reg = r.get("regime")
-        s_w2 = shape[1] * r["expected_var"] if reg else None
+        s_w2 = r["s_w2"] if r.get("solved") else shape[1] * r["expected_var"] if reg else None
         theory.add_row(r["name"], fmt(s_w2, 3), fmt(r.get("input_var"), 3),
                        fmt(r.get("q_star"), 3), fmt(r.get("chi"), 3), fmt(r.get("xi"), 3),
                        Text(reg, style=style[reg]) if reg else Text("—", style="dim"))  # fmt: skip
