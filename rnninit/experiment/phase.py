@@ -109,8 +109,8 @@ def init_markers(nonlinearity: str, input_var: float, hidden_size: int) -> dict:
     """
     H, points, outside = hidden_size, {}, []
     for name in dict.fromkeys([*SCHEMES, *PRESETS]):
-        if name == "zeros":
-            continue
+        if name == "zeros" or name in SCHEMES and SCHEMES[name].whole_of:
+            continue  # a _whole variant draws a vanilla Whh as its base does: one marker, not two
         spec = parse_init(name).per_param
         (whh, g_w), (bh, g_b) = spec["Whh"], spec["bh"]
         if not (SCHEMES[whh].zero_mean and SCHEMES[bh].zero_mean):
