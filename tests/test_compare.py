@@ -398,7 +398,7 @@ def test_cli_labelled_arms_refuse_ambiguity(tmp_path, base):
         (["a: Whh=identity train.lr=0.01", "he"], "'Whh=identity' is a bare init, not KEY=VALUE "
                                                   "of the config; inside a labelled arm write "
                                                   "init.Whh=identity"),
-        (["a: Whh=orthogonal:1.1", "he"], "write init.Whh=orthogonal init.Whh.gain=1.1"),
+        (["a: Whh=orthogonal:1.1", "he"], "write init.Whh=orthogonal:1.1"),
         (["a: lr=0.01", "he"], "compare arm 'a': override 'lr=0.01': lr: unknown key"),
         (["a: model.nonlinearity=reluu", "xavier"],
          "compare arm 'a': override 'model.nonlinearity=reluu': model.nonlinearity: "),

@@ -172,6 +172,40 @@ def test_init_subkey_override_on_a_compact_init_string():
     }
 
 
+def test_name_colon_number_is_a_scheme_and_its_gain_in_overrides_and_mappings(tmp_path):
+    """`init.Whh=xavier:1.13` and `Whh: xavier:1.13` in YAML read as {scheme: xavier, gain:
+    1.13}, as the compact string Whh=xavier:1.13 does; a gate bias's number is its argument."""
+    from rnninit.core.initspec import parse_init
+
+    expected = parse_init("Whh=xavier:1.13,Wxh=he:tanh").per_param
+    cfg = load_config(None, ["init.Whh=xavier:1.13", "init.Wxh=he:tanh"])
+    assert parse_init(cfg.init).per_param == expected
+    assert expected["Whh"] == ("xavier", 1.13) and expected["Wxh"] == ("he", 5 / 3)
+    path = write(tmp_path, "init:\n  Whh: xavier:1.13\n  Wxh: he:tanh\n")
+    assert parse_init(load_config(path).init).per_param == expected
+    # a gain edited after NAME:G keeps the scheme
+    cfg = load_config(None, ["init.Whh=orthogonal:1.2", "init.Whh.gain=0.9"])
+    assert parse_init(cfg.init).per_param["Whh"] == ("orthogonal", 0.9)
+    lstm = load_config(None, ["model.cell=lstm", "init.bh=chrono:50"])
+    spec = parse_init(lstm.init, cell="lstm")
+    assert spec.per_param["bh"][0] == "chrono" and spec.args["bh"] == 50.0
+
+
+@pytest.mark.parametrize("value, message", [
+    ("xavier:-1", "override 'init.Whh=xavier:-1': init.Whh.gain: expected a positive number or "
+                  "one of linear, tanh, relu, got '-1'"),
+    ("xavir:1.1", "override 'init.Whh=xavir:1.1': init.Whh.scheme: unknown scheme 'xavir' (did "
+                  "you mean 'xavier'?)"),
+])  # fmt: skip
+def test_name_colon_number_is_checked_as_the_compact_form_is(value, message):
+    with pytest.raises(RnnInitError) as e:
+        load_config(None, [f"init.Whh={value}"])
+    assert str(e.value).startswith(message)
+    with pytest.raises(RnnInitError) as compact:
+        load_config(None, [f"init=Whh={value}"])
+    assert str(compact.value).split(": ", 1)[1] == str(e.value).split(": ", 1)[1]
+
+
 def test_init_subkey_override_edits_a_mapping_from_the_file(tmp_path):
     path = write(tmp_path, "init:\n  Wxh: xavier\n  Whh: identity\n")
     cfg = load_config(path, ["init.Whh=orthogonal"])

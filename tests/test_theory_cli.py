@@ -41,7 +41,7 @@ def critical_json(*args) -> dict:
 def test_critical_tanh_without_drive_prints_gain_one():
     result = invoke("critical")
     assert result.exit_code == 0, result.output
-    assert "gain 1 " in result.stdout and "init.Whh=xavier init.Whh.gain=1" in result.stdout
+    assert "gain 1 " in result.stdout and "init.Whh=xavier:1" in result.stdout
     assert "exactly at s_w2 = 1" in result.stdout
     data = critical_json()
     assert (data["gain"], data["s_w2"], data["q_star"], data["status"]) == (1.0, 1.0, 0.0, "exact")

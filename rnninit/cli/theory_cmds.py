@@ -63,6 +63,11 @@ def critical(
     without bound there, and there is no critical gain (exit 0, the reason
     printed, "gain": null in --json).
 
+    A run can solve it for itself: rnninit train init.Whh=critical draws
+    Whh as xavier at the gain solved for the run's nonlinearity, bh's
+    variance and its first batches' inputs (--task's estimate), and its
+    config.yaml records that gain in full.
+
     Examples:
 
       rnninit critical

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import RnnInitError
 from .cells import Cell, get_cell
-from .draws import SCHEMES
+from .draws import SCHEMES, SOLVED
 from .gate_bias import GATE_BIASES
 from .initspec import InitSpec, parse_gate_arg, parse_init
 
@@ -157,6 +157,11 @@ def init_params(
             raise RnnInitError(f"init_params: {label}: expected a positive integer, got {n!r}")
     cell = get_cell(cell)
     spec = parse_init(init, cell=cell)
+    for name, (scheme, _) in spec.per_param.items():
+        if scheme in SOLVED:  # its gain depends on the run's drive: resolve_critical first
+            raise RnnInitError(f"init.{name}: {scheme!r} is solved for a run's nonlinearity, bias "
+                               "and inputs: resolve it first (core.critical.resolve_critical, "
+                               "as rnninit train does)")  # fmt: skip
     plan = block_plan(I, H, O, spec, cell, seq_len)
     if rng is None:
         rng = np.random.default_rng(seed)

@@ -37,17 +37,25 @@ the variance map q -> s_w2 E[phi^2](q) + c has slope 1. Without drive every q is
 point and h_0 = 0 stays at q* = 0: critical. With any input or bias the map adds c every step
 and q* is infinite: there is no critical gain, only the ordered side below it.
 
+``resolve_critical`` turns the init scheme ``critical`` (``init.Whh=critical``) into the draw
+it stands for: xavier at the gain solved here for a run's nonlinearity, bias and inputs.
+
 NumPy only, no I/O.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ..errors import RnnInitError
+from .cells import Cell
+from .draws import SCHEMES, SOLVED
+from .initspec import InitSpec
 from .nonlinearities import NONLINEARITIES
+from .tasks import Task
 from .theory import fixed_point, fixed_points, regime, timescale
 
 NEARBY_FACTORS = (0.9, 0.95, 1.0, 1.05, 1.1)  # gains around the critical one, as factors on it
@@ -233,3 +241,83 @@ def critical_line(nonlinearity: str, s_b2, input_var: float = 0.0) -> np.ndarray
         critical_gain(nonlinearity, float(b), input_var, factors=()).s_w2 for b in np.ravel(s_b2)
     ]
     return np.array([math.nan if s is None else s for s in out])
+
+
+# --- the init scheme `critical`: the gain solved for one run ------------------------------------
+
+INPUT_BATCHES = 4  # first training batches whose inputs estimate the input share
+
+
+def mean_input_sq(task: Task, rng: np.random.Generator, batch_size: int,
+                  batches: int = INPUT_BATCHES) -> float:  # fmt: skip
+    """x_sq = mean of ||x_t[b]||^2 / I over every step t and sequence b of ``batches`` batches
+    drawn from ``rng`` (one-hot token inputs: 1 / I exactly, nothing drawn)."""
+    I = task.input_size
+    if task.token_inputs:
+        return 1.0 / I  # one-hot: ||x_t||^2 = 1
+    xs = [task.sample(rng, batch_size).x for _ in range(batches)]  # each (T, B, I)
+    return float(np.mean([np.einsum("tbi,tbi->tb", x, x).mean() for x in xs])) / I
+
+
+def input_share(scheme: str, gain: float, shape: tuple[int, int], x_sq: float) -> float:
+    """u = I Var(Wxh entry) x_sq, the input's share of each pre-activation's variance per step,
+    for Wxh of ``shape`` (H, I) drawn with ``scheme`` at ``gain`` (its exact moments)."""
+    H, I = shape
+    return I * SCHEMES[scheme].moments(shape, gain, H)[1] * x_sq
+
+
+def scheme_gain(scheme: str, s_w2: float, hidden_size: int) -> float:
+    """The gain at which ``scheme`` draws an H x H Whh with H Var(entry) = s_w2."""
+    H = hidden_size
+    return math.sqrt(s_w2 / (H * SCHEMES[scheme].moments((H, H), 1.0, H)[1]))
+
+
+def resolve_critical(spec: InitSpec, cell: Cell, nonlinearity: str, input_size: int,
+                     hidden_size: int, x_sq: float, where: str = "init") -> tuple[InitSpec, dict | None]:  # fmt: skip
+    """The spec with a ``critical`` recurrent weight replaced by the draw it stands for.
+
+    ``critical`` is N(0, g*^2 / fan_in) (xavier at gain g*), g* = ``critical_gain(nonlinearity,
+    bias_var, input_var).gain`` with bias_var = Var(bh entry) and input_var = I Var(Wxh entry)
+    x_sq, both the exact moments of the spec's own bh and Wxh schemes (``SCHEMES[...].moments``),
+    and x_sq the run's mean input norm (``mean_input_sq`` over its first INPUT_BATCHES batches,
+    the estimate ``rnninit critical --task`` makes on the task's default config).
+
+    Returns:
+        (spec, None) when the recurrent weight is not solved; else (the spec with
+        ``(base scheme, g*)`` for it, the solve: {"param", "scheme", "draw", "gain", "s_w2",
+        "q_star", "chi_star", "input_var", "bias_var", "x_sq", "nonlinearity", "status"}).
+
+    Raises:
+        RnnInitError: one line naming ``where``.PARAM: the cell has no mean-field theory, Wxh or
+            bh is not zero-mean, or no critical gain exists (relu or linear with any drive).
+    """
+    roles = cell.mean_field_params
+    W = cell.recurrent_weight
+    name = spec.per_param[W][0]
+    if name not in SOLVED:
+        return spec, None
+    if roles is None:
+        raise RnnInitError(f"{where}.{W}: {name!r} needs the mean-field theory of the vanilla "
+                           f"cell, and cell {cell.name!r} has none")  # fmt: skip
+    shapes = {p.name: p.shape for p in cell.param_specs(input_size, hidden_size, 1)}
+    (wxh, g_x), (bh, g_b) = spec.per_param[roles["input"]], spec.per_param[roles["bias"]]
+    for param, scheme in ((roles["input"], wxh), (roles["bias"], bh)):
+        if not SCHEMES[scheme].zero_mean:
+            raise RnnInitError(f"{where}.{W}: {name!r} needs zero-mean {roles['input']} and "
+                               f"{roles['bias']} (the theory's assumption), and {param} draws "
+                               f"{scheme} ({SCHEMES[scheme].formula})")  # fmt: skip
+    H = hidden_size
+    bias_var = float(SCHEMES[bh].moments(shapes[roles["bias"]], g_b, H)[1])
+    input_var = float(input_share(wxh, g_x, shapes[roles["input"]], x_sq))
+    solved = critical_gain(nonlinearity, bias_var, input_var, factors=())
+    if solved.gain is None:
+        raise RnnInitError(f"{where}.{W}: {name!r} has no gain to solve for {nonlinearity} with "
+                           f"input share {_num(input_var)} and bias variance {_num(bias_var)}: "
+                           f"{' '.join(solved.reason.split())}")  # fmt: skip
+    base = SOLVED[name].base
+    gain = scheme_gain(base, solved.s_w2, H)
+    record = {"param": W, "scheme": name, "draw": base, "gain": gain, "s_w2": solved.s_w2,
+              "q_star": solved.q_star, "chi_star": solved.chi_star, "input_var": input_var,
+              "bias_var": bias_var, "x_sq": float(x_sq), "nonlinearity": nonlinearity,
+              "status": solved.status}  # fmt: skip
+    return replace(spec, per_param={**spec.per_param, W: (base, gain)}), record

@@ -218,3 +218,29 @@ SCHEMES.update({
 })  # fmt: skip
 
 MATRIX_ONLY = tuple(n for n, s in SCHEMES.items() if s.kind in ("orthogonal", "identity"))
+
+
+@dataclass(frozen=True)
+class Solved:
+    """A scheme whose gain is solved at run time, not given: the run resolves it to ``base`` at
+    the solved gain before drawing (``core.critical.resolve_critical``), so it never draws itself
+    and has no fixed variance. It names one parameter of the role ``role`` of a cell with a
+    mean-field theory.
+
+    Attributes:
+        name, formula, note: as a Scheme's. base: the scheme drawn at the solved gain.
+        role: the cell role of the one parameter it may name (``"recurrent"``).
+    """
+
+    name: str
+    formula: str
+    note: str
+    base: str
+    role: str
+
+
+SOLVED: dict[str, Solved] = {
+    "critical": Solved("critical", "N(0, g*²/fan_in), g* solved: chi* = 1",
+                       "the edge of chaos for the run's nonlinearity, bias and inputs (xavier at g*)",
+                       base="xavier", role="recurrent"),
+}  # fmt: skip

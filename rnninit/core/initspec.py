@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import RnnInitError
 from .cells import Cell, ParamSpec, get_cell
-from .draws import GAINS, MATRIX_ONLY, SCHEMES
+from .draws import GAINS, MATRIX_ONLY, SCHEMES, SOLVED
 from .gate_bias import GATE_BIASES, keep_gates
 from .names import suggest
 from .presets import PRESETS, preset_schemes
@@ -93,22 +93,42 @@ def parse_gate_arg(value, where: str, scheme: str):
     return number
 
 
-def _allowed_for(p: ParamSpec, block: bool) -> list[str]:
+def _allowed_for(p: ParamSpec, block: bool, cell: Cell) -> list[str]:
     """The scheme names a parameter (or one gate block of it) accepts."""
     names = [n for n, s in SCHEMES.items()
              if (p.role != "bias" or n not in MATRIX_ONLY) and not (block and s.whole_of)]  # fmt: skip
     if p.role == "bias" and not block and keep_gates(p.gates):
         names += list(GATE_BIASES)
+    if cell.has_mean_field and not block:
+        names += [n for n, s in SOLVED.items() if s.role == p.role]
     return names
 
 
-def _scheme_name(value, where: str, p: ParamSpec, block: bool = False) -> str:
+def _solved_name(value: str, where: str, p: ParamSpec, cell: Cell, allowed: str) -> str:
+    """A solved scheme (``critical``) where it applies: the whole parameter of its role, in a
+    cell the mean-field theory describes."""
+    s = SOLVED[value]
+    if not cell.has_mean_field:
+        raise RnnInitError(f"{where}: scheme {value!r} solves the gain by the vanilla cell's "
+                           f"mean-field theory, and cell {cell.name!r} has none (its gates change "
+                           f"the recurrence); choose a fixed scheme, e.g. {p.name}=orthogonal")  # fmt: skip
+    if p.role != s.role:
+        (W,) = cell.names_with_role(s.role)
+        raise RnnInitError(f"{where}: scheme {value!r} solves the {s.role} weight's gain and "
+                           f"{p.name} is the {p.role} {'bias' if p.role == 'bias' else 'weight'}: "
+                           f"write {W}={value}; allowed: {allowed}")  # fmt: skip
+    return value
+
+
+def _scheme_name(value, where: str, p: ParamSpec, cell: Cell, block: bool = False) -> str:
     """A scheme name that suits `p`: orthogonal and identity need a matrix, a gate-bias scheme
     a whole bias with a forget (f) or update (z) gate block, a ``_whole`` variant a whole
-    parameter (not one gate block)."""
+    parameter (not one gate block), a solved scheme the parameter of its role."""
     if not isinstance(value, str):
         raise RnnInitError(f"{where}: expected a scheme name, got {value!r}")
-    allowed = ", ".join(_allowed_for(p, block))
+    allowed = ", ".join(_allowed_for(p, block, cell))
+    if value in SOLVED:
+        return _solved_name(value, where, p, cell, allowed)
     if value in GATE_BIASES:
         if p.role != "bias":
             why = f"{p.name} is a matrix"
@@ -121,7 +141,7 @@ def _scheme_name(value, where: str, p: ParamSpec, block: bool = False) -> str:
         raise RnnInitError(f"{where}: scheme {value!r} sets a gate bias and {why}; "
                            f"allowed: {allowed}")  # fmt: skip
     if value not in SCHEMES:
-        names = [*SCHEMES, *GATE_BIASES]
+        names = [*SCHEMES, *GATE_BIASES, *SOLVED]
         raise RnnInitError(f"{where}: unknown scheme {value!r}{suggest(value, names)}; "
                            f"allowed: {allowed}")  # fmt: skip
     if p.role == "bias" and value in MATRIX_ONLY:
@@ -133,19 +153,34 @@ def _scheme_name(value, where: str, p: ParamSpec, block: bool = False) -> str:
     return value
 
 
-def _param_value(value, where: str, p: ParamSpec, block: bool = False):
-    """(scheme, gain, gate-bias argument or None) of a name, ``{scheme: NAME, gain: G}`` or a
-    gate-bias ``{scheme: chrono, t_max: T}`` / ``{scheme: forget_bias, value: V}``."""
+def entry_value(value):
+    """One parameter's value with ``NAME:ARG`` spelt out: ``"xavier:1.13"`` is ``{scheme:
+    xavier, gain: 1.13}`` and ``"chrono:200"`` a gate-bias scheme's ``{scheme: chrono, t_max:
+    200}``, in a mapping, an override and a compact string alike; anything else as given."""
+    if not (isinstance(value, str) and ":" in value):
+        return value
+    scheme, _, after = (s.strip() for s in value.partition(":"))
+    return {"scheme": scheme, GATE_BIASES[scheme].arg if scheme in GATE_BIASES else "gain": after}
+
+
+def _param_value(value, where: str, p: ParamSpec, cell: Cell, block: bool = False):
+    """(scheme, gain, gate-bias argument or None) of a name, ``NAME:ARG``, ``{scheme: NAME,
+    gain: G}`` or a gate-bias ``{scheme: chrono, t_max: T}`` / ``{scheme: forget_bias, value:
+    V}``."""
+    value = entry_value(value)
     if isinstance(value, str):
-        name = _scheme_name(value, where, p, block)
+        name = _scheme_name(value, where, p, cell, block)
         return name, 1.0, GATE_BIASES[name].default if name in GATE_BIASES else None
     if not isinstance(value, dict):
         raise RnnInitError(f"{where}: expected a scheme name or {{scheme: NAME, gain: G}}, "
                            f"got {value!r}")  # fmt: skip
     if "scheme" not in value:
         raise RnnInitError(f"{where}: missing key 'scheme', e.g. {{scheme: orthogonal, gain: 1.0}}")
-    name = _scheme_name(value["scheme"], f"{where}.scheme", p, block)
+    name = _scheme_name(value["scheme"], f"{where}.scheme", p, cell, block)
     keys = ["scheme", GATE_BIASES[name].arg] if name in GATE_BIASES else ["scheme", "gain"]
+    if name in SOLVED and "gain" in value:
+        raise RnnInitError(f"{where}.gain: {name} solves its own gain: write {p.name}={name} "
+                           f"without one (or {SOLVED[name].base}:G for a fixed gain G)")  # fmt: skip
     for key in value:
         if key not in keys:
             raise RnnInitError(f"{where}.{key}: unknown key {key!r}{suggest(key, keys)}; "
@@ -166,6 +201,11 @@ def _from_name(name, where: str, cell: Cell) -> tuple[dict[str, tuple[str, float
     if name in PRESETS:  # first: 'torch_default' alone means the preset, biases drawn too
         schemes, args = preset_schemes(name, cell)
         return {param: (scheme, 1.0) for param, scheme in schemes.items()}, args
+    if name in SOLVED:
+        (W,) = cell.names_with_role(SOLVED[name].role)
+        raise RnnInitError(f"{where}: {name!r} solves the {SOLVED[name].role} weight's gain only: "
+                           f"name that weight, e.g. init.{W}={name} (or {W}={name} in a compact "
+                           "init)")  # fmt: skip
     if name in SCHEMES:
         roles = cell.param_roles
         return {p: (name if role != "bias" else "zeros", 1.0) for p, role in roles.items()}, {}
@@ -186,11 +226,7 @@ def _compact(text: str, where: str) -> dict:
                                f"got {item.strip()!r} in {text!r}")  # fmt: skip
         if key in mapping:
             raise RnnInitError(f"{where}.{key}: named twice in {text!r}")
-        if key != "spectral_radius" and ":" in value:
-            scheme, _, after = (s.strip() for s in value.partition(":"))
-            arg = GATE_BIASES[scheme].arg if scheme in GATE_BIASES else "gain"
-            value = {"scheme": scheme, arg: after}
-        mapping[key] = value
+        mapping[key] = value if key == "spectral_radius" else entry_value(value)
     return mapping
 
 
@@ -238,7 +274,7 @@ def _from_mapping(spec: dict, where: str, cell: Cell) -> InitSpec:
     per_gate = {}
     for p in cell.param_specs(1, 1, 1):
         if p.name in spec:
-            scheme, gain, arg = _param_value(spec[p.name], f"{where}.{p.name}", p)
+            scheme, gain, arg = _param_value(spec[p.name], f"{where}.{p.name}", p, cell)
             per_param[p.name] = (scheme, gain)
             args.pop(p.name, None)
             if scheme in GATE_BIASES:
@@ -246,7 +282,7 @@ def _from_mapping(spec: dict, where: str, cell: Cell) -> InitSpec:
         for g in p.gates:
             key = f"{p.name}.{g}"
             if key in spec:
-                scheme, gain, _ = _param_value(spec[key], f"{where}.{key}", p, block=True)
+                scheme, gain, _ = _param_value(spec[key], f"{where}.{key}", p, cell, block=True)
                 per_gate[key] = (scheme, gain)
         _check_gate_overrides(p, per_param[p.name][0], per_gate, where)
     radius = spec.get("spectral_radius")
@@ -258,6 +294,10 @@ def _from_mapping(spec: dict, where: str, cell: Cell) -> InitSpec:
             raise RnnInitError(f"{where}.spectral_radius: {W} of cell {cell.name!r} stacks "
                                f"{len(gates)} gate blocks ({len(gates)}H x H) and has no spectral "
                                "radius; allowed only for a cell without gates")  # fmt: skip
+        if per_param[W][0] in SOLVED:
+            raise RnnInitError(f"{where}.spectral_radius: {W} is drawn with {per_param[W][0]!r}, "
+                               "whose gain is solved for chi* = 1; rescaling it after drawing "
+                               "would undo that: drop one of the two")  # fmt: skip
         if per_param[W][0] == "zeros":
             raise RnnInitError(f"{where}.spectral_radius: {W} is drawn with 'zeros', whose spectral "
                                f"radius 0 cannot be rescaled; choose another scheme for {W}")  # fmt: skip

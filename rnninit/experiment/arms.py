@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import shlex
 
-from ..core.gate_bias import GATE_BIASES
 from ..core.initspec import InitSpec, parse_init
 from ..errors import RnnInitError
 from .config import NAME_RE, Config, apply_overrides, init_mapping
@@ -188,22 +187,16 @@ def parse_labelled(text: str) -> tuple[str, list[str]]:
 
 
 def _as_key(token: str) -> str:
-    """How a bare init reads inside a labelled arm: 'Whh=orthogonal:1.1' -> init.Whh=orthogonal
-    init.Whh.gain=1.1, 'xavier' -> init=xavier ('' when the token is no init at all)."""
+    """How a bare init reads inside a labelled arm: 'Whh=orthogonal:1.1' -> init.Whh=orthogonal:1.1,
+    'xavier' -> init=xavier ('' when the token is no init at all)."""
     try:
         parse_init(token)
     except RnnInitError:
         return "; write KEY=VALUE, e.g. model.nonlinearity=relu" if "=" not in token else ""
     if "=" not in token:
         return f"; inside a labelled arm write init={token}"
-    keys = []
-    for item in token.split(","):
-        key, _, value = item.partition("=")
-        scheme, _, gain = value.partition(":")
-        keys.append(f"init.{key.strip()}={scheme.strip()}")
-        if gain and key.strip() != RADIUS:
-            arg = GATE_BIASES[scheme.strip()].arg if scheme.strip() in GATE_BIASES else "gain"
-            keys.append(f"init.{key.strip()}.{arg}={gain.strip()}")
+    keys = [f"init.{key.strip()}={value.strip()}"
+            for key, _, value in (item.partition("=") for item in token.split(","))]  # fmt: skip
     return f"; inside a labelled arm write {' '.join(keys)}"
 
 

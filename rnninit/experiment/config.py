@@ -77,7 +77,7 @@ SCHEMA: dict[str, Field] = {
         Field("model.cell", "rnn", "choice", "the recurrent cell (DESIGN section 2)", choices="rnninit.core.cells:CELLS"),
         Field("model.hidden_size", 128, "int", "H, the number of hidden units", ge=1),
         Field("model.nonlinearity", "tanh", "choice", "phi, the hidden nonlinearity", choices="rnninit.core.engine:NONLINEARITIES"),
-        Field("init", "xavier", "init", "how Wxh, Whh, Why, bh, by are drawn: one name for all, or {Whh: orthogonal, Wxh: {scheme: he, gain: relu}, spectral_radius: 0.9, ...}; a gated cell's gate block Whh.f: identity, its gate bias bh: {scheme: chrono, t_max: 200} or forget_bias"),
+        Field("init", "xavier", "init", "how Wxh, Whh, Why, bh, by are drawn: one name for all, or {Whh: orthogonal, Wxh: {scheme: he, gain: relu}, spectral_radius: 0.9, ...}; a gated cell's gate block Whh.f: identity, its gate bias bh: {scheme: chrono, t_max: 200} or forget_bias; NAME:G is {scheme: NAME, gain: G}; Whh: critical solves Whh's gain for chi* = 1 at run time"),
         Field("train.steps", 300, "int", "number of parameter updates", ge=0),
         Field("train.batch_size", 32, "int", "B, sequences per batch", ge=1),
         Field("train.optimizer", "adam", "choice", "the update rule", choices="rnninit.core.optim:OPTIMIZERS"),
@@ -614,7 +614,7 @@ def _edit_init(
     scheme it has now, so that init.Whh.gain=tanh keeps Whh's scheme. A gate block is the flat
     key of the init mapping: init.Whh.f=identity sets Whh.f, init.Whh.f.gain=2 its gain.
     """
-    from ..core.initspec import ENTRY_KEYS, parse_init, scheme_of
+    from ..core.initspec import ENTRY_KEYS, entry_value, parse_init, scheme_of
 
     try:
         now = parse_init(init, where="init", cell=cell)  # now.per_param[name] = (scheme, gain)
@@ -630,7 +630,7 @@ def _edit_init(
         path = [f"{path[0]}.{path[1]}", *path[2:]]
     node = out
     for depth, part in enumerate(path[:-1]):
-        child = node.get(part)
+        child = entry_value(node.get(part))  # xavier:1.13 -> {scheme: xavier, gain: 1.13}
         if isinstance(child, str):
             child = {"scheme": child}
         elif not isinstance(child, dict):

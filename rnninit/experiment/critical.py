@@ -8,7 +8,7 @@ import math
 import re
 from dataclasses import asdict
 
-from ..core.critical import critical_gain
+from ..core.critical import critical_gain, scheme_gain
 from ..core.inits import SCHEMES, parse_init
 from ..core.names import suggest
 from ..core.nonlinearities import NONLINEARITIES
@@ -88,12 +88,6 @@ def _wxh_scheme(text: str) -> tuple[str, float]:
     return scheme, gain
 
 
-def scheme_gain(scheme: str, s_w2: float, hidden_size: int = DEFAULT_HIDDEN) -> float:
-    """The gain at which ``scheme`` draws an H x H Whh with H Var(entry) = s_w2."""
-    H = hidden_size
-    return math.sqrt(s_w2 / (H * SCHEMES[scheme].moments((H, H), 1.0, H)[1]))
-
-
 def init_specs(s_w2: float, bias_var: float, drive: dict, hidden_size: int) -> dict:
     """The init that draws the solved recurrence: a compact spec (a compare arm, or
     init=SPEC), KEY=VALUE overrides (train, compare), compare arms at 0.9x, 1x and 1.1x the
@@ -114,7 +108,7 @@ def init_specs(s_w2: float, bias_var: float, drive: dict, hidden_size: int) -> d
         return ",".join(f"{k}={s}:{_g(g)}" for k, (s, g) in parts.items())
 
     parts = {"Whh": (WHH_SCHEME, gain), **others}
-    overrides = " ".join(f"init.{k}={s} init.{k}.gain={_g(g)}" for k, (s, g) in parts.items())
+    overrides = " ".join(f"init.{k}={s}:{_g(g)}" for k, (s, g) in parts.items())
     also = {s: f"Whh={s}:{_g(scheme_gain(s, s_w2, H))}" for s in ALSO}
     return {"compact": compact(1.0), "overrides": overrides, "also": also,
             "compare": " ".join(compact(f) for f in COMPARE_FACTORS),

@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
-from ..core.draws import SCHEMES
+from ..core.critical import INPUT_BATCHES, critical_gain, input_share, mean_input_sq
+from ..core.draws import SCHEMES, SOLVED
 from ..core.measure import measure_schemes
 from ..core.theory import recurrence_regime
 from ..errors import RnnInitError
 from .config import load_config
 from .training import prepare
 
-TASK_BATCHES = 4  # batches of the task's default config whose inputs are averaged
+TASK_BATCHES = INPUT_BATCHES  # batches of the task's default config whose inputs are averaged
 
 
 def task_input_norm(task: str) -> dict:
@@ -23,7 +22,8 @@ def task_input_norm(task: str) -> dict:
 
     x_sq = mean of ||x_t[b]||^2 / I over every step t and sequence b of the first TASK_BATCHES
     training batches a run of the default config with ``task.name = task`` sees (seed 0; char:
-    the built-in corpus). One-hot inputs give 1 / I exactly.
+    the built-in corpus), by ``core.critical.mean_input_sq``, as a run with ``init.Whh=critical``
+    estimates it from its own first batches. One-hot inputs give 1 / I exactly.
 
     Returns:
         {"task", "input_size" (I), "x_sq", "seq_len" (T), "batches", "batch_size"}.
@@ -34,11 +34,7 @@ def task_input_norm(task: str) -> dict:
     cfg = load_config(None, [f"task.name={task}"])
     setup = prepare(cfg)
     B, I = cfg.train.batch_size, setup.task.input_size
-    xs = [setup.task.sample(setup.rng_data, B).x for _ in range(TASK_BATCHES)]
-    if setup.task.token_inputs:
-        x_sq = 1.0 / I  # one-hot: ||x_t||^2 = 1
-    else:
-        x_sq = float(np.mean([np.einsum("tbi,tbi->tb", x, x).mean() for x in xs])) / I
+    x_sq = mean_input_sq(setup.task, setup.rng_data, B, TASK_BATCHES)
     return {"task": task, "input_size": I, "x_sq": x_sq, "seq_len": setup.task.seq_len,
             "batches": TASK_BATCHES, "batch_size": B}  # fmt: skip
 
@@ -46,8 +42,7 @@ def task_input_norm(task: str) -> dict:
 def task_input_var(norm: dict, scheme: str, gain: float, hidden_size: int) -> float:
     """The input's share of the pre-activation variance per step, I Var(Wxh entry) x_sq, for a
     task's input norm (``task_input_norm``) and Wxh (hidden_size, I) drawn with ``scheme``."""
-    I = norm["input_size"]
-    return I * SCHEMES[scheme].moments((hidden_size, I), gain, hidden_size)[1] * norm["x_sq"]
+    return input_share(scheme, gain, (hidden_size, norm["input_size"]), norm["x_sq"])
 
 
 def check_var(value: float, flag: str) -> float:
@@ -76,9 +71,13 @@ def schemes_with_theory(
     the task's mean input norm (``task_input_norm``): the fixed point is that of the recursion
     driven by the mean input share.
 
+    A solved scheme (``critical``) has no fixed variance: its row measures nothing (None) and
+    its theory is the solve for the same drive (Wxh drawn with its base scheme, xavier).
+
     Returns:
         {"rows": the rows of measure_schemes, each with "input_var", "q_star", "chi", "xi",
-        "regime" where the theory applies; "nonlinearity"; "bias_var"; "input_var" (the stated
+        "regime" where the theory applies, then one row per solved scheme ("solved": True,
+        "s_w2" the solved variance or None); "nonlinearity"; "bias_var"; "input_var" (the stated
         one, None with a task); "task": task_input_norm's dict or None}.
 
     Raises:
@@ -99,8 +98,24 @@ def schemes_with_theory(
         u = input_var if drive is None else task_input_var(drive, row["name"], 1.0, shape[0])
         row["input_var"] = u
         row.update(recurrence_regime(nonlinearity, shape[1] * row["expected_var"], u, bias_var))
+    for solved in SOLVED.values():
+        u = input_var if drive is None else task_input_var(drive, solved.base, 1.0, shape[0])
+        rows.append(_solved_row(solved, nonlinearity, u, bias_var))
     return {"rows": rows, "nonlinearity": nonlinearity, "bias_var": bias_var,
             "input_var": None if drive else input_var, "task": drive}  # fmt: skip
+
+
+def _solved_row(solved, nonlinearity: str, input_var: float, bias_var: float) -> dict:
+    """A solved scheme's row (``critical``): no fixed variance, so nothing drawn or measured
+    (None); its theory is that of the gain it solves for this drive (s_w2 None, and no regime,
+    where no critical gain exists)."""
+    row = {"name": solved.name, "formula": solved.formula, "note": solved.note, "solved": True,
+           "expected_mean": 0.0, "expected_var": None, "mean": None, "var": None,
+           "spectral_radius": None, "max_singular": None, "input_var": input_var,
+           "s_w2": critical_gain(nonlinearity, bias_var, input_var, factors=()).s_w2}  # fmt: skip
+    if row["s_w2"] is not None:
+        row.update(recurrence_regime(nonlinearity, row["s_w2"], input_var, bias_var))
+    return row
 
 
 def gate_block_listing(

@@ -23,6 +23,8 @@ import numpy as np
 from .._version import __version__
 from ..core import optim
 from ..core.cells import CELL_COLUMNS, Cell, get_cell
+from ..core.critical import mean_input_sq, resolve_critical
+from ..core.draws import SOLVED
 from ..core.engine import bptt, evaluate, forward
 from ..core.inits import SCHEMES, InitSpec, init_params, parse_init
 from ..core.stats import THEORY_COLUMNS, TIMESTEP_COLUMNS, ema_update, param_stats, spectral
@@ -30,7 +32,7 @@ from ..core.tasks import Task, make_task, sequence_length
 from ..core.theory import grad_var_profile, theory_from_weights
 from ..errors import RnnInitError
 from ..fileio import atomic_write_bytes, atomic_write_text
-from .config import Config, TrainConfig, absolute_paths, dump_config, validate
+from .config import Config, TrainConfig, absolute_paths, dump_config, init_mapping, validate
 from .corpus import corpus_fingerprint, task_text
 from .lock import hold
 from .runs import (
@@ -78,6 +80,7 @@ class Setup:
     rng_data: np.random.Generator
     val_batches: list
     corpus: dict = field(default_factory=dict)
+    critical: dict | None = None  # the solve of init.Whh=critical (resolve_critical), if any
 
 
 def _seeds(seed: int) -> tuple[np.random.SeedSequence, ...]:
@@ -150,6 +153,7 @@ def prepare(config: Config | dict, memory_check: bool = True) -> Setup:
     cell.check_nonlinearity(m.nonlinearity, where="model.nonlinearity")
     spec = parse_init(cfg.init, where="init", cell=cell)
     init_ss, data_ss, _ = _seeds(cfg.seed)
+    cfg, spec, critical = _solve_critical(cfg, spec, cell, task, data_ss)
     params = init_params(
         task.input_size,
         m.hidden_size,
@@ -170,7 +174,28 @@ def prepare(config: Config | dict, memory_check: bool = True) -> Setup:
         rng_data=np.random.default_rng(data_ss),
         val_batches=task.validation(tr.batch_size, t.val_batches),
         corpus=corpus,
+        critical=critical,
     )
+
+
+def _solve_critical(cfg: Config, spec: InitSpec, cell: Cell, task: Task, data_ss):
+    """(config, spec, solve) with ``init.Whh=critical`` replaced by the draw it stands for
+    (``core.critical.resolve_critical``): xavier at the gain solved from this run's
+    nonlinearity, bias scheme and inputs, x_sq over the first batches this run will train on
+    (a generator of its own on the data seed: the run's stream is left as it was). The config
+    records the draw, gain in full, so that its config.yaml reruns the run bit for bit; a
+    config without ``critical`` comes back as it was, with solve None."""
+    if spec.per_param[cell.recurrent_weight][0] not in SOLVED:
+        return cfg, spec, None
+    x_sq = mean_input_sq(task, np.random.default_rng(data_ss), cfg.train.batch_size)
+    spec, solve = resolve_critical(spec, cell, cfg.model.nonlinearity, task.input_size,
+                                   cfg.model.hidden_size, x_sq)  # fmt: skip
+    W = solve["param"]
+    if isinstance(cfg.init, dict):  # the user's mapping, its solved entry made explicit
+        init = {**cfg.init, W: {"scheme": solve["draw"], "gain": solve["gain"]}}
+    else:  # a compact string: the explicit mapping of every matrix
+        init = init_mapping(spec)
+    return cfg.updated({"init": init}), spec, solve
 
 
 def theory_at_init(setup: Setup, x) -> dict | None:
@@ -506,6 +531,7 @@ def _initial_summary(setup: Setup, run_dir: Path | None, argv) -> dict:
         "data_sha256": "",
         "cell": setup.cell.name,
         **_init_record(setup),
+        **({"critical": setup.critical} if setup.critical else {}),
         "spectral_radius_target": setup.spec.spectral_radius,
         **spectral(setup.params["Whh"]),
         "seconds": 0.0,

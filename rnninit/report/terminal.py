@@ -273,16 +273,23 @@ def timesteps_from_rows(rows: list[dict], step: int) -> dict:
 _BIASES_BEFORE_ROLES = ("bh", "by")  # the biases of run folders written before roles were recorded
 
 
-def describe_init(init: dict) -> str:
+def describe_init(init: dict, critical: dict | None = None) -> str:
     """'Wxh xavier, Whh orthogonal (gain 1.667), Why xavier, biases zeros'.
 
     ``init``: parameter name -> {"scheme", "gain", optionally "role"}, in draw order. Weights are
     named one by one; the entries with role "bias" (without a role: bh and by) are grouped.
+    ``critical``: a summary's solve of ``init.Whh=critical``, shown as 'Whh critical ->
+    xavier:1.517' (the scheme typed, then the draw it became).
     """
     parts, biases = [], set()
     for name, s in init.items():
         if not isinstance(s, dict) or "scheme" not in s:
             continue  # not a parameter's entry
+        if critical and name == critical["param"]:
+            parts.append(
+                f"{name} {critical['scheme']} -> {critical['draw']}:{critical['gain']:.4g}"
+            )
+            continue
         if s.get("role", "bias" if name in _BIASES_BEFORE_ROLES else "weight") == "bias":
             biases.add(s["scheme"] + ("" if s.get("arg") is None else f":{s['arg']:g}"))
             continue
@@ -308,7 +315,7 @@ def header(info: dict) -> Table:
     cell = m.get("cell", "rnn")
     what = m["nonlinearity"] if cell == "rnn" else f"{cell} (sigmoid gates, tanh candidate)"
     grid.add_row("model", f"H={m['hidden_size']}, {what}, {tr['dtype']}")
-    grid.add_row("init", describe_init(info["init"]))
+    grid.add_row("init", describe_init(info["init"], info.get("critical")))
     grid.add_row(
         "Whh",
         f"spectral radius {fmt(info['spectral_radius'])}, "
@@ -392,7 +399,10 @@ def inits_table(table: dict, shape: tuple[int, int]) -> Group:
     draws = Table(
         title=f"initialisation schemes, measured on one {shape[0]}x{shape[1]} draw",
         title_justify="left",
-        caption="E(w), Var(w): the formula; mean, var, ρ, σmax: measured",
+        caption="E(w), Var(w): the formula; mean, var, ρ, σmax: measured; "
+        + ", ".join(r["name"] for r in table["rows"] if r.get("solved"))
+        + ": no fixed variance (its gain is solved at run time), nothing to draw here; its "
+        "theory row is the solve for this drive (— where no critical gain exists)",
         caption_justify="left",
     )
     for col in ("scheme", "formula", "E(w)", "mean", "Var(w)", "var", "ρ", "σmax"):
@@ -419,7 +429,7 @@ def inits_table(table: dict, shape: tuple[int, int]) -> Group:
                       fmt(r["expected_var"], 3), fmt(r["var"], 3),
                       fmt(r.get("spectral_radius"), 3), fmt(r.get("max_singular"), 3))  # fmt: skip
         reg = r.get("regime")
-        s_w2 = shape[1] * r["expected_var"] if reg else None
+        s_w2 = r["s_w2"] if r.get("solved") else shape[1] * r["expected_var"] if reg else None
         theory.add_row(r["name"], fmt(s_w2, 3), fmt(r.get("input_var"), 3),
                        fmt(r.get("q_star"), 3), fmt(r.get("chi"), 3), fmt(r.get("xi"), 3),
                        Text(reg, style=style[reg]) if reg else Text("—", style="dim"))  # fmt: skip
