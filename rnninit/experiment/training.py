@@ -35,6 +35,7 @@ from ..fileio import atomic_write_bytes, atomic_write_text
 from .config import Config, TrainConfig, absolute_paths, dump_config, init_mapping, validate
 from .corpus import corpus_fingerprint, task_text
 from .lock import hold
+from .mnist1d import load_mnist1d
 from .runs import (
     CSV_FILES,
     CsvLog,
@@ -140,13 +141,16 @@ def prepare(config: Config | dict, memory_check: bool = True) -> Setup:
     t, m, tr = cfg.task, cfg.model, cfg.train
     if memory_check:  # a first look with the task's T, before reading any corpus
         check_memory(cfg, sequence_length(t.name, t.seq_len), 1, 1)
-    text, corpus = None, {}
+    text, data, corpus = None, None, {}
     if t.name == "char":
         text, description = task_text(t.path)
         corpus = {"corpus": description, "corpus_sha256": corpus_fingerprint(text)}
-    task = make_task(
-        t.name, seq_len=t.seq_len, seed=cfg.seed, text=text, val_fraction=t.val_fraction
-    )
+    elif t.name == "mnist1d":
+        data, corpus = load_mnist1d()
+    task = make_task(t.name, seq_len=t.seq_len, seed=cfg.seed, text=text,
+                     val_fraction=t.val_fraction, data=data, permute=t.permute)  # fmt: skip
+    if getattr(task, "permutation", None) is not None:
+        corpus["mnist1d"]["permutation"] = task.permutation.tolist()  # recorded with the run
     if memory_check:
         check_memory(cfg, task.seq_len, task.input_size, task.output_size)
     cell = get_cell(m.cell, where="model.cell")
