@@ -5,6 +5,7 @@ import pytest
 
 import rnninit
 from rnninit.core.losses import accuracy_counts
+from rnninit.errors import RnnInitError
 from rnninit.experiment.config import load_config
 from rnninit.experiment.runs import read_csv
 from rnninit.experiment.training import prepare
@@ -84,3 +85,25 @@ def test_accuracy_counts_against_a_loop():
         int(np.argmax(out[t, b]) == y[t, b]) for t in range(5) for b in range(4) if keep[t, b]
     )
     assert accuracy_counts(out, y, keep) == (want, int(keep.sum()))
+
+
+def test_steps_to_target_acc_is_the_first_evaluation_at_or_above_it(tmp_path, mnist1d_env):
+    over = ["task.name=mnist1d", "model.hidden_size=12", "train.steps=40", "train.batch_size=16",
+            "task.val_batches=2", "log.eval_every=5", "train.lr=0.02", f"log.runs_dir={tmp_path}"]  # fmt: skip
+    first = rnninit.train(load_config(None, over))
+    assert first["target_acc"] is None and first["steps_to_target_acc"] is None
+    rows = [
+        r for r in read_csv(tmp_path / first["run_id"] / "metrics.csv") if r["val_acc"] is not None
+    ]
+    goal = max(r["val_acc"] for r in rows)  # reached, at the first evaluation that got there
+    want = next(r["step"] for r in rows if r["val_acc"] >= goal)
+    again = rnninit.train(load_config(None, [*over, f"train.target_acc={goal}"]))
+    assert again["steps_to_target_acc"] == want and again["target_acc"] == goal
+    unreachable = rnninit.train(load_config(None, [*over, "train.target_acc=1.0"]))
+    assert goal < 1.0 and unreachable["steps_to_target_acc"] is None  # censored: never a number
+
+
+def test_target_acc_is_refused_for_adding():
+    with pytest.raises(RnnInitError) as e:
+        load_config(None, ["task.name=adding", "train.target_acc=0.9"])
+    assert "train.target_acc" in str(e.value) and "adding" in str(e.value)

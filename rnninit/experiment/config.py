@@ -92,6 +92,7 @@ SCHEMA: dict[str, Field] = {
         Field("train.dtype", "float64", "choice", "floating-point type of parameters and activations", choices=("float32", "float64")),
         Field("train.threads", None, "int", "BLAS threads of this run (null: chosen from the size of the matrix products); recorded in summary.json, since bit-identical reruns need the same count and BLAS", ge=1, nullable=True),
         Field("train.target_loss", None, "float", "steps_to_target: the first step whose smoothed training loss (EMA 0.9) is at or below it (null: the task's default; char: 0.85 x unigram entropy, adding and copy: chance / 2)", gt=0, nullable=True),
+        Field("train.target_acc", None, "float", "steps_to_target_acc: the first evaluation step (every log.eval_every) whose val_acc is at or above it (null: none); tasks with classes only (not adding)", gt=0, le=1, nullable=True),
         Field("log.stats_every", 100, "int", "per-timestep statistics at step 0, every N steps and at the end", ge=1),
         Field("log.jacobian", False, "bool", "also the singular values of dh_t/dh_0 at each statistics step (jacobian.csv, jacobian.npz, plots/jacobian.png); costs more than the other statistics (README: What is measured)"),
         Field("log.jacobian_sequences", 4, "int", "sequences of each statistics step's batch (the first ones, at most train.batch_size) whose Jacobian spectrum log.jacobian records", ge=1),
@@ -147,6 +148,7 @@ class TrainConfig:
     dtype: str
     threads: int | None
     target_loss: float | None
+    target_acc: float | None
 
 
 @dataclass(frozen=True)
@@ -563,6 +565,10 @@ def _cross_check(cfg: dict) -> tuple[str, tuple[str, ...], str] | None:
     elif task["permute"]:
         why = f"expected false for the {task['name']} task (only mnist1d can be permuted)"
         return "task.permute", ("task.name", "task.permute"), f"{why}, got true"
+    if cfg["train"]["target_acc"] is not None and task["name"] == "adding":
+        why = "expected null for the adding task (no classes, so no accuracy)"
+        got = cfg["train"]["target_acc"]
+        return "train.target_acc", ("task.name", "train.target_acc"), f"{why}, got {got}"
     if task["path"] is not None and task["name"] != "char":
         why = f"expected null for the {task['name']} task (only char reads a text file)"
         return "task.path", ("task.name", "task.path"), f"{why}, got {_show(task['path'])}"

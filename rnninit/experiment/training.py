@@ -533,6 +533,8 @@ def _initial_summary(setup: Setup, run_dir: Path | None, argv) -> dict:
         "final_val_acc": None,
         "best_val_acc": None,
         "steps_to_target": None,
+        "target_acc": cfg.train.target_acc,
+        "steps_to_target_acc": None,
         "diverged_at": None,
         "diverged_tensor": None,
         "data_sha256": "",
@@ -669,8 +671,13 @@ def _update_summary(summary: dict, task: Task, row: dict, target: float | None) 
         acc = row.get("val_acc")
         if acc is not None:
             summary["final_val_acc"] = acc
-            ba = summary["best_val_acc"]
+            ba = summary.get("best_val_acc")  # absent in a run resumed from before val_acc
             summary["best_val_acc"] = acc if ba is None else max(ba, acc)
+            # steps to an accuracy: the first evaluation at or above it (val_acc is measured on
+            # the same fixed batches each time, so it is not smoothed as the training loss is)
+            goal = summary.get("target_acc")
+            if goal is not None and summary.get("steps_to_target_acc") is None and acc >= goal:
+                summary["steps_to_target_acc"] = row["step"]
 
 
 def _plots(run_dir: Path, summary: dict) -> None:

@@ -362,6 +362,10 @@ def summary_table(s: dict) -> Table:
     grid.add_row("val loss", val)
     if s.get("final_val_acc") is not None:
         acc = f"final {s['final_val_acc']:.1%}, best {s['best_val_acc']:.1%}"
+        if s.get("target_acc") is not None:
+            reached = s.get("steps_to_target_acc")
+            at = f"step {reached}" if reached is not None else "not reached"
+            acc += f"; target {s['target_acc']:.1%}: {at}"
         grid.add_row("val accuracy", acc)
     if s.get("target_loss") is not None:
         reached = s.get("steps_to_target")
