@@ -1,7 +1,7 @@
 """Data for the ``mnist1d`` task: generated once by the optional ``mnist1d`` package, cached.
 
-``mnist1d.data.make_dataset(get_dataset_args())`` builds MNIST-1D procedurally (about a second
-here); nothing is downloaded. The arrays are cached as an .npz (no pickle) in the same folder
+``mnist1d.data.make_dataset(get_dataset_args())`` builds MNIST-1D procedurally (about two
+seconds here, in a child process); nothing is downloaded. The arrays are cached as an .npz (no pickle) in the same folder
 as the char corpus (``corpus.cache_dir()``: $RNNINIT_CACHE, $XDG_CACHE_HOME/rnninit or
 ~/.cache/rnninit), written atomically. Experiment layer: reads and writes files, never prints.
 """
@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import importlib.util
 import io
 import json
-import random
+import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -42,25 +46,36 @@ def cache_path(version: str) -> Path:
     return cache_dir() / f"mnist1d-v{_CACHE_VERSION}-pkg{version}.npz"
 
 
-def _generate() -> tuple[dict, dict]:
-    """(arrays, the package's args) from make_dataset(get_dataset_args()).
+# Run in a child process: importing mnist1d loads scipy (with a second OpenBLAS), matplotlib
+# and requests, and make_dataset seeds the global random states; none of that may reach the
+# process that trains (its BLAS threads are set, recorded and pinned by the golden tests).
+_CHILD = """
+import json, sys
+import numpy as np
+from mnist1d.data import get_dataset_args, make_dataset
+args = get_dataset_args()
+data = make_dataset(args)
+np.savez(sys.argv[1], **{k: np.asarray(data[k]) for k in ("x", "y", "x_test", "y_test")})
+print(json.dumps({k: v for k, v in vars(args).items() if k != "url"}))
+"""
 
-    make_dataset seeds the global ``random`` and ``numpy.random`` (its own reproducibility);
-    their states are put back afterwards, so generating the data changes nothing else.
-    """
-    try:
-        from mnist1d.data import get_dataset_args, make_dataset
-    except ImportError:
-        raise RnnInitError(INSTALL_HINT) from None
-    args = get_dataset_args()
-    np_state, py_state = np.random.get_state(), random.getstate()
-    try:
-        data = make_dataset(args)
-    finally:
-        np.random.set_state(np_state)
-        random.setstate(py_state)
-    record = {k: v for k, v in vars(args).items() if k != "url"}  # the url is never used
-    return {k: np.asarray(data[k]) for k in KEYS}, record
+
+def _generate() -> tuple[dict, dict]:
+    """(arrays, the package's args) from make_dataset(get_dataset_args()), run in a child
+    Python (the url of its args, never used, is left out)."""
+    if importlib.util.find_spec("mnist1d") is None:
+        raise RnnInitError(INSTALL_HINT)
+    with tempfile.TemporaryDirectory(prefix="rnninit-mnist1d-") as tmp:
+        out = Path(tmp) / "data.npz"
+        env = {**os.environ, "MPLBACKEND": "Agg"}
+        proc = subprocess.run([sys.executable, "-c", _CHILD, str(out)], capture_output=True,
+                              text=True, env=env, check=False)  # fmt: skip
+        if proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            raise RnnInitError(f"task.name: mnist1d: make_dataset failed: {last}")
+        with np.load(out, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in KEYS}
+    return arrays, json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def digest(arrays: dict) -> str:
