@@ -188,9 +188,15 @@ def test_presets_name_the_documented_schemes():
     flax = {"Wxh": "lecun", "Whh": "orthogonal", "Why": "lecun", "bh": "zeros", "by": "zeros"}
     assert PRESETS["flax_default"] == flax
     assert PRESETS["torch_default"] == dict.fromkeys(PARAM_NAMES, "torch_default")
+    assert PRESETS["irnn"] == {"Wxh": "small:0.1", "Whh": "identity", "Why": "small:0.1",
+                               "bh": "zeros", "by": "zeros"}  # fmt: skip
     for name in PRESETS:
         spec = parse_init(name)
-        assert spec.per_param == {p: (s, 1.0) for p, s in PRESETS[name].items()}
+        want = {
+            p: (s.partition(":")[0], float(s.partition(":")[2] or 1))
+            for p, s in PRESETS[name].items()
+        }
+        assert spec.per_param == want
     assert describe_preset("flax_default").startswith("Wxh lecun, Whh orthogonal")
 
 
@@ -433,3 +439,18 @@ def test_core_imports_no_cli_or_yaml():
     code = "import rnninit.core.inits, sys; assert not {'rich', 'typer', 'yaml'} & set(sys.modules)"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT,
                    env={"PYTHONPATH": str(ROOT), "PATH": ""})  # fmt: skip
+
+
+def test_irnn_preset_is_le_et_al_2015():
+    """Identity Whh, N(0, 0.001^2) Wxh and Why (std measured on 512 x 512 draws), zero biases."""
+    from rnninit.core.inits import describe_preset, init_params
+
+    p = init_params(512, 512, 512, init="irnn", seed=0)
+    assert np.array_equal(p["Whh"], np.eye(512))
+    for name in ("Wxh", "Why"):
+        w = p[name]  # 262,144 draws: the sample std is within 1% of 0.001 with room to spare
+        assert abs(w.std() / 0.001 - 1) < 0.01 and abs(w.mean()) < 1e-5
+    assert not p["bh"].any() and not p["by"].any()
+    assert (
+        describe_preset("irnn") == "Wxh small:0.1, Whh identity, Why small:0.1, bh zeros, by zeros"
+    )

@@ -82,7 +82,7 @@ def test_the_inits_sit_where_their_formulas_put_them(drawn):
     # U(+-1/sqrt(H)): variance 1/(3H) per entry, for Whh and for the preset's bias
     assert where["torch_default"] == pytest.approx((1 / 3, 1 / (3 * H)), rel=1e-12)
     assert where["small"] == pytest.approx((H * 0.01**2, 0.0), rel=1e-12)
-    assert result["outside"] == ["uniform", "identity"]
+    assert result["outside"] == ["uniform", "identity", "irnn"]  # irnn: identity Whh
     (unit,) = [m for m in result["schemes"] if m["s_w2"] == pytest.approx(1.0)]
     assert unit["label"] == ("xavier, glorot_normal, glorot_uniform, orthogonal, lecun; "
                              "presets keras_default, flax_default")  # fmt: skip

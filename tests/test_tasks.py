@@ -43,8 +43,8 @@ def build(name, T=12, **kw):
 # ---------- all tasks ----------
 
 
-def test_registry_lists_the_three_tasks():
-    assert set(TASKS) == {"char", "adding", "copy"}
+def test_registry_lists_the_four_tasks():
+    assert set(TASKS) == {"char", "adding", "copy", "mnist1d"}
     for info in TASKS.values():
         assert info.description and "\n" not in info.description and info.chance
 

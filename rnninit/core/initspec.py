@@ -21,7 +21,7 @@ from .cells import Cell, ParamSpec, get_cell
 from .draws import GAINS, MATRIX_ONLY, SCHEMES, SOLVED
 from .gate_bias import GATE_BIASES, keep_gates
 from .names import suggest
-from .presets import PRESETS, preset_schemes
+from .presets import PRESETS, preset_schemes, scheme_gain
 
 
 @dataclass(frozen=True)
@@ -200,7 +200,7 @@ def _from_name(name, where: str, cell: Cell) -> tuple[dict[str, tuple[str, float
     name = name.strip()
     if name in PRESETS:  # first: 'torch_default' alone means the preset, biases drawn too
         schemes, args = preset_schemes(name, cell)
-        return {param: (scheme, 1.0) for param, scheme in schemes.items()}, args
+        return {param: scheme_gain(scheme) for param, scheme in schemes.items()}, args
     if name in SOLVED:
         (W,) = cell.names_with_role(SOLVED[name].role)
         raise RnnInitError(f"{where}: {name!r} solves the {SOLVED[name].role} weight's gain only: "

@@ -74,3 +74,11 @@ def masked_mean_loss(out, y, mask=None, loss: str = "xent") -> float:
         return float(per_pos.mean())
     mask = np.asarray(mask, dtype=per_pos.dtype)
     return float(np.sum(mask * per_pos) / mask.sum())
+
+
+def accuracy_counts(out, y, keep) -> tuple[int, int]:
+    """(correct, counted): positions where keep (T, B) is true and argmax_o out (T, B, O)
+    equals the class y (T, B); top-1, ties to the lowest class as np.argmax breaks them."""
+    keep = np.asarray(keep, dtype=bool)
+    hits = np.argmax(out, axis=-1) == y  # (T, B)
+    return int(np.count_nonzero(hits & keep)), int(np.count_nonzero(keep))

@@ -1,7 +1,7 @@
 """Presets (DESIGN section 4): a scheme per parameter role as the big frameworks set them.
 
 ``keras_default``, ``flax_default`` and ``torch_default`` name a scheme per role (input,
-recurrent, output, bias); a preset may also draw a gated cell's stacked weights whole (Keras)
+recurrent, output, bias), ``irnn`` (Le et al. 2015) too, with a gain (``NAME:GAIN``); a preset may also draw a gated cell's stacked weights whole (Keras)
 and set its gate bias (Keras' LSTM forget bias 1). ``preset_for`` resolves a preset against a
 cell's parameters.
 
@@ -23,6 +23,10 @@ PRESET_ROLES: dict[str, dict[str, str]] = {
     "flax_default": {"input": "lecun", "recurrent": "orthogonal", "output": "lecun",
                      "bias": "zeros"},
     "torch_default": {role: "torch_default" for role in ROLES},
+    # Le, Jaitly & Hinton 2015: identity recurrence, N(0, 0.001^2) input and output weights
+    # (small, N(0, 0.01^2), at gain 0.1), zero biases.
+    "irnn": {"input": "small:0.1", "recurrent": "identity", "output": "small:0.1",
+             "bias": "zeros"},
 }  # fmt: skip
 
 # Schemes a preset gives, in place of PRESET_ROLES', to the parameters with gate blocks:
@@ -41,8 +45,16 @@ PRESET_GATE_BIAS: dict[str, dict[str, tuple[str, float]]] = {
 }
 
 
+def scheme_gain(entry: str) -> tuple[str, float]:
+    """A preset's entry as (scheme, gain): ``"small:0.1"`` -> ``("small", 0.1)``, a name alone
+    has gain 1."""
+    scheme, _, gain = entry.partition(":")
+    return scheme, float(gain) if gain else 1.0
+
+
 def preset_schemes(name: str, cell: Cell) -> tuple[dict[str, str], dict[str, float]]:
-    """(scheme per parameter in draw order, gate-bias arguments) of a preset for ``cell``."""
+    """(scheme per parameter in draw order, gate-bias arguments) of a preset for ``cell``; a
+    scheme with a gain is written ``NAME:GAIN`` (``scheme_gain`` splits it)."""
     roles, gated = PRESET_ROLES[name], PRESET_GATE_BIAS.get(name, {})
     stacked = {**roles, **PRESET_GATED_ROLES.get(name, {})}  # for a parameter with gate blocks
     schemes, args = {}, {}

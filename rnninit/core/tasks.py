@@ -10,6 +10,10 @@ Arrays are time-major (section 2): ``x`` is (T, B) int64 token ids or (T, B, I) 
 | char | one-hot chars -> next char | xent, every step | log(V) |
 | adding | (value, marker) pairs -> sum of the two marked values | mse, last step | 1/6 |
 | copy | 10 symbols, T-1 blanks, delimiter, 10 blanks -> blanks, then the symbols | xent | 10 log 8 / (T+20) |
+| mnist1d | 40 standardised scalars -> the digit, read at the last step | xent, last step | log 10 |
+
+Each task also says which positions carry a class for accuracy (``accuracy_mask``): all the
+masked positions for char and mnist1d, the 10 recalled symbols for copy, none for adding.
 """
 
 from __future__ import annotations
@@ -29,6 +33,9 @@ if TYPE_CHECKING:
 # Validation draws for the synthetic tasks use this spawn key under the task's seed, so they
 # never coincide with the training streams (which the experiment layer spawns as keys 0, 1, ...).
 _VAL_SPAWN_KEY = 0x56414C  # "VAL"
+# mnist1d's permutation (task.permute) comes from this fixed seed, not from the run's seed, so
+# every run and every seed sees the same permuted task, as in permuted sequential MNIST.
+PERMUTE_SEED = 0x5045524D  # "PERM"
 
 
 @dataclass
@@ -109,6 +116,18 @@ class Task(ABC):
         """
         rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(_VAL_SPAWN_KEY,)))
         return [self.sample(rng, batch_size) for _ in range(max_batches)]
+
+    has_classes: bool = True
+
+    def accuracy_mask(self, batch: Batch) -> np.ndarray | None:
+        """(T, B) bool: the positions whose class counts for accuracy; None without classes.
+
+        By default the positions the loss counts (mask > 0, or all of them without a mask).
+        """
+        if not self.has_classes:
+            return None
+        T, B = batch.y.shape[:2]
+        return np.ones((T, B), dtype=bool) if batch.mask is None else batch.mask > 0
 
     def bits(self, loss: float) -> float | None:
         """The loss in bits per symbol where that is meaningful (``char``), else None.
@@ -234,6 +253,7 @@ class AddingTask(Task):
     output_size = 1
     loss = "mse"
     token_inputs = False
+    has_classes = False
     # Always predicting 1 = E[sum]: the mse is Var(u1 + u2) = 2 * (1/12).
     chance = 1.0 / 6.0
     chance_text = "1/6 = 0.167 (mse of always predicting 1: Var(u1 + u2) = 2/12)"
@@ -312,6 +332,77 @@ class CopyTask(Task):
         y[L - n :] = symbols
         return Batch(x=x, y=y, mask=None)
 
+    def accuracy_mask(self, batch: Batch) -> np.ndarray | None:
+        """The 10 recalled symbols only (the blanks before them are trivially right)."""
+        keep = np.zeros(batch.y.shape, dtype=bool)
+        keep[-self.n_copy :] = True
+        return keep
+
+
+class Mnist1dTask(Task):
+    """MNIST-1D (Greydanus 2020): 40 scalars per sequence -> the digit, read at the last step.
+
+    The arrays come from the caller (the experiment layer generates and caches them); inputs
+    are standardised with the training split's mean and std. With ``permute`` the 40 positions
+    of every sequence are shuffled by one fixed permutation drawn from ``PERMUTE_SEED``.
+    Training batches draw sequences with replacement; validation reads the held-out split in
+    order.
+    """
+
+    name = "mnist1d"
+    length = 40
+    n_classes = 10
+    input_size = 1
+    output_size = 10
+    loss = "xent"
+    token_inputs = False
+    chance = math.log(10)
+    chance_text = "log(10) = 2.30 nats (uniform over 10 digits; 10% accuracy)"
+
+    def __init__(self, data: dict, seed: int = 0, permute: bool = False) -> None:
+        super().__init__(seed)
+        self.seq_len = self.length
+        x_train, x_val = (np.asarray(data[k], dtype=np.float64) for k in ("x", "x_test"))
+        for key, x in (("x", x_train), ("x_test", x_val)):
+            if x.ndim != 2 or x.shape[1] != self.length:
+                raise RnnInitError(f"mnist1d: {key}: expected shape (N, 40), got {x.shape}")
+        self.mean, self.std = float(x_train.mean()), float(x_train.std())
+        rng = np.random.default_rng(PERMUTE_SEED)
+        self.permutation = rng.permutation(self.length) if permute else None
+        order = self.permutation if permute else slice(None)
+        # (N, 40) -> standardised, permuted, time-major (40, N)
+        self.x_train = ((x_train - self.mean) / self.std)[:, order].T.copy()
+        self.x_val = ((x_val - self.mean) / self.std)[:, order].T.copy()
+        self.y_train = np.asarray(data["y"], dtype=np.int64)
+        self.y_val = np.asarray(data["y_test"], dtype=np.int64)
+
+    @classmethod
+    def sequence_length(cls, seq_len: int) -> int:
+        """Always 40: MNIST-1D's length is fixed (``task.seq_len`` is not used)."""
+        return cls.length
+
+    def _batch(self, x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> Batch:
+        T, B = self.length, len(idx)
+        targets = np.zeros((T, B), dtype=np.int64)
+        targets[T - 1] = y[idx]  # the class, read at the last step only
+        mask = np.zeros((T, B))
+        mask[T - 1] = 1.0
+        return Batch(x=x[:, idx, None], y=targets, mask=mask)  # x: (40, B, 1)
+
+    def sample(self, rng: np.random.Generator, batch_size: int) -> Batch:
+        """B training sequences drawn with replacement; the target and mask at the last step."""
+        _check_batch_size(batch_size)
+        idx = rng.integers(0, self.x_train.shape[1], size=batch_size)
+        return self._batch(self.x_train, self.y_train, idx)
+
+    def validation(self, batch_size: int, max_batches: int) -> list[Batch]:
+        """The held-out split (the package's test split) in order: at most ``max_batches``
+        batches of ``batch_size`` sequences, the last one smaller when the split runs out."""
+        _check_batch_size(batch_size)
+        n = min(self.x_val.shape[1], batch_size * max_batches)
+        return [self._batch(self.x_val, self.y_val, np.arange(i, min(i + batch_size, n)))
+                for i in range(0, n, batch_size)]  # fmt: skip
+
 
 def _same_length(seq_len: int) -> int:
     return seq_len
@@ -331,7 +422,7 @@ class TaskInfo:
     length: Callable[[int], int] = _same_length
 
 
-def _char(*, seq_len: int, seed: int, text: str | None, val_fraction: float) -> Task:
+def _char(*, seq_len: int, seed: int, text: str | None, val_fraction: float, **_) -> Task:
     if text is None:
         raise RnnInitError(
             "task.name: the char task needs a text (task.path or the built-in corpus)"
@@ -339,12 +430,19 @@ def _char(*, seq_len: int, seed: int, text: str | None, val_fraction: float) -> 
     return CharTask(text, seq_len, seed=seed, val_fraction=val_fraction)
 
 
-def _adding(*, seq_len: int, seed: int, text: str | None, val_fraction: float) -> Task:
+def _adding(*, seq_len: int, seed: int, text: str | None, val_fraction: float, **_) -> Task:
     return AddingTask(seq_len, seed=seed)
 
 
-def _copy(*, seq_len: int, seed: int, text: str | None, val_fraction: float) -> Task:
+def _copy(*, seq_len: int, seed: int, text: str | None, val_fraction: float, **_) -> Task:
     return CopyTask(seq_len, seed=seed)
+
+
+def _mnist1d(*, seq_len: int, seed: int, data: dict | None = None, permute: bool = False,
+             **_) -> Task:  # fmt: skip
+    if data is None:
+        raise RnnInitError("task.name: the mnist1d task needs its arrays (x, y, x_test, y_test)")
+    return Mnist1dTask(data, seed=seed, permute=permute)
 
 
 TASKS: dict[str, TaskInfo] = {
@@ -361,6 +459,13 @@ TASKS: dict[str, TaskInfo] = {
         "10 symbols, T-1 blanks, delimiter, 10 blanks -> blanks, then the 10 symbols; xent",
         "10 log(8) / (T + 20)",
         length=CopyTask.sequence_length,
+    ),
+    "mnist1d": TaskInfo(
+        _mnist1d,
+        "MNIST-1D: 40 standardised scalars -> the digit; xent, last step; fixed T = 40; "
+        "optional extra mnist1d",
+        "log(10)",
+        length=Mnist1dTask.sequence_length,
     ),
 }
 
@@ -388,15 +493,20 @@ def make_task(
     seed: int = 0,
     text: str | None = None,
     val_fraction: float = 0.1,
+    data: dict | None = None,
+    permute: bool = False,
 ) -> Task:
     """Build a task by its name in ``TASKS``.
 
     Args:
-        name: ``char``, ``adding`` or ``copy``.
-        seq_len: T (for ``copy``, the delay; its sequences have T + 20 steps).
+        name: ``char``, ``adding``, ``copy`` or ``mnist1d``.
+        seq_len: T (for ``copy``, the delay; its sequences have T + 20 steps; ``mnist1d``
+            ignores it: its length is 40).
         seed: seeds the fixed validation batches of the synthetic tasks.
         text: the corpus for ``char`` (ignored by the others).
         val_fraction: the fraction at the end of ``text`` held out for validation (``char``).
+        data: ``mnist1d``'s arrays: ``x`` (N, 40), ``y`` (N,), ``x_test``, ``y_test``.
+        permute: ``mnist1d`` only: shuffle the 40 positions by one fixed permutation.
 
     Returns:
         The ``Task``.
@@ -411,6 +521,7 @@ def make_task(
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         # SeedSequence refuses negative seeds; say so before any work starts
         raise RnnInitError(f"seed: expected a non-negative integer, got {seed!r}")
-    return TASKS[name].builder(
-        seq_len=int(seq_len), seed=int(seed), text=text, val_fraction=val_fraction
-    )
+    if permute and name != "mnist1d":
+        raise RnnInitError(f"task.permute: only the mnist1d task can be permuted, not {name}")
+    return TASKS[name].builder(seq_len=int(seq_len), seed=int(seed), text=text,
+                               val_fraction=val_fraction, data=data, permute=permute)  # fmt: skip

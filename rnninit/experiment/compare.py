@@ -43,7 +43,7 @@ from .runs import (
 from .training import Reporter, prepare, train
 
 SUMMARY_COLUMNS = ("final_loss", "best_loss", "final_val_loss", "best_val_loss",
-                   "spectral_radius", "max_singular", "saturation_T", "seconds")  # fmt: skip
+                   "final_val_acc", "best_val_acc", "spectral_radius", "max_singular", "saturation_T", "seconds")  # fmt: skip
 # The loss ladder: levels as fractions of chance, those above the target kept, then the target,
 # so that a compare says where the inits part even when one of them never reaches the target.
 LADDER = (0.9, 0.75, 0.6)

@@ -71,7 +71,8 @@ SCHEMA: dict[str, Field] = {
         Field("seed", 0, "int", "seeds everything: init, data, sampling", ge=0),
         Field("task.name", "char", "choice", "which task makes the batches (inputs, targets, loss)", choices="rnninit.core.tasks:TASKS"),
         Field("task.path", None, "str", "UTF-8 text file for `char` (null: the built-in offline corpus); relative to the config file's folder; ~ expands", nullable=True, is_path=True),
-        Field("task.seq_len", 25, "int", "T, the unrolled length (for `copy`, the delay; sequences are T+20 long); adding needs >= 2", ge=1),
+        Field("task.seq_len", 25, "int", "T, the unrolled length (for `copy`, the delay; sequences are T+20 long); adding needs >= 2; mnist1d's length is fixed at 40 (recorded as 40; any other value than the default is refused)", ge=1),
+        Field("task.permute", False, "bool", "mnist1d only: shuffle the 40 positions by one fixed permutation (the same for every run and seed; recorded in summary.json), as in permuted sequential MNIST"),
         Field("task.val_fraction", 0.1, "float", "fraction of the data held out for validation", gt=0, le=0.5),
         Field("task.val_batches", 4, "int", "validation batches per evaluation", ge=1),
         Field("model.cell", "rnn", "choice", "the recurrent cell (DESIGN section 2)", choices="rnninit.core.cells:CELLS"),
@@ -91,6 +92,7 @@ SCHEMA: dict[str, Field] = {
         Field("train.dtype", "float64", "choice", "floating-point type of parameters and activations", choices=("float32", "float64")),
         Field("train.threads", None, "int", "BLAS threads of this run (null: chosen from the size of the matrix products); recorded in summary.json, since bit-identical reruns need the same count and BLAS", ge=1, nullable=True),
         Field("train.target_loss", None, "float", "steps_to_target: the first step whose smoothed training loss (EMA 0.9) is at or below it (null: the task's default; char: 0.85 x unigram entropy, adding and copy: chance / 2)", gt=0, nullable=True),
+        Field("train.target_acc", None, "float", "steps_to_target_acc: the first evaluation step (every log.eval_every) whose val_acc is at or above it (null: none); tasks with classes only (not adding)", gt=0, le=1, nullable=True),
         Field("log.stats_every", 100, "int", "per-timestep statistics at step 0, every N steps and at the end", ge=1),
         Field("log.jacobian", False, "bool", "also the singular values of dh_t/dh_0 at each statistics step (jacobian.csv, jacobian.npz, plots/jacobian.png); costs more than the other statistics (README: What is measured)"),
         Field("log.jacobian_sequences", 4, "int", "sequences of each statistics step's batch (the first ones, at most train.batch_size) whose Jacobian spectrum log.jacobian records", ge=1),
@@ -119,6 +121,7 @@ class TaskConfig:
     name: str
     path: str | None
     seq_len: int
+    permute: bool
     val_fraction: float
     val_batches: int
 
@@ -145,6 +148,7 @@ class TrainConfig:
     dtype: str
     threads: int | None
     target_loss: float | None
+    target_acc: float | None
 
 
 @dataclass(frozen=True)
@@ -541,7 +545,9 @@ def _cell_of(cfg: dict) -> str:
 def _cross_check(cfg: dict) -> tuple[str, tuple[str, ...], str] | None:
     """Rules between fields: (key to blame, keys involved, what was expected) or None."""
     from ..core.initspec import parse_init
+    from ..core.tasks import Mnist1dTask
 
+    MNIST1D_LENGTH = Mnist1dTask.length  # noqa: N806
     task = cfg["task"]
     try:  # the init against the final cell (a later model.cell=... may drop a gate it names)
         parse_init(cfg["init"], where="init", cell=_cell_of(cfg))
@@ -551,6 +557,18 @@ def _cross_check(cfg: dict) -> tuple[str, tuple[str, ...], str] | None:
     if task["name"] == "adding" and task["seq_len"] < 2:
         why = "expected an integer >= 2 for the adding task (one marker in each half)"
         return "task.seq_len", ("task.name", "task.seq_len"), f"{why}, got {task['seq_len']}"
+    if task["name"] == "mnist1d":
+        if task["seq_len"] not in (SCHEMA["task.seq_len"].default, MNIST1D_LENGTH):
+            why = f"the mnist1d task's length is fixed at {MNIST1D_LENGTH}; leave it unset"
+            return "task.seq_len", ("task.name", "task.seq_len"), f"{why}, got {task['seq_len']}"
+        task["seq_len"] = MNIST1D_LENGTH  # what the run uses, so config.yaml says so
+    elif task["permute"]:
+        why = f"expected false for the {task['name']} task (only mnist1d can be permuted)"
+        return "task.permute", ("task.name", "task.permute"), f"{why}, got true"
+    if cfg["train"]["target_acc"] is not None and task["name"] == "adding":
+        why = "expected null for the adding task (no classes, so no accuracy)"
+        got = cfg["train"]["target_acc"]
+        return "train.target_acc", ("task.name", "train.target_acc"), f"{why}, got {got}"
     if task["path"] is not None and task["name"] != "char":
         why = f"expected null for the {task['name']} task (only char reads a text file)"
         return "task.path", ("task.name", "task.path"), f"{why}, got {_show(task['path'])}"

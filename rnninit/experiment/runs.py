@@ -23,7 +23,7 @@ from ..core.stats import PARAM_COLUMNS, THEORY_COLUMNS, TIMESTEP_COLUMNS
 from ..errors import RnnInitError
 from ..fileio import atomic_write_text
 
-METRICS_COLUMNS = ("step", "loss", "val_loss", "grad_norm", "lr", "seconds")
+METRICS_COLUMNS = ("step", "loss", "val_loss", "val_acc", "grad_norm", "lr", "seconds")
 TIMESTEPS_COLUMNS = ("step", "t", *TIMESTEP_COLUMNS, *THEORY_COLUMNS, *CELL_COLUMNS)
 PARAMS_COLUMNS = ("step", "param", *PARAM_COLUMNS)
 CSV_FILES = {

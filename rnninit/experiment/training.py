@@ -25,8 +25,9 @@ from ..core import optim
 from ..core.cells import CELL_COLUMNS, Cell, get_cell
 from ..core.critical import mean_input_sq, resolve_critical
 from ..core.draws import SOLVED
-from ..core.engine import bptt, evaluate, forward
+from ..core.engine import bptt, forward
 from ..core.inits import SCHEMES, InitSpec, init_params, parse_init
+from ..core.losses import accuracy_counts, masked_mean_loss
 from ..core.stats import THEORY_COLUMNS, TIMESTEP_COLUMNS, ema_update, param_stats, spectral
 from ..core.tasks import Task, make_task, sequence_length
 from ..core.theory import grad_var_profile, theory_from_weights
@@ -35,6 +36,7 @@ from ..fileio import atomic_write_bytes, atomic_write_text
 from .config import Config, TrainConfig, absolute_paths, dump_config, init_mapping, validate
 from .corpus import corpus_fingerprint, task_text
 from .lock import hold
+from .mnist1d import load_mnist1d
 from .runs import (
     CSV_FILES,
     CsvLog,
@@ -140,13 +142,16 @@ def prepare(config: Config | dict, memory_check: bool = True) -> Setup:
     t, m, tr = cfg.task, cfg.model, cfg.train
     if memory_check:  # a first look with the task's T, before reading any corpus
         check_memory(cfg, sequence_length(t.name, t.seq_len), 1, 1)
-    text, corpus = None, {}
+    text, data, corpus = None, None, {}
     if t.name == "char":
         text, description = task_text(t.path)
         corpus = {"corpus": description, "corpus_sha256": corpus_fingerprint(text)}
-    task = make_task(
-        t.name, seq_len=t.seq_len, seed=cfg.seed, text=text, val_fraction=t.val_fraction
-    )
+    elif t.name == "mnist1d":
+        data, corpus = load_mnist1d()
+    task = make_task(t.name, seq_len=t.seq_len, seed=cfg.seed, text=text,
+                     val_fraction=t.val_fraction, data=data, permute=t.permute)  # fmt: skip
+    if getattr(task, "permutation", None) is not None:
+        corpus["mnist1d"]["permutation"] = task.permutation.tolist()  # recorded with the run
     if memory_check:
         check_memory(cfg, task.seq_len, task.input_size, task.output_size)
     cell = get_cell(m.cell, where="model.cell")
@@ -525,7 +530,11 @@ def _initial_summary(setup: Setup, run_dir: Path | None, argv) -> dict:
         "final_val_loss": None,
         "best_val_loss": None,
         "final_val_bits": None,
+        "final_val_acc": None,
+        "best_val_acc": None,
         "steps_to_target": None,
+        "target_acc": cfg.train.target_acc,
+        "steps_to_target_acc": None,
         "diverged_at": None,
         "diverged_tensor": None,
         "data_sha256": "",
@@ -555,11 +564,21 @@ def _target(cfg: Config, task: Task) -> tuple[float, str]:
     return task.default_target, f"task default: {task.target_text}"
 
 
-def _validate_loss(setup: Setup) -> float:
-    p, nl, kind = setup.params, setup.config.model.nonlinearity, setup.task.loss
-    losses = [evaluate(p, b.x, b.y, b.mask, nonlinearity=nl, loss=kind, cell=setup.cell)
-              for b in setup.val_batches]  # fmt: skip
-    return float(np.mean(losses))
+def _validate(setup: Setup) -> tuple[float, float | None]:
+    """(val_loss, val_acc) on the fixed validation batches: the loss is the mean of each batch's
+    masked mean loss; the accuracy is correct over counted positions pooled over the batches
+    (the task's accuracy_mask: mnist1d the last step, copy the recalled symbols, char every
+    char), None for a task without classes (adding)."""
+    p, nl, kind, task = setup.params, setup.config.model.nonlinearity, setup.task.loss, setup.task
+    losses, correct, counted = [], 0, 0
+    for b in setup.val_batches:
+        out = forward(p, b.x, nonlinearity=nl, cell=setup.cell).out  # (T, B, O)
+        losses.append(masked_mean_loss(out, b.y, b.mask, kind))
+        keep = task.accuracy_mask(b)
+        if keep is not None:
+            c, n = accuracy_counts(out, b.y, keep)
+            correct, counted = correct + c, counted + n
+    return float(np.mean(losses)), (correct / counted if counted else None)
 
 
 def _loop(setup: Setup, files: RunFiles, summary: dict, reporter: Reporter, should_stop) -> None:
@@ -589,11 +608,11 @@ def _loop(setup: Setup, files: RunFiles, summary: dict, reporter: Reporter, shou
             reporter.stats(step, {**res.timesteps, "theory": theory})
             if lg.jacobian:
                 _jacobian(setup, files, reporter, step, batch.x)
-        val = None
+        val = acc = None
         if bad is None and (step % lg.eval_every == 0 or step == steps):
             with np.errstate(all="ignore"):
-                val = _validate_loss(setup)
-        row = {"step": step, "loss": res.loss, "val_loss": val, "grad_norm": gnorm,
+                val, acc = _validate(setup)
+        row = {"step": step, "loss": res.loss, "val_loss": val, "val_acc": acc, "grad_norm": gnorm,
                "lr": tr.lr, "seconds": time.perf_counter() - t0}  # fmt: skip
         files.write("metrics.csv", [row])
         _update_summary(summary, task, row, summary["target_loss"])
@@ -649,6 +668,16 @@ def _update_summary(summary: dict, task: Task, row: dict, target: float | None) 
         bv = summary["best_val_loss"]
         summary["best_val_loss"] = val if bv is None else min(bv, val)
         summary["final_val_bits"] = task.bits(val)
+        acc = row.get("val_acc")
+        if acc is not None:
+            summary["final_val_acc"] = acc
+            ba = summary.get("best_val_acc")  # absent in a run resumed from before val_acc
+            summary["best_val_acc"] = acc if ba is None else max(ba, acc)
+            # steps to an accuracy: the first evaluation at or above it (val_acc is measured on
+            # the same fixed batches each time, so it is not smoothed as the training loss is)
+            goal = summary.get("target_acc")
+            if goal is not None and summary.get("steps_to_target_acc") is None and acc >= goal:
+                summary["steps_to_target_acc"] = row["step"]
 
 
 def _plots(run_dir: Path, summary: dict) -> None:

@@ -251,6 +251,14 @@ def _pm(mean_std, digits: int = 4) -> str:
     return fmt(mean, digits) if n < 2 else f"{fmt(mean, digits)} ± {fmt(std, 2)}"
 
 
+def _pm_pct(mean_std) -> str:
+    """An accuracy across seeds as '96.1%' or '96.1% ± 0.4%'; '—' without one."""
+    mean, std, n = mean_std
+    if mean is None:
+        return "—"
+    return f"{mean:.1%}" if n < 2 else f"{mean:.1%} ± {std:.1%}"
+
+
 def summary(report: dict) -> Table:
     """Final and best loss against chance, steps to target and speed-up, status, Whh at init."""
     task = report.get("task", {})
@@ -265,12 +273,17 @@ def summary(report: dict) -> Table:
         steps = ("the first step at which the smoothed training loss (EMA 0.9) reached it; speed-up: "
                  "the slowest init's steps over this one's, only between inits that reached it; one "
                  "seed per init (--seeds N: mean ± population std over N)")  # fmt: skip
+    # accuracy beside the loss, for tasks with classes (every arm of a compare runs one task)
+    with_acc = any(a.get("final_val_acc", (None,))[0] is not None for a in report["inits"].values())
     table = Table(title="summary", title_justify="left",
                   caption=f"chance {fmt(chance)} ({task.get('loss_kind', '')}); target loss {fmt(target)}: "
-                          f"{task.get('target_text', '')}; steps to target: {steps}",
+                          f"{task.get('target_text', '')}; steps to target: {steps}"
+                          + ("; final val acc: top-1 accuracy on the validation batches (mnist1d: "
+                             "the digit; copy: the recalled symbols; char: the next character)"
+                             if with_acc else ""),
                   caption_justify="left")  # fmt: skip
-    for col in ("init", "status", "final val loss", "best val loss", "steps to target", "speed-up",
-                "ρ(Whh)", "σmax(Whh)", "sat t=T"):  # fmt: skip
+    for col in ("init", "status", "final val loss", *(["final val acc"] if with_acc else []),
+                "best val loss", "steps to target", "speed-up", "ρ(Whh)", "σmax(Whh)", "sat t=T"):  # fmt: skip
         table.add_column(col, justify="left" if col in ("init", "status") else "right")
     for label, agg in report["inits"].items():
         statuses = agg["status"]
@@ -288,7 +301,8 @@ def summary(report: dict) -> Table:
         speedup = None if rung is None else rung["speedup"]
         speed = "—" if speedup is None else f"{speedup:.1f}x"
         sat = agg["saturation_T"][0]
-        table.add_row(label, status, _pm(agg["final_val_loss"]), _pm(agg["best_val_loss"]), steps, speed,
+        acc = [_pm_pct(agg.get("final_val_acc", (None, None, 0)))] if with_acc else []
+        table.add_row(label, status, _pm(agg["final_val_loss"]), *acc, _pm(agg["best_val_loss"]), steps, speed,
                       _pm(agg["spectral_radius"], 3), _pm(agg["max_singular"], 3),
                       "—" if sat is None else f"{sat:.0%}")  # fmt: skip
     return table

@@ -360,6 +360,13 @@ def summary_table(s: dict) -> Table:
     if chance and s.get("final_val_loss") is not None:
         val += f", {s['final_val_loss'] / chance:.0%} of chance"
     grid.add_row("val loss", val)
+    if s.get("final_val_acc") is not None:
+        acc = f"final {s['final_val_acc']:.1%}, best {s['best_val_acc']:.1%}"
+        if s.get("target_acc") is not None:
+            reached = s.get("steps_to_target_acc")
+            at = f"step {reached}" if reached is not None else "not reached"
+            acc += f"; target {s['target_acc']:.1%}: {at}"
+        grid.add_row("val accuracy", acc)
     if s.get("target_loss") is not None:
         reached = s.get("steps_to_target")
         text = f"step {reached}" if reached is not None else "not reached"
@@ -466,6 +473,8 @@ class ConsoleReporter:
         text = f"loss {fmt(row['loss'])}" if finite else "non-finite loss or gradient: diverged"
         if row.get("val_loss") is not None:
             text += f"  val {fmt(row['val_loss'])}"
+        if row.get("val_acc") is not None:
+            text += f"  acc {row['val_acc']:.1%}"
         if self.progress is not None:
             self.progress.update(self.task_id, completed=row["step"] + 1, loss=text)
         elif row["step"] % self.print_every == 0 or row["step"] == self.total or not finite:
