@@ -36,6 +36,7 @@ __all__ = [
     "NONLINEARITIES",
     "Nonlinearity",
     "PARAM_NAMES",
+    "backprop_through_time",
     "backward",
     "bptt",
     "evaluate",
@@ -143,11 +144,7 @@ def backward(params: dict, cache: Cache, dout: np.ndarray):
     dWhy = dout2.T @ hflat  # (O, H): o_t = h_t Why^T + by, summed over t and b
     dby = dout2.sum(axis=0)  # (O,)
     dH = (dout2 @ Why).reshape(T, B, H)  # dL/dh_t from o_t; a_{t+1}'s share is added below
-    dA = np.empty_like(A)
-    step = cell.backward_step(params, cache, dH, dA)
-    dnext = None
-    for t in range(T - 1, -1, -1):  # backprop through time
-        dnext = step(t, dnext)  # fills dH[t], dA[t]; dnext = dL/dh_{t-1} through a_t
+    dA, dh0 = backprop_through_time(params, cache, dH)
     dAflat = dA.reshape(T * B, -1)
     dR = cell.recurrent_grad(cache, dA)  # dA itself for the vanilla cell
     dRflat = dAflat if dR is dA else dR.reshape(T * B, -1)
@@ -162,7 +159,19 @@ def backward(params: dict, cache: Cache, dout: np.ndarray):
         cell.output_bias: dby,
         **cell.extra_grads(params, cache, dA),
     }
-    return grads, dH, dnext
+    return grads, dH, dh0
+
+
+def backprop_through_time(params: dict, cache: Cache, dH: np.ndarray):
+    """The backward recurrence, the cell's step for t = T-1..0. dH (T, B, H) holds dL/dh_t
+    through the outputs and receives the share through a_{t+1}, so that it ends as the total
+    dL/dh_t. Returns (dA, dh0): dL/dA (T, B, G*H) and dL/dh_0 (B, H)."""
+    dA = np.empty_like(cache.A)
+    step = cache.cell.backward_step(params, cache, dH, dA)
+    dnext = None
+    for t in range(cache.A.shape[0] - 1, -1, -1):
+        dnext = step(t, dnext)  # fills dH[t], dA[t]; dnext = dL/dh_{t-1} through a_t
+    return dA, dnext
 
 
 def bptt(
