@@ -33,13 +33,15 @@ from ..errors import RnnInitError
 from .cellbase import Cache, Cell, ParamSpec, StepJacobian
 
 
-def _gate_affine(gates: tuple[str, ...], H: int, dtype) -> tuple[np.ndarray, np.ndarray]:
-    """Per column of a (B, G*H) row: (scale, offset) with gate = scale * tanh(scale * a) + offset,
+def _gate_affine(gates: tuple[str, ...], B: int, H: int, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """(scale, offset) (B, G*H) with gate = scale * tanh(scale * a) + offset for a (B, G*H) row,
     i.e. sigma(a) = tanh(a / 2) / 2 + 1/2 for a sigmoid gate and tanh(a) for the candidate (scale
-    1, offset 0: exact). One tanh call over the whole row, no exp overflow."""
+    1, offset 0: exact). One tanh call over the whole row, no exp overflow. A full (B, G*H) array
+    rather than a (G*H,) row: NumPy runs an operation on two whole arrays as one flat loop."""
     tanh_gate = np.repeat([g in ("g", "n") for g in gates], H)
     scale = np.where(tanh_gate, 1.0, 0.5).astype(dtype)
-    return scale, np.where(tanh_gate, 0.0, 0.5).astype(dtype)
+    offset = np.where(tanh_gate, 0.0, 0.5).astype(dtype)
+    return np.tile(scale, (B, 1)), np.tile(offset, (B, 1))
 
 
 def _rows(arr: np.ndarray, ndim: int) -> np.ndarray:
@@ -86,12 +88,12 @@ class GatedCell(Cell):
 # ------------------------------------------------------------------------------------------ LSTM
 
 
-def _slope_coeffs(gates: tuple[str, ...], H: int, dtype) -> tuple[np.ndarray, np.ndarray]:
-    """Per column of a (B, G*H) row: (c1, c0) with d gate / d a = (c1 - gate) gate + c0, from the
+def _slope_coeffs(gates: tuple[str, ...], B: int, H: int, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """(c1, c0) (B, G*H) with d gate / d a = (c1 - gate) gate + c0 for a (B, G*H) row, from the
     gate values alone. With gate = s tanh(s a) + m (``_gate_affine``) the derivative is
     s^2 - (gate - m)^2 = (2m - gate) gate + (s^2 - m^2): sigma (1 - sigma) for a sigmoid gate
     (c1 = 1, c0 = 0), 1 - g^2 for the tanh candidate (c1 = 0, c0 = 1); both exact."""
-    scale, offset = _gate_affine(gates, H, dtype)
+    scale, offset = _gate_affine(gates, B, H, dtype)
     return 2.0 * offset, scale * scale - offset * offset
 
 
@@ -169,7 +171,7 @@ class LSTMJacobian(StepJacobian):
         H = self.H
         if self._slopes is None:
             D, K = np.empty_like(self.Z), np.empty_like(self.tcs)
-            coeffs = _slope_coeffs(LSTMCell.gates, H, D.dtype)
+            coeffs = _slope_coeffs(LSTMCell.gates, D.shape[1], H, D.dtype)
             _lstm_slopes(self.Z, self.cs[:-1], self.tcs, D, K, coeffs)
             self._slopes = D, K
         D, K = self._slopes
@@ -210,10 +212,10 @@ class LSTMCell(GatedCell):
 
     def forward_step(self, params: dict, cache: Cache) -> Callable[[int], None]:
         A, hs = cache.A, cache.hs
-        WhhT = np.ascontiguousarray(params["Whh"].T)  # (H, 4H): BLAS is faster on it
         cs, tcs, Zs = cache.extra["cs"], cache.extra["tcs"], self._gate_array(cache)
         B, H = hs.shape[1], hs.shape[2]
-        scale, offset = _gate_affine(self.gates, H, hs.dtype)
+        scale, offset = _gate_affine(self.gates, B, H, hs.dtype)
+        WhhT = np.ascontiguousarray(params["Whh"].T)  # (H, 4H): BLAS is faster on it
         R, ig = np.empty((B, 4 * H), dtype=hs.dtype), np.empty((B, H), dtype=hs.dtype)
 
         def step(t: int) -> None:
@@ -239,7 +241,7 @@ class LSTMCell(GatedCell):
         D, K = np.empty_like(Zs), np.empty_like(tcs)  # the local derivatives, kept
         cache.dextra["slopes"] = D, K  # for the Jacobian probe
         dC = cache.dextra["dC"] = np.empty_like(tcs)  # (T, B, H): dL/dc_t, for the statistics
-        coeffs = _slope_coeffs(self.gates, H, Zs.dtype)
+        coeffs = _slope_coeffs(self.gates, B, H, Zs.dtype)
         carry = np.empty((B, H), dtype=tcs.dtype)  # dL/dc_t through c_{t+1}, kept between steps
         dnext = np.empty((B, H), dtype=tcs.dtype)  # dL/dh_{t-1} through a_t
 
@@ -324,7 +326,7 @@ class GRUJacobian(StepJacobian):
     def apply_T(self, t: int, u: np.ndarray) -> np.ndarray:
         if self._slopes is None:
             self._slopes = np.empty_like(self.Z)
-            coeffs = _slope_coeffs(GRUCell.gates, self.H, self.Z.dtype)
+            coeffs = _slope_coeffs(GRUCell.gates, self.Z.shape[1], self.H, self.Z.dtype)
             _gru_slopes(self.Z, self.hn, self.hs[:-1], self._slopes, coeffs)
         shape = (*u.shape[:-1], 3 * self.H)
         da, dr_rec = np.empty(shape, u.dtype), np.empty(shape, u.dtype)
@@ -386,7 +388,7 @@ class GRUCell(GatedCell):
         T, B, H = hns.shape
         P = cache.dextra["slopes"] = np.empty_like(Zs)  # the local derivatives, kept
         dR = cache.dextra["dR"] = np.empty_like(dA)  # dL/d(h_{t-1} Whh^T), (T, B, 3H)
-        coeffs = _slope_coeffs(self.gates, H, Zs.dtype)
+        coeffs = _slope_coeffs(self.gates, B, H, Zs.dtype)
         rec = np.empty((B, H), dtype=hns.dtype)  # dL/dh_{t-1} through h_{t-1} Whh^T
         direct = np.empty((B, H), dtype=hns.dtype)  # dL/dh_{t-1} through h_t = ... + z h_{t-1}
 
