@@ -112,6 +112,12 @@ class Cell(ABC):
         if c0 is not None:
             raise RnnInitError(f"c0: the {self.name} cell has no cell state c; c0 is for lstm")
 
+    def projection_weights(self, params: dict) -> tuple[np.ndarray, np.ndarray]:
+        """(Wxh, bh) of the input projection A = x Wxh^T + bh that the engine computes for all
+        steps before the loop: the parameters themselves here. A cell may return scaled copies
+        that its forward step undoes, so that cache.A holds the pre-activations after it."""
+        return params[self.input_weight], params[self.input_bias]
+
     def check_nonlinearity(self, nonlinearity: str, where: str = "model.nonlinearity") -> None:
         """Refuse a nonlinearity this cell cannot run, with one line; any registered one here."""
         if nonlinearity not in NONLINEARITIES:

@@ -89,7 +89,7 @@ def forward(
     """
     cell = get_cell(cell)
     cell.check_nonlinearity(nonlinearity)
-    Wxh, bh = params[cell.input_weight], params[cell.input_bias]
+    Wxh, bh = cell.projection_weights(params)  # the parameters, or the cell's scaled copies
     Why, by = params[cell.output_weight], params[cell.output_bias]
     dtype = params[cell.recurrent_weight].dtype
     H = Why.shape[1]

@@ -203,6 +203,15 @@ class LSTMCell(GatedCell):
     def state_size(self, H: int) -> int:
         return 2 * H
 
+    def projection_weights(self, params: dict) -> tuple[np.ndarray, np.ndarray]:
+        """Wxh and bh with the sigmoid gates' rows (i, f, o) halved, exact (a power of 2): the
+        input projection holds a / 2 where the step takes sigma(a) = tanh(a/2)/2 + 1/2, and the
+        step doubles A[t] back after its tanh (one pass on a hot row instead of halving a into
+        the gate row, which measured 5-10% slower over the forward loop; not so for the GRU)."""
+        Wxh, bh = params[self.input_weight], params[self.input_bias]
+        half = _gate_affine(self.gates, 1, Wxh.shape[0] // len(self.gates), Wxh.dtype)[0][0]
+        return Wxh * half[:, None], bh * half
+
     def init_state(self, cache: Cache, c0=None) -> None:
         T, B, H = cache.A.shape[0], cache.hs.shape[1], cache.hs.shape[2]
         cs = np.empty((T + 1, B, H), dtype=cache.hs.dtype)
@@ -211,21 +220,23 @@ class LSTMCell(GatedCell):
         cache.extra["tcs"] = np.empty((T, B, H), dtype=cache.hs.dtype)
 
     def forward_step(self, params: dict, cache: Cache) -> Callable[[int], None]:
-        A, hs = cache.A, cache.hs
+        A, hs = cache.A, cache.hs  # A: sigmoid columns halved (projection_weights)
         cs, tcs, Zs = cache.extra["cs"], cache.extra["tcs"], self._gate_array(cache)
         B, H = hs.shape[1], hs.shape[2]
         scale, offset = _gate_affine(self.gates, B, H, hs.dtype)
-        WhhT = np.ascontiguousarray(params["Whh"].T)  # (H, 4H): BLAS is faster on it
+        # (H, 4H), contiguous (BLAS is faster on it), its sigmoid columns halved like A's
+        WhhT = np.ascontiguousarray(params["Whh"].T) * scale[0]
+        unscale = 1.0 / scale
         R, ig = np.empty((B, 4 * H), dtype=hs.dtype), np.empty((B, H), dtype=hs.dtype)
 
         def step(t: int) -> None:
             a, Z, c = A[t], Zs[t], cs[t + 1]  # views: the in-place ops below write into them
             np.matmul(hs[t], WhhT, out=R)
-            a += R  # a = (x Wxh^T + bh) + h_{t-1} Whh^T
-            np.multiply(a, scale, out=Z)
-            np.tanh(Z, out=Z)
+            a += R  # a = (x Wxh^T + bh) + h_{t-1} Whh^T, sigmoid columns halved
+            np.tanh(a, out=Z)
+            a *= unscale  # A[t] = a
             Z *= scale
-            Z += offset  # i, f, o = sigma(a_i, a_f, a_o); g = tanh(a_g)
+            Z += offset  # i, f, o = sigma(a_i, a_f, a_o) = tanh(a/2)/2 + 1/2; g = tanh(a_g)
             np.multiply(Z[:, H : 2 * H], cs[t], out=c)  # c_t = f c_{t-1}
             np.multiply(Z[:, :H], Z[:, 2 * H : 3 * H], out=ig)
             c += ig  # ... + i g
