@@ -125,12 +125,13 @@ def _input_grad(x: np.ndarray, dAflat: np.ndarray, I: int) -> np.ndarray:
         return dWxhT.T
     order = np.argsort(ids, kind="stable")  # the rows of each token together, in time order
     bounds = np.searchsorted(ids[order], np.arange(I + 1))  # token v: rows bounds[v]:bounds[v+1]
-    grouped = dAflat[order]  # (T*B, G*H)
     # row v of dWxh.T: the rows of token v added one after another to 0 (a sum over axis 0 of
     # 2 or more columns adds whole rows in order), the sums and the order of np.add.at, which
-    # cost more than all the backward's other bookkeeping together
+    # cost more than all the backward's other bookkeeping together; gathered token by token,
+    # as small arrays that the allocator reuses, not one (T*B, G*H) copy of fresh memory
     for v in np.flatnonzero(np.diff(bounds)):
-        np.add.reduce(grouped[bounds[v] : bounds[v + 1]], axis=0, out=dWxhT[v], initial=0.0)
+        rows = dAflat[order[bounds[v] : bounds[v + 1]]]
+        np.add.reduce(rows, axis=0, out=dWxhT[v], initial=0.0)
     return dWxhT.T
 
 
