@@ -284,15 +284,16 @@ class LSTMCell(GatedCell):
 
 def _gru_slopes(Z, hn, hs, P, coeffs):
     """The local derivatives of one step (B, ...), of a few steps or of every step (T, B, ...),
-    into P (.., 3H) with blocks hn r(1-r) (dL/da_n -> dL/da_r), (h_{t-1} - n) z(1-z) (dL/dh_t ->
-    dL/da_z) and (1-z)(1-n^2) (dL/dh_t -> dL/da_n); hs: h_{t-1}, the state before the step;
-    coeffs: ``_slope_coeffs`` of the GRU's gates."""
+    into P (.., 3H): the factors that turn dL/dh_t into dL/da for the blocks r, z, n, that is
+    hn r(1-r) (1-z)(1-n^2), (h_{t-1} - n) z(1-z) and (1-z)(1-n^2); hs: h_{t-1}, the state
+    before the step; coeffs: ``_slope_coeffs`` of the GRU's gates."""
     H = hn.shape[-1]
     _gate_slopes(Z, coeffs, P)  # r', z', n'
     z, n = Z[..., H : 2 * H], Z[..., 2 * H :]
-    P[..., :H] *= hn  # a_n = ... + r * hn
     P[..., H : 2 * H] *= hs - n  # h_t = n + z (h_{t-1} - n)
     P[..., 2 * H :] *= 1.0 - z  # h_t = (1 - z) n + ...
+    P[..., :H] *= hn  # a_n = ... + r * hn
+    P[..., :H] *= P[..., 2 * H :]  # ... through n
 
 
 def _gru_back(P, Z, dh, da, dr_rec, direct=None):
@@ -306,9 +307,7 @@ def _gru_back(P, Z, dh, da, dr_rec, direct=None):
     H = P.shape[-1] // 3
     if dh.ndim == 3:
         P, Z = P[:, None], Z[:, None]
-    zn = _blocks(da[..., H:], 2, H)  # da_z, da_n
-    np.multiply(_blocks(P[..., H:], 2, H), dh[..., None, :], out=zn)
-    np.multiply(da[..., 2 * H :], P[..., :H], out=da[..., :H])  # da_r
+    np.multiply(_blocks(P, 3, H), dh[..., None, :], out=_blocks(da, 3, H))  # da_r, da_z, da_n
     dr_rec[..., : 2 * H] = da[..., : 2 * H]  # r, z: the recurrent term enters a unchanged
     np.multiply(da[..., 2 * H :], Z[..., :H], out=dr_rec[..., 2 * H :])  # r * (h W_hn^T + bhn)
     return np.multiply(dh, Z[..., H : 2 * H], out=direct)  # h_t = ... + z h_{t-1}
