@@ -93,14 +93,14 @@ def forward(
     Why, by = params[cell.output_weight], params[cell.output_bias]
     dtype = params[cell.recurrent_weight].dtype
     H = Why.shape[1]
-    if _token_ids(x):  # one-hot inputs: gather columns of Wxh instead of multiplying
+    if _token_ids(x):  # one-hot inputs: gather rows of Wxh^T + bh instead of multiplying
         T, B = x.shape
-        A = np.take(np.ascontiguousarray(Wxh.T), x, axis=0)  # (T, B, G*H)
+        A = np.take(np.ascontiguousarray(Wxh.T) + bh, x, axis=0)  # (T, B, G*H): as adding bh after
     else:
         x = np.asarray(x, dtype=dtype)
         T, B, I = x.shape
         A = (x.reshape(T * B, I) @ Wxh.T).reshape(T, B, -1)  # all input projections at once
-    A += bh
+        A += bh
     hs = np.empty((T + 1, B, H), dtype=dtype)
     hs[0] = 0.0 if h0 is None else h0
     cache = Cache(x=x, A=A, hs=hs, out=None, cell=cell, nonlinearity=nonlinearity)
