@@ -373,12 +373,11 @@ class GRUCell(GatedCell):
         bhn = np.tile(params["bhn"], (B, 1))  # (B, H): one flat loop (see _gate_affine)
         Zs = self._gate_array(cache)
         hns = cache.extra["hn"] = np.empty((T, B, H), dtype=hs.dtype)
-        # r, z are worked out in a contiguous (B, 2H) row, then copied into A[t] and the gate
-        # row: operations on the (B, 2H) blocks of a (B, 3H) row loop row by row, and two copies
-        # cost less than the five such operations they replace (measured 12-16% faster)
-        rz = np.empty((B, 2 * H), dtype=hs.dtype)
+        # r, z and n are worked out in contiguous rows, then copied into A[t] and the gate row:
+        # operations on the blocks of a (B, 3H) row loop row by row, and the copies cost less
+        # than the operations on blocks they replace (measured 10-15% faster)
+        rz, n = np.empty((B, 2 * H), dtype=hs.dtype), np.empty((B, H), dtype=hs.dtype)
         r, z = rz[:, :H], rz[:, H:]
-        rhn = np.empty((B, H), dtype=hs.dtype)
 
         def step(t: int) -> None:
             a, Z, hn, h = A[t], Zs[t], hns[t], hs[t + 1]  # views, written in place
@@ -392,10 +391,11 @@ class GRUCell(GatedCell):
             Z[:, : 2 * H] = rz
             np.matmul(hs[t], W_n, out=hn)
             hn += bhn  # hn = h_{t-1} W_hn^T + bhn
-            np.multiply(r, hn, out=rhn)
-            a[:, 2 * H :] += rhn  # a_n = x W_in^T + b_n + r * hn
-            n = Z[:, 2 * H :]
-            np.tanh(a[:, 2 * H :], out=n)
+            np.multiply(r, hn, out=n)
+            np.add(n, a[:, 2 * H :], out=n)  # a_n = x W_in^T + b_n + r * hn
+            a[:, 2 * H :] = n
+            np.tanh(n, out=n)
+            Z[:, 2 * H :] = n
             np.subtract(hs[t], n, out=h)
             h *= z
             h += n  # h_t = n + z (h_{t-1} - n) = (1 - z) n + z h_{t-1}
