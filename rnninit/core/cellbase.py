@@ -53,6 +53,9 @@ class Cache:
             ``dC`` (T, B, H) the total dL/dc_t, a GRU's recurrent gradient ``dR``, the gated
             cells' local derivatives ``slopes``, which the Jacobian probe reuses); empty for the
             rnn.
+        keep_slopes: whether the backward pass keeps its local derivatives (``slopes``) for a
+            Jacobian probe that follows; False when none follows, so that a cell may compute
+            them a few steps at a time into a small buffer (``engine.backward`` sets it).
     """
 
     x: np.ndarray
@@ -63,6 +66,7 @@ class Cache:
     nonlinearity: str
     extra: dict[str, np.ndarray] = field(default_factory=dict)
     dextra: dict[str, np.ndarray] = field(default_factory=dict)
+    keep_slopes: bool = True
 
 
 class StepJacobian(ABC):

@@ -135,8 +135,14 @@ def _input_grad(x: np.ndarray, dAflat: np.ndarray, I: int) -> np.ndarray:
     return dWxhT.T
 
 
-def backward(params: dict, cache: Cache, dout: np.ndarray):
-    """Exact BPTT. Returns (grads, dH, dh0) where dH (T, B, H) is the total dL/dh_t."""
+def backward(params: dict, cache: Cache, dout: np.ndarray, keep_slopes: bool = True):
+    """Exact BPTT. Returns (grads, dH, dh0) where dH (T, B, H) is the total dL/dh_t.
+
+    keep_slopes: keep the cell's local derivatives in ``cache.dextra`` for the Jacobian probe
+    (``cell.jacobian``); False when no probe follows, which saves the gated cells a (T, B, G*H)
+    array (the probe, if one runs after all, computes them again).
+    """
+    cache.keep_slopes = keep_slopes
     cell, A, hs, x = cache.cell, cache.A, cache.hs, cache.x
     Wxh, Why = params[cell.input_weight], params[cell.output_weight]
     T, B, H = A.shape[0], A.shape[1], hs.shape[2]
@@ -214,7 +220,7 @@ def bptt(
     """
     cache = forward(params, x, h0=h0, nonlinearity=nonlinearity, cell=cell, c0=c0)
     L, dout = loss_and_dout(cache.out, y, mask, loss)
-    grads, dH, dh0 = backward(params, cache, dout)
+    grads, dH, dh0 = backward(params, cache, dout, keep_slopes=stats)  # the probe reuses them
     ts = None
     if stats:
         preact, act = cache.cell.stat_arrays(cache)

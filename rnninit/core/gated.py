@@ -67,6 +67,20 @@ def _slope_chunk(t: int, T: int) -> slice | None:
     return None
 
 
+def _slope_buffer(like: np.ndarray, keep: bool) -> np.ndarray:
+    """Where a backward pass writes local derivatives shaped like ``like`` (T, B, n): every
+    step's, kept for the Jacobian probe, or one chunk's (SLOPE_CHUNK, B, n), reused chunk after
+    chunk when no probe follows (no fresh (T, B, n) array: measured 5-10% faster for the LSTM).
+    Step s is row s % len(buffer) either way."""
+    return np.empty_like(like) if keep else np.empty((SLOPE_CHUNK, *like.shape[1:]), like.dtype)
+
+
+def _rows_of(ts: slice, buffer: np.ndarray) -> slice:
+    """The rows of ``_slope_buffer`` that hold the steps ts of one ``_slope_chunk``."""
+    lo = ts.start % len(buffer)
+    return slice(lo, lo + ts.stop - ts.start)
+
+
 class GatedCell(Cell):
     """What the LSTM and the GRU share: fixed nonlinearities, no mean-field theory."""
 
@@ -249,8 +263,9 @@ class LSTMCell(GatedCell):
         Whh = params["Whh"]
         cs, tcs, Zs = cache.extra["cs"], cache.extra["tcs"], cache.extra["gates"]
         T, B, H = tcs.shape
-        D, K = np.empty_like(Zs), np.empty_like(tcs)  # the local derivatives, kept
-        cache.dextra["slopes"] = D, K  # for the Jacobian probe
+        D, K = _slope_buffer(Zs, cache.keep_slopes), _slope_buffer(tcs, cache.keep_slopes)
+        if cache.keep_slopes:
+            cache.dextra["slopes"] = D, K  # for the Jacobian probe
         dC = cache.dextra["dC"] = np.empty_like(tcs)  # (T, B, H): dL/dc_t, for the statistics
         coeffs = _slope_coeffs(self.gates, B, H, Zs.dtype)
         carry = np.empty((B, H), dtype=tcs.dtype)  # dL/dc_t through c_{t+1}, kept between steps
@@ -262,9 +277,10 @@ class LSTMCell(GatedCell):
                 dh += dh_next
             ts = _slope_chunk(t, T)
             if ts is not None:  # a few steps' local derivatives at once: few calls, in cache
-                _lstm_slopes(Zs[ts], cs[ts], tcs[ts], D[ts], K[ts], coeffs)
-            f = Zs[t, :, H : 2 * H]
-            _lstm_back(D[t], K[t], f, dh, None if t == T - 1 else carry, dA[t], dC[t], carry)
+                rows = _rows_of(ts, D)
+                _lstm_slopes(Zs[ts], cs[ts], tcs[ts], D[rows], K[rows], coeffs)
+            j, f = t % len(D), Zs[t, :, H : 2 * H]
+            _lstm_back(D[j], K[j], f, dh, None if t == T - 1 else carry, dA[t], dC[t], carry)
             if t == 0:
                 cache.dextra["dc0"] = carry
             return np.matmul(dA[t], Whh, out=dnext)  # dL/dh_{t-1} through a_t
@@ -406,7 +422,9 @@ class GRUCell(GatedCell):
         hs, Whh = cache.hs, params["Whh"]
         Zs, hns = cache.extra["gates"], cache.extra["hn"]
         T, B, H = hns.shape
-        P = cache.dextra["slopes"] = np.empty_like(Zs)  # the local derivatives, kept
+        P = _slope_buffer(Zs, cache.keep_slopes)  # the local derivatives
+        if cache.keep_slopes:
+            cache.dextra["slopes"] = P  # for the Jacobian probe
         dR = cache.dextra["dR"] = np.empty_like(dA)  # dL/d(h_{t-1} Whh^T), (T, B, 3H)
         coeffs = _slope_coeffs(self.gates, B, H, Zs.dtype)
         rec = np.empty((B, H), dtype=hns.dtype)  # dL/dh_{t-1} through h_{t-1} Whh^T
@@ -418,8 +436,8 @@ class GRUCell(GatedCell):
                 dh += dh_next
             ts = _slope_chunk(t, T)
             if ts is not None:  # a few steps' local derivatives at once: few calls, in cache
-                _gru_slopes(Zs[ts], hns[ts], hs[ts], P[ts], coeffs)
-            dnext = _gru_back(P[t], Zs[t], dh, dA[t], dR[t], direct)
+                _gru_slopes(Zs[ts], hns[ts], hs[ts], P[_rows_of(ts, P)], coeffs)
+            dnext = _gru_back(P[t % len(P)], Zs[t], dh, dA[t], dR[t], direct)
             dnext += np.matmul(dR[t], Whh, out=rec)
             return dnext  # dL/dh_{t-1} through step t
 
