@@ -161,8 +161,9 @@ class Cell(ABC):
 
     @abstractmethod
     def forward_step(self, params: dict, cache: Cache) -> Callable[[int], None]:
-        """Bind the forward step to a cache: ``step(t)`` completes A[t] with the recurrent
-        term and writes the states at t + 1 (``hs[t + 1]``), for t = 0..T-1 in order."""
+        """Bind the forward step to a cache: ``step(t)`` completes A[t] (the projection with
+        ``projection_weights``) with the recurrent term into the pre-activation and writes the
+        states at t + 1 (``hs[t + 1]``), for t = 0..T-1 in order."""
 
     @abstractmethod
     def backward_step(
