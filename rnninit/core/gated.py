@@ -102,40 +102,28 @@ class GatedCell(Cell):
 # ------------------------------------------------------------------------------------------ LSTM
 
 
-def _slope_coeffs(gates: tuple[str, ...], B: int, H: int, dtype) -> tuple[np.ndarray, np.ndarray]:
-    """(c1, c0) (B, G*H) with d gate / d a = (c1 - gate) gate + c0 for a (B, G*H) row, from the
-    gate values alone. With gate = s tanh(s a) + m (``_gate_affine``) the derivative is
-    s^2 - (gate - m)^2 = (2m - gate) gate + (s^2 - m^2): sigma (1 - sigma) for a sigmoid gate
-    (c1 = 1, c0 = 0), 1 - g^2 for the tanh candidate (c1 = 0, c0 = 1); both exact."""
-    scale, offset = _gate_affine(gates, B, H, dtype)
-    return 2.0 * offset, scale * scale - offset * offset
-
-
-def _gate_slopes(Z, coeffs, out):
-    """d gate / d a for every column of Z (.., G*H) at once, into out (``_slope_coeffs``)."""
-    c1, c0 = coeffs
-    np.subtract(c1, Z, out=out)
-    out *= Z
-    out += c0
-
-
-def _lstm_slopes(Z, c_prev, tc, D, K, coeffs):
+def _lstm_slopes(Z, c_prev, tc, D, K):
     """The local derivatives of one step (B, ...), of a few steps or of every step (T, B, ...).
 
     Writes D (.., 4H), the factor that turns dL/dc_t into dL/da_t for the blocks i, f, g
     (g i(1-i), c_{t-1} f(1-f), i (1-g^2)) and dL/dh_t into dL/da_o (tanh(c_t) o(1-o)), and
-    K (.., H) = o (1 - tanh(c_t)^2) = dh_t/dc_t. Z: the gates; c_prev: c_{t-1}; tc: tanh(c_t);
-    coeffs: ``_slope_coeffs`` of the LSTM's gates.
+    K (.., H) = o (1 - tanh(c_t)^2) = dh_t/dc_t. Z: the gates; c_prev: c_{t-1}; tc: tanh(c_t).
+    Each product is formed as in (g i)(1 - i), so that the numbers do not depend on how many
+    steps are done at once.
     """
     H = tc.shape[-1]
-    _gate_slopes(Z, coeffs, D)  # i', f', g', o'
-    D4, Z4 = _blocks(D, 4, H), _blocks(Z, 4, H)
-    D4[..., 0::2, :] *= Z4[..., 2::-2, :]  # c_t = f c_{t-1} + i g: i' g and g' i
-    D4[..., 1, :] *= c_prev  # f' c_{t-1}
-    D4[..., 3, :] *= tc  # h_t = o tanh(c_t): o' tanh(c_t)
+    i, f, g, o = (Z[..., k * H : (k + 1) * H] for k in range(4))
+    Di, Df, Dg, Do = (D[..., k * H : (k + 1) * H] for k in range(4))
+    np.subtract(1.0, Z, out=D)  # 1 - i, 1 - f, (1 - g), 1 - o
+    Di *= g * i  # c_t = f c_{t-1} + i g, i = sigma(a_i)
+    Df *= c_prev * f  # f = sigma(a_f)
+    Do *= tc * o  # h_t = o tanh(c_t), o = sigma(a_o)
+    np.multiply(g, g, out=Dg)
+    np.subtract(1.0, Dg, out=Dg)
+    Dg *= i  # g = tanh(a_g)
     np.multiply(tc, tc, out=K)
     np.subtract(1.0, K, out=K)
-    K *= Z4[..., 3, :]  # backprop through tanh(c_t): o (1 - tanh(c_t)^2)
+    K *= o  # backprop through tanh(c_t)
 
 
 def _lstm_back(D, K, f, dh, dc_next, da, dc=None, dc_prev=None):
@@ -185,8 +173,7 @@ class LSTMJacobian(StepJacobian):
         H = self.H
         if self._slopes is None:
             D, K = np.empty_like(self.Z), np.empty_like(self.tcs)
-            coeffs = _slope_coeffs(LSTMCell.gates, D.shape[1], H, D.dtype)
-            _lstm_slopes(self.Z, self.cs[:-1], self.tcs, D, K, coeffs)
+            _lstm_slopes(self.Z, self.cs[:-1], self.tcs, D, K)
             self._slopes = D, K
         D, K = self._slopes
         out = np.empty_like(u)
@@ -267,7 +254,6 @@ class LSTMCell(GatedCell):
         if cache.keep_slopes:
             cache.dextra["slopes"] = D, K  # for the Jacobian probe
         dC = cache.dextra["dC"] = np.empty_like(tcs)  # (T, B, H): dL/dc_t, for the statistics
-        coeffs = _slope_coeffs(self.gates, B, H, Zs.dtype)
         carry = np.empty((B, H), dtype=tcs.dtype)  # dL/dc_t through c_{t+1}, kept between steps
         dnext = np.empty((B, H), dtype=tcs.dtype)  # dL/dh_{t-1} through a_t
 
@@ -278,7 +264,7 @@ class LSTMCell(GatedCell):
             ts = _slope_chunk(t, T)
             if ts is not None:  # a few steps' local derivatives at once: few calls, in cache
                 rows = _rows_of(ts, D)
-                _lstm_slopes(Zs[ts], cs[ts], tcs[ts], D[rows], K[rows], coeffs)
+                _lstm_slopes(Zs[ts], cs[ts], tcs[ts], D[rows], K[rows])
             j, f = t % len(D), Zs[t, :, H : 2 * H]
             _lstm_back(D[j], K[j], f, dh, None if t == T - 1 else carry, dA[t], dC[t], carry)
             if t == 0:
@@ -298,18 +284,20 @@ class LSTMCell(GatedCell):
 # ------------------------------------------------------------------------------------------- GRU
 
 
-def _gru_slopes(Z, hn, hs, P, coeffs):
+def _gru_slopes(Z, hn, hs, P):
     """The local derivatives of one step (B, ...), of a few steps or of every step (T, B, ...),
-    into P (.., 3H): the factors that turn dL/dh_t into dL/da for the blocks r, z, n, that is
-    hn r(1-r) (1-z)(1-n^2), (h_{t-1} - n) z(1-z) and (1-z)(1-n^2); hs: h_{t-1}, the state
-    before the step; coeffs: ``_slope_coeffs`` of the GRU's gates."""
+    into P (.., 3H) with blocks hn r(1-r) (dL/da_n -> dL/da_r), (h_{t-1} - n) z(1-z) (dL/dh_t ->
+    dL/da_z) and (1-z)(1-n^2) (dL/dh_t -> dL/da_n); hs: h_{t-1}, the state before the step.
+    Each product is formed as in (hn r)(1 - r), whatever the number of steps."""
     H = hn.shape[-1]
-    _gate_slopes(Z, coeffs, P)  # r', z', n'
-    z, n = Z[..., H : 2 * H], Z[..., 2 * H :]
-    P[..., H : 2 * H] *= hs - n  # h_t = n + z (h_{t-1} - n)
-    P[..., 2 * H :] *= 1.0 - z  # h_t = (1 - z) n + ...
-    P[..., :H] *= hn  # a_n = ... + r * hn
-    P[..., :H] *= P[..., 2 * H :]  # ... through n
+    r, z, n = (Z[..., k * H : (k + 1) * H] for k in range(3))
+    Pr, Pz, Pn = (P[..., k * H : (k + 1) * H] for k in range(3))
+    np.subtract(1.0, Z, out=P)  # 1 - r, 1 - z, (1 - n)
+    np.multiply(n, n, out=Pn)
+    np.subtract(1.0, Pn, out=Pn)
+    Pn *= Pz  # h_t = (1 - z) n + ..., n = tanh
+    Pr *= hn * r  # a_n = ... + r * hn, r = sigma(a_r)
+    Pz *= (hs - n) * z  # h_t = n + z (h_{t-1} - n)
 
 
 def _gru_back(P, Z, dh, da, dr_rec, direct=None):
@@ -323,7 +311,9 @@ def _gru_back(P, Z, dh, da, dr_rec, direct=None):
     H = P.shape[-1] // 3
     if dh.ndim == 3:
         P, Z = P[:, None], Z[:, None]
-    np.multiply(_blocks(P, 3, H), dh[..., None, :], out=_blocks(da, 3, H))  # da_r, da_z, da_n
+    zn = _blocks(da[..., H:], 2, H)  # da_z, da_n
+    np.multiply(_blocks(P[..., H:], 2, H), dh[..., None, :], out=zn)
+    np.multiply(da[..., 2 * H :], P[..., :H], out=da[..., :H])  # da_r
     dr_rec[..., : 2 * H] = da[..., : 2 * H]  # r, z: the recurrent term enters a unchanged
     np.multiply(da[..., 2 * H :], Z[..., :H], out=dr_rec[..., 2 * H :])  # r * (h W_hn^T + bhn)
     return np.multiply(dh, Z[..., H : 2 * H], out=direct)  # h_t = ... + z h_{t-1}
@@ -352,8 +342,7 @@ class GRUJacobian(StepJacobian):
     def apply_T(self, t: int, u: np.ndarray) -> np.ndarray:
         if self._slopes is None:
             self._slopes = np.empty_like(self.Z)
-            coeffs = _slope_coeffs(GRUCell.gates, self.Z.shape[1], self.H, self.Z.dtype)
-            _gru_slopes(self.Z, self.hn, self.hs[:-1], self._slopes, coeffs)
+            _gru_slopes(self.Z, self.hn, self.hs[:-1], self._slopes)
         shape = (*u.shape[:-1], 3 * self.H)
         da, dr_rec = np.empty(shape, u.dtype), np.empty(shape, u.dtype)
         direct = _gru_back(self._slopes[t - 1], self.Z[t - 1], u, da, dr_rec)
@@ -426,7 +415,6 @@ class GRUCell(GatedCell):
         if cache.keep_slopes:
             cache.dextra["slopes"] = P  # for the Jacobian probe
         dR = cache.dextra["dR"] = np.empty_like(dA)  # dL/d(h_{t-1} Whh^T), (T, B, 3H)
-        coeffs = _slope_coeffs(self.gates, B, H, Zs.dtype)
         rec = np.empty((B, H), dtype=hns.dtype)  # dL/dh_{t-1} through h_{t-1} Whh^T
         direct = np.empty((B, H), dtype=hns.dtype)  # dL/dh_{t-1} through h_t = ... + z h_{t-1}
 
@@ -436,7 +424,7 @@ class GRUCell(GatedCell):
                 dh += dh_next
             ts = _slope_chunk(t, T)
             if ts is not None:  # a few steps' local derivatives at once: few calls, in cache
-                _gru_slopes(Zs[ts], hns[ts], hs[ts], P[_rows_of(ts, P)], coeffs)
+                _gru_slopes(Zs[ts], hns[ts], hs[ts], P[_rows_of(ts, P)])
             dnext = _gru_back(P[t % len(P)], Zs[t], dh, dA[t], dR[t], direct)
             dnext += np.matmul(dR[t], Whh, out=rec)
             return dnext  # dL/dh_{t-1} through step t
