@@ -17,9 +17,11 @@ Implementations, each computing the loss and every gradient of one step on the s
                   projection, T recurrent products forward, the output product, the output
                   gradient product, T recurrent products backward, dWxh, dWhh, dWhy), no
                   elementwise work; for token ids dWxh is the dense product with the one-hot
-                  inputs
+                  inputs. For a gated cell with G gate blocks (lstm 4, gru 3) the recurrent
+                  products are (B, H) x (H, G*H) forward and (B, G*H) x (G*H, H) backward, and
+                  the input projection, dWxh and dWhh have G*H rows
 
-The gated rows (lstm, gru) have no naive loop and no floor here: their columns show '-'.
+The gated rows (lstm, gru) have no naive loop: its column shows '-'.
 
 Timing is interleaved (round-robin over the implementations, starting at a different one each
 round); each time is the median over the rounds and each ratio the median over the rounds of
@@ -154,30 +156,31 @@ def naive_step(params, x, y, loss):
 # ---------------------------------------------------------------------------------------------
 # The matrix-product floor
 # ---------------------------------------------------------------------------------------------
-def make_floor(params, x, y, loss):
+def make_floor(params, x, y, loss, cell="rnn"):
     """The engine's matrix products alone, on realistic values taken from one engine step."""
     Wxh, Whh, Why = params["Wxh"], params["Whh"], params["Why"]
-    cache = model.forward(params, x)
+    cache = model.forward(params, x, cell=cell)
     _, dout = model.loss_and_dout(cache.out, y, None, loss)
-    _, dH, _ = model.backward(params, cache, dout)
     hs = cache.hs  # (T+1, B, H)
-    dA = dH * (1 - hs[1:] ** 2)  # (T, B, H)
-    T, B, H = dA.shape
+    T, B, H = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
+    dH = (dout.reshape(T * B, -1) @ Why).reshape(T, B, H)
+    dA, _ = model.backprop_through_time(params, cache, dH)  # (T, B, G*H)
     tokens = x.ndim == 2
     X = np.eye(Wxh.shape[1], dtype=Whh.dtype)[x.reshape(-1)] if tokens else x.reshape(T * B, -1)
     WxhT = np.ascontiguousarray(Wxh.T)
-    hflat, dAflat, dout2 = hs[1:].reshape(T * B, H), dA.reshape(T * B, H), dout.reshape(T * B, -1)
+    WhhT = Whh.T if cell == "rnn" else np.ascontiguousarray(Whh.T)  # as each cell's step does
+    hflat, dAflat, dout2 = hs[1:].reshape(T * B, H), dA.reshape(T * B, -1), dout.reshape(T * B, -1)
 
     def floor():
         if tokens:
-            A = np.take(WxhT, x, axis=0)  # (T, B, H) input gather
+            A = np.take(WxhT, x, axis=0)  # (T, B, G*H) input gather
         else:
-            A = (X @ Wxh.T).reshape(T, B, H)  # input projection
+            A = (X @ Wxh.T).reshape(T, B, -1)  # input projection
         for t in range(T):
-            np.matmul(hs[t], Whh.T, out=A[t])  # recurrence forward (values not chained)
+            np.matmul(hs[t], WhhT, out=A[t])  # recurrence forward (values not chained)
         out = hflat @ Why.T  # all outputs
         dHo = dout2 @ Why  # output gradient
-        D = np.empty_like(dA)
+        D = np.empty_like(hs[1:])
         for t in range(T - 1, -1, -1):
             np.matmul(dA[t], Whh, out=D[t])  # recurrence backward
         dWhh = dAflat.T @ hs[:-1].reshape(T * B, H)
@@ -343,8 +346,7 @@ def bench_shape(shape, dtype, args, use_torch):
     ts = TorchStep(params, x, y, loss, cell) if use_torch else None
     if ts is not None:
         fns["torch"] = ts
-    if cell == "rnn":
-        fns["floor"] = make_floor(params, x, y, loss)
+    fns["floor"] = make_floor(params, x, y, loss, cell)
 
     res = engine()
     ref = (res.loss, res.grads)

@@ -18,7 +18,7 @@ import pytest
 from gradcheck import assert_param_grads, numeric_grad, rel_error
 
 from rnninit.core.cells import CELLS, ParamSpec, get_cell
-from rnninit.core.engine import bptt, evaluate, forward
+from rnninit.core.engine import backward, bptt, evaluate, forward, loss_and_dout
 from rnninit.errors import RnnInitError
 
 T, B, I, H, O, K = 4, 2, 3, 3, 2, 3
@@ -106,6 +106,42 @@ def test_gradients_match_finite_differences(cell, loss, masked, states):
         assert rel_error(res.dc0, numeric_grad(f, c0)) < 1e-6
     else:
         assert (res.dc0 is None) == (cell != "lstm")
+
+
+@pytest.mark.parametrize("cell", GATED)
+def test_the_backward_pass_without_a_probe_gives_the_same_numbers(cell):
+    """bptt(stats=False) computes the local derivatives a chunk at a time into a small buffer
+    (no probe follows) and keeps none; loss, gradients, dh0, dc0 and the total dL/dh_t are the
+    same bit for bit as when they are kept (stats=True), over several chunks and a partial one;
+    a probe on such a cache computes the derivatives itself, to the same numbers."""
+    rng = np.random.default_rng(7)
+    Tn = 19  # two chunks of 8 and a partial one
+    params = make_params(cell, rng)
+    x, y = rng.standard_normal((Tn, B, I)), rng.integers(0, O, size=(Tn, B))
+    h0 = rng.standard_normal((B, H))
+    c0 = rng.standard_normal((B, H)) if cell == "lstm" else None
+    kept, lean = (bptt(params, x, y, h0=h0, c0=c0, cell=cell, stats=s) for s in (True, False))
+    assert kept.loss == lean.loss
+    for k in params:
+        np.testing.assert_array_equal(kept.grads[k], lean.grads[k])
+    np.testing.assert_array_equal(kept.dh0, lean.dh0)
+    if cell == "lstm":
+        np.testing.assert_array_equal(kept.dc0, lean.dc0)
+    caches = []
+    for keep in (True, False):
+        cache = forward(params, x, h0=h0, c0=c0, cell=cell)
+        _, dout = loss_and_dout(cache.out, y)
+        _, dH, _ = backward(params, cache, dout, keep_slopes=keep)
+        caches.append((cache, dH))
+    (ck, dHk), (cl, dHl) = caches
+    np.testing.assert_array_equal(dHk, dHl)
+    assert "slopes" in ck.dextra and "slopes" not in cl.dextra
+    S = get_cell(cell).state_size(H)
+    u = rng.standard_normal((B, S))
+    for t in (1, 9, Tn):
+        np.testing.assert_allclose(get_cell(cell).jacobian(params, cl).apply_T(t, u),
+                                   get_cell(cell).jacobian(params, ck).apply_T(t, u),
+                                   rtol=1e-13, atol=1e-15)  # fmt: skip
 
 
 # ------------------------------------------------------- closed forms: the PyTorch gate order

@@ -53,6 +53,9 @@ class Cache:
             ``dC`` (T, B, H) the total dL/dc_t, a GRU's recurrent gradient ``dR``, the gated
             cells' local derivatives ``slopes``, which the Jacobian probe reuses); empty for the
             rnn.
+        keep_slopes: whether the backward pass keeps its local derivatives (``slopes``) for a
+            Jacobian probe that follows; False when none follows, so that a cell may compute
+            them a few steps at a time into a small buffer (``engine.backward`` sets it).
     """
 
     x: np.ndarray
@@ -63,6 +66,7 @@ class Cache:
     nonlinearity: str
     extra: dict[str, np.ndarray] = field(default_factory=dict)
     dextra: dict[str, np.ndarray] = field(default_factory=dict)
+    keep_slopes: bool = True
 
 
 class StepJacobian(ABC):
@@ -112,6 +116,12 @@ class Cell(ABC):
         if c0 is not None:
             raise RnnInitError(f"c0: the {self.name} cell has no cell state c; c0 is for lstm")
 
+    def projection_weights(self, params: dict) -> tuple[np.ndarray, np.ndarray]:
+        """(Wxh, bh) of the input projection A = x Wxh^T + bh that the engine computes for all
+        steps before the loop: the parameters themselves here. A cell may return scaled copies
+        that its forward step undoes, so that cache.A holds the pre-activations after it."""
+        return params[self.input_weight], params[self.input_bias]
+
     def check_nonlinearity(self, nonlinearity: str, where: str = "model.nonlinearity") -> None:
         """Refuse a nonlinearity this cell cannot run, with one line; any registered one here."""
         if nonlinearity not in NONLINEARITIES:
@@ -151,8 +161,9 @@ class Cell(ABC):
 
     @abstractmethod
     def forward_step(self, params: dict, cache: Cache) -> Callable[[int], None]:
-        """Bind the forward step to a cache: ``step(t)`` completes A[t] with the recurrent
-        term and writes the states at t + 1 (``hs[t + 1]``), for t = 0..T-1 in order."""
+        """Bind the forward step to a cache: ``step(t)`` completes A[t] (the projection with
+        ``projection_weights``) with the recurrent term into the pre-activation and writes the
+        states at t + 1 (``hs[t + 1]``), for t = 0..T-1 in order."""
 
     @abstractmethod
     def backward_step(

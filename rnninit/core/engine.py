@@ -36,6 +36,7 @@ __all__ = [
     "NONLINEARITIES",
     "Nonlinearity",
     "PARAM_NAMES",
+    "backprop_through_time",
     "backward",
     "bptt",
     "evaluate",
@@ -88,18 +89,18 @@ def forward(
     """
     cell = get_cell(cell)
     cell.check_nonlinearity(nonlinearity)
-    Wxh, bh = params[cell.input_weight], params[cell.input_bias]
+    Wxh, bh = cell.projection_weights(params)  # the parameters, or the cell's scaled copies
     Why, by = params[cell.output_weight], params[cell.output_bias]
     dtype = params[cell.recurrent_weight].dtype
     H = Why.shape[1]
-    if _token_ids(x):  # one-hot inputs: gather columns of Wxh instead of multiplying
+    if _token_ids(x):  # one-hot inputs: gather rows of Wxh^T + bh instead of multiplying
         T, B = x.shape
-        A = np.take(np.ascontiguousarray(Wxh.T), x, axis=0)  # (T, B, G*H)
+        A = np.take(np.ascontiguousarray(Wxh.T) + bh, x, axis=0)  # (T, B, G*H): as adding bh after
     else:
         x = np.asarray(x, dtype=dtype)
         T, B, I = x.shape
         A = (x.reshape(T * B, I) @ Wxh.T).reshape(T, B, -1)  # all input projections at once
-    A += bh
+        A += bh
     hs = np.empty((T + 1, B, H), dtype=dtype)
     hs[0] = 0.0 if h0 is None else h0
     cache = Cache(x=x, A=A, hs=hs, out=None, cell=cell, nonlinearity=nonlinearity)
@@ -114,21 +115,34 @@ def forward(
 
 
 def _input_grad(x: np.ndarray, dAflat: np.ndarray, I: int) -> np.ndarray:
-    """dL/dWxh (G*H, I) from dAflat (T*B, G*H): one product, or a scatter-add for token ids."""
+    """dL/dWxh (G*H, I) from dAflat (T*B, G*H): one product, or a sum per token for token ids."""
     if not _token_ids(x):
         return dAflat.T @ x.reshape(dAflat.shape[0], -1)  # (G*H, I)
-    n = dAflat.shape[1]
-    # scatter-add row dA[t, b] into row x[t, b] of dWxh.T (I, n), on a flat view with one index
-    # per entry: 1-D np.add.at takes numpy's fast path, about 4x faster than scattering whole
-    # rows into the 2-D array; same sums, same order
-    flat = (x.reshape(-1, 1).astype(np.intp) * n + np.arange(n)).reshape(-1)  # (T*B*n,)
-    dWxhT = np.zeros(I * n, dtype=dAflat.dtype)
-    np.add.at(dWxhT, flat, dAflat.reshape(-1))
-    return dWxhT.reshape(I, n).T
+    ids = x.reshape(-1)
+    dWxhT = np.zeros((I, dAflat.shape[1]), dtype=dAflat.dtype)
+    if dAflat.shape[1] == 1:  # one column: a sum over it would be pairwise, so scatter-add
+        np.add.at(dWxhT[:, 0], ids, dAflat[:, 0])
+        return dWxhT.T
+    order = np.argsort(ids, kind="stable")  # the rows of each token together, in time order
+    bounds = np.searchsorted(ids[order], np.arange(I + 1))  # token v: rows bounds[v]:bounds[v+1]
+    # row v of dWxh.T: the rows of token v added one after another to 0 (a sum over axis 0 of
+    # 2 or more columns adds whole rows in order), the sums and the order of np.add.at, which
+    # cost more than all the backward's other bookkeeping together; gathered token by token,
+    # as small arrays that the allocator reuses, not one (T*B, G*H) copy of fresh memory
+    for v in np.flatnonzero(np.diff(bounds)):
+        rows = dAflat[order[bounds[v] : bounds[v + 1]]]
+        np.add.reduce(rows, axis=0, out=dWxhT[v], initial=0.0)
+    return dWxhT.T
 
 
-def backward(params: dict, cache: Cache, dout: np.ndarray):
-    """Exact BPTT. Returns (grads, dH, dh0) where dH (T, B, H) is the total dL/dh_t."""
+def backward(params: dict, cache: Cache, dout: np.ndarray, keep_slopes: bool = True):
+    """Exact BPTT. Returns (grads, dH, dh0) where dH (T, B, H) is the total dL/dh_t.
+
+    keep_slopes: keep the cell's local derivatives in ``cache.dextra`` for the Jacobian probe
+    (``cell.jacobian``); False when no probe follows, which saves the gated cells a (T, B, G*H)
+    array (the probe, if one runs after all, computes them again).
+    """
+    cache.keep_slopes = keep_slopes
     cell, A, hs, x = cache.cell, cache.A, cache.hs, cache.x
     Wxh, Why = params[cell.input_weight], params[cell.output_weight]
     T, B, H = A.shape[0], A.shape[1], hs.shape[2]
@@ -137,11 +151,7 @@ def backward(params: dict, cache: Cache, dout: np.ndarray):
     dWhy = dout2.T @ hflat  # (O, H): o_t = h_t Why^T + by, summed over t and b
     dby = dout2.sum(axis=0)  # (O,)
     dH = (dout2 @ Why).reshape(T, B, H)  # dL/dh_t from o_t; a_{t+1}'s share is added below
-    dA = np.empty_like(A)
-    step = cell.backward_step(params, cache, dH, dA)
-    dnext = None
-    for t in range(T - 1, -1, -1):  # backprop through time
-        dnext = step(t, dnext)  # fills dH[t], dA[t]; dnext = dL/dh_{t-1} through a_t
+    dA, dh0 = backprop_through_time(params, cache, dH)
     dAflat = dA.reshape(T * B, -1)
     dR = cell.recurrent_grad(cache, dA)  # dA itself for the vanilla cell
     dRflat = dAflat if dR is dA else dR.reshape(T * B, -1)
@@ -156,7 +166,19 @@ def backward(params: dict, cache: Cache, dout: np.ndarray):
         cell.output_bias: dby,
         **cell.extra_grads(params, cache, dA),
     }
-    return grads, dH, dnext
+    return grads, dH, dh0
+
+
+def backprop_through_time(params: dict, cache: Cache, dH: np.ndarray):
+    """The backward recurrence, the cell's step for t = T-1..0. dH (T, B, H) holds dL/dh_t
+    through the outputs and receives the share through a_{t+1}, so that it ends as the total
+    dL/dh_t. Returns (dA, dh0): dL/dA (T, B, G*H) and dL/dh_0 (B, H)."""
+    dA = np.empty_like(cache.A)
+    step = cache.cell.backward_step(params, cache, dH, dA)
+    dnext = None
+    for t in range(cache.A.shape[0] - 1, -1, -1):
+        dnext = step(t, dnext)  # fills dH[t], dA[t]; dnext = dL/dh_{t-1} through a_t
+    return dA, dnext
 
 
 def bptt(
@@ -199,7 +221,7 @@ def bptt(
     """
     cache = forward(params, x, h0=h0, nonlinearity=nonlinearity, cell=cell, c0=c0)
     L, dout = loss_and_dout(cache.out, y, mask, loss)
-    grads, dH, dh0 = backward(params, cache, dout)
+    grads, dH, dh0 = backward(params, cache, dout, keep_slopes=stats)  # the probe reuses them
     ts = None
     if stats:
         preact, act = cache.cell.stat_arrays(cache)
