@@ -108,6 +108,26 @@ def test_token_ids_equal_one_hot_inputs():
         np.testing.assert_allclose(r1.grads[k], r2.grads[k], rtol=1e-12, atol=1e-15)
 
 
+@pytest.mark.parametrize("n", [1, 7, 64])
+def test_token_dwxh_is_the_same_sum_by_scatter_and_by_token(monkeypatch, n):
+    """dWxh for token ids: the scatter-add (few rows) and the per-token loop (many rows) add
+    the same rows in the same order, so they agree bit for bit, and with a sum written here."""
+    from rnninit.core import engine
+
+    rng = np.random.default_rng(3)
+    ids = rng.integers(0, 9, size=(40, 3))  # (T, B), token 8 maybe absent
+    dA = rng.standard_normal((120, n)).astype(np.float32)
+    want = np.zeros((9, n), dtype=np.float32)
+    for row, v in enumerate(ids.reshape(-1)):  # in time order, one row after another
+        want[v] += dA[row]
+    monkeypatch.setattr(engine, "SCATTER_MAX", 10**9)
+    scatter = engine._input_grad(ids, dA, 9)
+    monkeypatch.setattr(engine, "SCATTER_MAX", 0)
+    loop = engine._input_grad(ids, dA, 9)
+    np.testing.assert_array_equal(scatter, want.T)
+    np.testing.assert_array_equal(loop, want.T)
+
+
 def test_float32_keeps_dtype_and_agrees_with_float64():
     rng = np.random.default_rng(5)
     p64 = make_params(rng)

@@ -46,6 +46,7 @@ __all__ = [
 
 PARAM_NAMES = get_cell("rnn").param_names  # ("Wxh", "Whh", "Why", "bh", "by"): the vanilla cell's
 PROBE_SEED = 0  # the Jacobian probe's seed when the caller passes no generator
+SCATTER_MAX = 2**16  # dWxh for token ids: a scatter-add up to this many entries of dA, else a loop
 
 
 @dataclass
@@ -119,10 +120,17 @@ def _input_grad(x: np.ndarray, dAflat: np.ndarray, I: int) -> np.ndarray:
     if not _token_ids(x):
         return dAflat.T @ x.reshape(dAflat.shape[0], -1)  # (G*H, I)
     ids = x.reshape(-1)
-    dWxhT = np.zeros((I, dAflat.shape[1]), dtype=dAflat.dtype)
-    if dAflat.shape[1] == 1:  # one column: a sum over it would be pairwise, so scatter-add
-        np.add.at(dWxhT[:, 0], ids, dAflat[:, 0])
-        return dWxhT.T
+    n = dAflat.shape[1]
+    if n == 1 or dAflat.size <= SCATTER_MAX:
+        # scatter-add row dA[t, b] into row x[t, b] of dWxh.T (I, n), on a flat view with one
+        # index per entry (numpy's fast 1-D path): cheapest for few rows (at (25, 100) 8 us
+        # against 51 for the loop below; at (3200, 128) 740 against 380), and the only exact
+        # way for one column, whose sum over axis 0 would be pairwise; same sums, same order
+        flat = (ids.astype(np.intp)[:, None] * n + np.arange(n)).reshape(-1)  # (T*B*n,)
+        dWxhT = np.zeros(I * n, dtype=dAflat.dtype)
+        np.add.at(dWxhT, flat, dAflat.reshape(-1))
+        return dWxhT.reshape(I, n).T
+    dWxhT = np.zeros((I, n), dtype=dAflat.dtype)
     order = np.argsort(ids, kind="stable")  # the rows of each token together, in time order
     bounds = np.searchsorted(ids[order], np.arange(I + 1))  # token v: rows bounds[v]:bounds[v+1]
     # row v of dWxh.T: the rows of token v added one after another to 0 (a sum over axis 0 of
