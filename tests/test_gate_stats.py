@@ -7,6 +7,7 @@ central finite differences of the loss in that loop, with c_t nudged and every l
 
 import csv
 import math
+import re
 
 import numpy as np
 import pytest
@@ -150,8 +151,6 @@ def test_run_folder_leaves_the_columns_a_cell_lacks_empty(tmp_path, cell):
 def test_compare_shows_each_arms_gates_as_its_runs_measured_them(tmp_path):
     """The compare's gate table: the forget gate's mean at step 0, averaged over t, equals the
     mean of that arm's gate_f_mean column in its run folder; chrono opens f more than zeros."""
-    import re
-
     args = ["compare", "chrono: init.bh=chrono", "zeros: init.bh=zeros", "model.cell=lstm",
             "task.name=adding", "task.seq_len=8", "model.hidden_size=6", "train.steps=2",
             "train.batch_size=4", f"log.runs_dir={tmp_path}"]  # fmt: skip
@@ -168,3 +167,22 @@ def test_compare_shows_each_arms_gates_as_its_runs_measured_them(tmp_path):
             f = [float(r["gate_f_mean"]) for r in csv.DictReader(fh) if r["step"] == "0"]
         assert shown[label] == pytest.approx(np.mean(f), abs=6e-4)  # 3 significant digits
     assert shown["chrono"] > shown["zeros"] + 0.1
+
+
+def test_compare_arms_may_change_the_cell(tmp_path):
+    """Labelled arms that set model.cell run each cell on the same batches: every run records
+    its own cell and the same data digest, and only the gated arm has a gate table row."""
+    import json
+
+    args = ["compare", "rnn: model.cell=rnn", "gru: model.cell=gru", "task.name=adding",
+            "task.seq_len=6", "model.hidden_size=4", "train.steps=2", "train.batch_size=4",
+            f"log.runs_dir={tmp_path}"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    runs = {p.name.split("-")[0]: json.loads((p / "summary.json").read_text())
+            for p in tmp_path.glob("compare-*/*") if (p / "summary.json").is_file()}  # fmt: skip
+    assert {k: s["cell"] for k, s in runs.items()} == {"rnn": "rnn", "gru": "gru"}
+    assert runs["rnn"]["data_sha256"] == runs["gru"]["data_sha256"]
+    assert re.search(r"│ gru +│ +0 │", result.output) and not re.search(
+        r"│ rnn +│ +0 │", result.output
+    )
