@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..core.nonlinearities import NONLINEARITIES
-from .terminal import MIN_DECADES, fmt, sample_timesteps
+from .terminal import MIN_DECADES, fmt, gate_names, measured, sample_timesteps
 
 SPARKS = "▁▂▃▄▅▆▇█"
 
@@ -139,19 +139,16 @@ def side_by_side(report: dict, which: str) -> Table:
     return table
 
 
-GATE_ORDER = ("i", "f", "g", "o", "r", "z", "n")  # the LSTM's blocks, then the GRU's
-
-
 def gate_summary(report: dict) -> Table | None:
     """The gated arms' gates at step 0 and at their last statistics step: each gate's mean value
     and share saturated, both averaged over t = 1..T (and over seeds), and Var(c_t) at t = T for
     an LSTM. None when no arm has gates."""
     arms = {k: a for k, a in report["inits"].items()
-            if a["step0"] is not None and _gates(a["step0"])}  # fmt: skip
+            if a["step0"] is not None and gate_names(a["step0"])}  # fmt: skip
     if not arms:
         return None
-    gates = [g for g in GATE_ORDER if any(g in _gates(a["step0"]) for a in arms.values())]
-    with_c = any(_measured(a["step0"], "cell_var") for a in arms.values())
+    gates = list(dict.fromkeys(g for a in arms.values() for g in gate_names(a["step0"])))
+    with_c = any(measured(a["step0"], "cell_var") for a in arms.values())
     seeds = _seed_mean(a["n"] for a in arms.values())
     table = Table(title=f"gates: mean value (share saturated), averaged over t = 1..T{seeds}",
                   title_justify="left", min_width=60, caption_justify="left",
@@ -171,17 +168,9 @@ def gate_summary(report: dict) -> Table | None:
                 ok = mean is not None and np.isfinite(mean).any()
                 cells.append(f"{fmt(np.nanmean(mean), 3)} ({np.nanmean(sat):.0%})" if ok else "—")
             if with_c:
-                cells.append(fmt(ts["cell_var"][-1], 3) if _measured(ts, "cell_var") else "—")
+                cells.append(fmt(ts["cell_var"][-1], 3) if measured(ts, "cell_var") else "—")
             table.add_row(*cells)
     return table
-
-
-def _gates(ts: dict) -> set[str]:
-    return {g for g in GATE_ORDER if _measured(ts, f"gate_{g}_mean")}
-
-
-def _measured(ts: dict, column: str) -> bool:
-    return column in ts and bool(np.isfinite(ts[column]).any())
 
 
 def _seed_mean(counts) -> str:
@@ -204,7 +193,7 @@ def _seeds(counts) -> str:
 
 def _has_jac_sq(ts: dict) -> bool:
     """Was jac_sq measured? It is 1 at t = T whenever it was, so all-NaN means an older folder."""
-    return _measured(ts, "jac_sq")
+    return measured(ts, "jac_sq")
 
 
 def _ended(agg: dict) -> str:

@@ -144,14 +144,20 @@ def timestep_table(ts: dict, step: int, title: str | None = None) -> Table:
     return table
 
 
-def _measured(ts: dict, column: str) -> bool:
+def measured(ts: dict, column: str) -> bool:
     """Does the run have this column (a value at some t)? Cells leave others' columns empty."""
     v = ts.get(column)
     return v is not None and bool(np.isfinite(np.asarray(v, dtype=float)).any())
 
 
+def gate_names(ts: dict) -> list[str]:
+    """The gates measured in ``ts`` (a column -> array dict), in column order (i f g o, r z n)."""
+    return [k.removeprefix("gate_").removesuffix("_mean") for k in ts
+            if k.startswith("gate_") and k.endswith("_mean") and measured(ts, k)]  # fmt: skip
+
+
 def _gated(ts: dict) -> bool:
-    return any(k.startswith("gate_") and _measured(ts, k) for k in ts)
+    return bool(gate_names(ts))
 
 
 GATE_CAPTION = (
@@ -165,9 +171,8 @@ def gate_table(ts: dict, step: int) -> Table:
     mean and saturation. ts: column -> array over t = 1..T, as timestep_table takes it."""
     T = len(ts["act_var"])
     rows = [t - 1 for t in sample_timesteps(T)]
-    gates = [k.removeprefix("gate_").removesuffix("_mean") for k in ts
-             if k.startswith("gate_") and k.endswith("_mean") and _measured(ts, k)]  # fmt: skip
-    cell_cols = [c for c in ("cell_var", "cell_grad_var") if _measured(ts, c)]
+    gates = gate_names(ts)
+    cell_cols = [c for c in ("cell_var", "cell_grad_var") if measured(ts, c)]
     what = "gates and cell state" if cell_cols else "gates"
     caption = GATE_CAPTION + ("; cell_grad_var: Var of the total dL/dc_t" if cell_cols else "")
     table = Table(title=f"{what} at step {step}", title_justify="left", caption=caption,
