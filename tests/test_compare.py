@@ -390,6 +390,7 @@ def test_cli_labelled_arms_refuse_ambiguity(tmp_path, base):
         (["a: train.batch_size=2", "xavier"], f"an arm may not set train.batch_size: {batches}"),
         (["a: train.steps=3", "xavier"], f"an arm may not set train.steps: {race}"),
         (["a: train.target_loss=1", "xavier"], f"an arm may not set train.target_loss: {race}"),
+        (["a: train.target_acc=0.5", "xavier"], f"an arm may not set train.target_acc: {race}"),
         (["a: log.stats_every=2", "xavier"], "an arm may not set log.stats_every"),
         (["a: name=x", "xavier"], "an arm may not set name"),
         (["a: model.nonlinearity", "xavier"], "'model.nonlinearity' is not KEY=VALUE"),

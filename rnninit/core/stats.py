@@ -165,6 +165,19 @@ def first_steps_at_or_below(steps, losses, levels) -> list[int | None]:
     return found
 
 
+def first_step_at_or_above(steps, values, level: float) -> int | None:
+    """The first step whose value is at or above ``level``, unsmoothed (an accuracy measured at
+    the evaluation steps on the same fixed batches each time: training's steps_to_target_acc).
+
+    ``steps``, ``values``: one run's rows in order (metrics.csv's step and val_acc); None or
+    NaN where nothing was measured at that step. Returns None where no value got there.
+    """
+    for step, value in zip(steps, values):
+        if value is not None and value >= level:  # NaN >= level is False
+            return step
+    return None
+
+
 def km_median(times, reached) -> float | None:
     """Kaplan-Meier median of right-censored times (steps to a loss level across seeds).
 

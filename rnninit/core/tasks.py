@@ -65,6 +65,7 @@ class Task(ABC):
         token_inputs: True when ``x`` holds int64 token ids.
         chance: the chance baseline in the loss's units (nats for ``xent``).
         chance_text: the baseline with its formula, for humans.
+        chance_acc: the accuracy of a uniform guess (1/O; copy 1/8), None without classes.
         default_target: the target loss used when ``train.target_loss`` is null (chance / 2
             unless a task knows better); target_text says how it was chosen.
     """
@@ -128,6 +129,12 @@ class Task(ABC):
             return None
         T, B = batch.y.shape[:2]
         return np.ones((T, B), dtype=bool) if batch.mask is None else batch.mask > 0
+
+    @property
+    def chance_acc(self) -> float | None:
+        """The top-1 accuracy of a uniform guess over the classes that accuracy counts (1/O),
+        beside ``chance`` (the loss of that guess); None for a task without classes."""
+        return 1.0 / self.output_size if self.has_classes else None
 
     def bits(self, loss: float) -> float | None:
         """The loss in bits per symbol where that is meaningful (``char``), else None.
@@ -331,6 +338,12 @@ class CopyTask(Task):
         y = np.full((L, B), self.blank, dtype=np.int64)
         y[L - n :] = symbols
         return Batch(x=x, y=y, mask=None)
+
+    @property
+    def chance_acc(self) -> float:
+        """1/8: a uniform guess among the 8 symbols at each recalled position (the blank and
+        the delimiter, though output classes, are never the answer there)."""
+        return 1.0 / self.n_symbols
 
     def accuracy_mask(self, batch: Batch) -> np.ndarray | None:
         """The 10 recalled symbols only (the blanks before them are trivially right)."""

@@ -12,9 +12,10 @@ colon and then KEY=VALUE overrides of the base config, applied with ``apply_over
 ``init.Whh=...`` override edits the config's init just as the per-matrix arm ``Whh=...``
 does). Only keys that keep the arms comparable may vary: every arm sees the same batches
 (``task.*``, ``seed``, ``train.batch_size``), runs the same number of steps towards the same
-target (``train.steps``, ``train.target_loss``), and is named and filed by the compare
-(``name``, ``log.*``). The colon comes before any ``=`` only in this form: a per-matrix arm
-(``Whh=orthogonal:1.1``) has its ``=`` first and a scheme or preset name has no colon.
+targets (``train.steps``, ``train.target_loss``, ``train.target_acc``), and is named and filed
+by the compare (``name``, ``log.*``). The colon comes before any ``=`` only in this form: a
+per-matrix arm (``Whh=orthogonal:1.1``) has its ``=`` first and a scheme or preset name has no
+colon.
 """
 
 from __future__ import annotations
@@ -28,11 +29,11 @@ from .config import NAME_RE, Config, apply_overrides, init_mapping
 RADIUS = "spectral_radius"
 LABEL_RULE = "1-48 characters of A-Z a-z 0-9 _ . -, not starting with '.'"
 SAME_BATCHES = "every arm must see the same batches (task.*, seed and train.batch_size)"
-SAME_RACE = ("every arm runs the same number of steps towards the same target loss, so steps to "
-             "target and speed-ups compare like with like")  # fmt: skip
+SAME_RACE = ("every arm runs the same number of steps towards the same target loss and target "
+             "accuracy, so steps to target and speed-ups compare like with like")  # fmt: skip
 # Keys a labelled arm may not set (a prefix ending in '.' stands for a section), and why.
 SHARED = {"task.": SAME_BATCHES, "seed": SAME_BATCHES, "train.batch_size": SAME_BATCHES,
-          "train.steps": SAME_RACE, "train.target_loss": SAME_RACE,
+          "train.steps": SAME_RACE, "train.target_loss": SAME_RACE, "train.target_acc": SAME_RACE,
           "name": "the compare names each run LABEL-sSEED",
           "log.": "the compare writes every run alike into one compare folder"}  # fmt: skip
 

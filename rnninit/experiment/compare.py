@@ -19,7 +19,13 @@ from typing import NamedTuple
 import numpy as np
 
 from ..core.initspec import parse_init
-from ..core.stats import first_steps_at_or_below, km_median, mean_std, timesteps_at
+from ..core.stats import (
+    first_step_at_or_above,
+    first_steps_at_or_below,
+    km_median,
+    mean_std,
+    timesteps_at,
+)
 from ..errors import RnnInitError
 from ..fileio import atomic_write_text
 from .arms import (
@@ -45,7 +51,8 @@ from .training import Reporter, prepare, train
 SUMMARY_COLUMNS = ("final_loss", "best_loss", "final_val_loss", "best_val_loss",
                    "final_val_acc", "best_val_acc", "spectral_radius", "max_singular", "saturation_T", "seconds")  # fmt: skip
 # The loss ladder: levels as fractions of chance, those above the target kept, then the target,
-# so that a compare says where the inits part even when one of them never reaches the target.
+# so that a compare says where the inits part even when one of them never reaches the target;
+# then, when the runs have a train.target_acc, one accuracy rung.
 LADDER = (0.9, 0.75, 0.6)
 
 
@@ -335,8 +342,7 @@ def load_compare(root) -> dict:
             continue
         records = [_run_record(r) for r in runs]
         if not report["inits"]:  # every init is measured against the same levels
-            first = records[0]["summary"]
-            report["rungs"] = ladder_rungs(first.get("chance"), first.get("target_loss"))
+            report["rungs"] = _summary_rungs(records[0]["summary"])
         report["inits"][label] = aggregate(spec, records, report["rungs"])
     _speedups(report)
     first = next(iter(report["inits"].values()), None)
@@ -344,18 +350,32 @@ def load_compare(root) -> dict:
     return report
 
 
-def ladder_rungs(chance: float | None, target: float | None) -> list[dict]:
-    """The loss levels a compare reports steps to: the LADDER's fractions of chance that lie
-    above the target, then the target. Each: rung (a column-safe key), fraction (None for the
-    target), text."""
+def ladder_rungs(
+    chance: float | None, target: float | None, target_acc: float | None = None
+) -> list[dict]:
+    """The levels a compare reports steps to: the LADDER's fractions of chance that lie above
+    the target loss, then the target loss (kind "loss": read on the smoothed training loss),
+    then the target accuracy when there is one (kind "acc": read on the validation accuracy at
+    the evaluation steps). Each: rung (a column-safe key), kind, fraction (None for a target),
+    text."""
     rungs = []
     for f in LADDER if chance else ():
         if target is None or f * chance > target:
-            rungs.append({"rung": f"chance{round(100 * f)}", "fraction": f,
+            rungs.append({"rung": f"chance{round(100 * f)}", "kind": "loss", "fraction": f,
                           "text": f"{f:.0%} of chance"})  # fmt: skip
     if target is not None:
-        rungs.append({"rung": "target", "fraction": None, "text": "the target"})
+        rungs.append({"rung": "target", "kind": "loss", "fraction": None, "text": "the target"})
+    if target_acc is not None:
+        rungs.append({"rung": "target_acc", "kind": "acc", "fraction": None,
+                      "text": "the target accuracy"})  # fmt: skip
     return rungs
+
+
+def _summary_rungs(summary: dict) -> list[dict]:
+    """The ladder of a run's summary: its chance, target loss and (newer runs) target accuracy."""
+    return ladder_rungs(
+        summary.get("chance"), summary.get("target_loss"), summary.get("target_acc")
+    )
 
 
 def aggregate(spec: str, records: list[dict], rungs: list[dict] | None = None) -> dict:
@@ -383,31 +403,44 @@ def aggregate(spec: str, records: list[dict], rungs: list[dict] | None = None) -
     agg["last_n"] = len(lasts)
     agg["loss_curve"] = _loss_band(records)
     if rungs is None:
-        rungs = ladder_rungs(first.get("chance"), first.get("target_loss"))
+        rungs = _summary_rungs(first)
     agg["ladder"] = [_rung(rung, records) for rung in rungs]
     return agg
 
 
 def _level(rung: dict, summary: dict) -> float | None:
-    """A rung's loss for one run: its target, or a fraction of its chance."""
+    """A rung's level for one run: its target accuracy, its target loss, or a fraction of its
+    chance."""
+    if rung["kind"] == "acc":
+        return summary.get("target_acc")
     if rung["fraction"] is None:
         return summary.get("target_loss")
     return rung["fraction"] * summary["chance"]
 
 
+def _first_step(rung: dict, rows: list[dict], level: float) -> int | None:
+    """One run's first step at a level: the smoothed training loss at or below a loss level;
+    the validation accuracy of an evaluation step at or above an accuracy level."""
+    steps = [r["step"] for r in rows]
+    if rung["kind"] == "acc":
+        return first_step_at_or_above(steps, [r.get("val_acc") for r in rows], level)
+    (step,) = first_steps_at_or_below(steps, [r["loss"] for r in rows], [level])
+    return step
+
+
 def _rung(rung: dict, records: list[dict]) -> dict:
-    """One loss level across the seeds of an init: each seed's first step with the smoothed
-    training loss at or below it, or the step it was censored at (its last row of metrics.csv:
-    the end, the interruption, or the step it diverged at); how many got there; the
-    Kaplan-Meier median (None: fewer than half got there, the median is unknown)."""
+    """One level across the seeds of an init: each seed's first step there (`_first_step`), or
+    the step it was censored at (its last row of metrics.csv: the end, the interruption, or the
+    step it diverged at); how many got there; the Kaplan-Meier median (None: fewer than half
+    got there, the median is unknown). `level`: the first seed's (every arm runs to the same
+    targets)."""
     steps, arrived = [], []
     for rec in records:
         rows = rec["metrics"]
-        (step,) = first_steps_at_or_below([r["step"] for r in rows], [r["loss"] for r in rows],
-                                          [_level(rung, rec["summary"])])  # fmt: skip
+        step = _first_step(rung, rows, _level(rung, rec["summary"]))
         arrived.append(step is not None)
         steps.append(step if step is not None else (rows[-1]["step"] if rows else 0))
-    return {**rung, "loss": _level(rung, records[0]["summary"]), "steps": steps,
+    return {**rung, "level": _level(rung, records[0]["summary"]), "steps": steps,
             "arrived": arrived, "reached": sum(arrived), "n": len(records),
             "median": km_median(steps, arrived), "speedup": None}  # fmt: skip
 
@@ -456,7 +489,7 @@ def compare_rows(report: dict) -> list[dict]:
                "diverged": agg["status"].count("diverged")}  # fmt: skip
         for rung in agg["ladder"]:  # level, seeds that got there, censored median, speed-up
             key = rung["rung"]
-            row[f"level_{key}"], row[f"reached_{key}"] = rung["loss"], rung["reached"]
+            row[f"level_{key}"], row[f"reached_{key}"] = rung["level"], rung["reached"]
             row[f"steps_to_{key}_median"], row[f"speedup_{key}"] = rung["median"], rung["speedup"]
         row.update(_arm_columns(report.get("meta", {}), label))
         for key, text in agg["resolved"].items():  # what the arm resolved to, per matrix
@@ -469,19 +502,23 @@ def compare_rows(report: dict) -> list[dict]:
 
 
 def compare_results(report: dict) -> dict:
-    """The ladder of every init for compare.json: per rung the level, each seed's step (first
-    at or below it, or censored there), how many got there, the median and the speed-up."""
-    keep = ("rung", "text", "loss", "reached", "n", "median", "speedup", "steps", "arrived")
+    """The ladder of every init for compare.json: per rung its kind and level (under the key
+    "loss" or "acc", which says what it is), each seed's step (first there, or censored there),
+    how many got there, the median and the speed-up."""
+    keep = ("rung", "kind", "text", "reached", "n", "median", "speedup", "steps", "arrived")
     return {
-        "rule": "steps to a level: the first step whose EMA (0.9) of the training loss is at or "
-        "below it; a seed that never got there is censored at its last step (a diverged one at "
-        "its divergence step); median: Kaplan-Meier, null when fewer than half got there; "
-        "speedup: the slowest median over this one, only between medians",
+        "rule": "steps to a loss level: the first step whose EMA (0.9) of the training loss is "
+        "at or below it; steps to the accuracy level (rung target_acc, train.target_acc): the "
+        "first evaluation step whose validation accuracy (top-1, not smoothed) is at or above "
+        "it; a seed that never got there is censored at its last step (a diverged one at its "
+        "divergence step); median: Kaplan-Meier, null when fewer than half got there; speedup: "
+        "the slowest median over this one, only between medians",
         "inits": {
-            label: [{k: rung[k] for k in keep} for rung in agg["ladder"]]
+            label: [{**{k: rung[k] for k in keep}, rung["kind"]: rung["level"]}
+                    for rung in agg["ladder"]]
             for label, agg in report["inits"].items()
         },
-    }
+    }  # fmt: skip
 
 
 def _arm_columns(meta: dict, label: str) -> dict:

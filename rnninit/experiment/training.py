@@ -521,6 +521,7 @@ def _initial_summary(setup: Setup, run_dir: Path | None, argv) -> dict:
         "hidden_size": cfg.model.hidden_size,
         "seq_len": task.seq_len,
         "chance": task.chance,
+        "chance_acc": task.chance_acc,  # a uniform guess's accuracy; None without classes
         "target_loss": target,
         "target_text": target_text,
         "steps": cfg.train.steps,

@@ -249,7 +249,9 @@ def _pm_pct(mean_std) -> str:
 
 
 def summary(report: dict) -> Table:
-    """Final and best loss against chance, steps to target and speed-up, status, Whh at init."""
+    """Final and best loss against chance, final accuracy (tasks with classes), steps to the
+    target loss and (with train.target_acc) to the target accuracy, each with its speed-up,
+    status, Whh at init."""
     task = report.get("task", {})
     chance, target = task.get("chance"), task.get("target_loss")
     n = [a["n"] for a in report["inits"].values()]
@@ -264,15 +266,17 @@ def summary(report: dict) -> Table:
                  "seed per init (--seeds N: mean ± population std over N)")  # fmt: skip
     # accuracy beside the loss, for tasks with classes (every arm of a compare runs one task)
     with_acc = any(a.get("final_val_acc", (None,))[0] is not None for a in report["inits"].values())
+    to_acc = any(_rung_named(a, "target_acc") for a in report["inits"].values())
     table = Table(title="summary", title_justify="left",
                   caption=f"chance {fmt(chance)} ({task.get('loss_kind', '')}); target loss {fmt(target)}: "
                           f"{task.get('target_text', '')}; steps to target: {steps}"
-                          + ("; final val acc: top-1 accuracy on the validation batches (mnist1d: "
-                             "the digit; copy: the recalled symbols; char: the next character)"
-                             if with_acc else ""),
+                          + (_acc_caption(task) if with_acc else "")
+                          + (_to_acc_caption(task) if to_acc else ""),
                   caption_justify="left")  # fmt: skip
     for col in ("init", "status", "final val loss", *(["final val acc"] if with_acc else []),
-                "best val loss", "steps to target", "speed-up", "ρ(Whh)", "σmax(Whh)", "sat t=T"):  # fmt: skip
+                "best val loss", "steps to target", "speed-up",
+                *(["steps to acc", "speed-up (acc)"] if to_acc else []),
+                "ρ(Whh)", "σmax(Whh)", "sat t=T"):  # fmt: skip
         table.add_column(col, justify="left" if col in ("init", "status") else "right")
     for label, agg in report["inits"].items():
         statuses = agg["status"]
@@ -285,20 +289,59 @@ def summary(report: dict) -> Table:
                 ", ".join(sorted(set(statuses))),
                 style="green" if set(statuses) == {"completed"} else "yellow",
             )
-        rung = _target_rung(agg)
-        steps = "—" if rung is None else _median_cell(rung)
-        speedup = None if rung is None else rung["speedup"]
-        speed = "—" if speedup is None else f"{speedup:.1f}x"
         sat = agg["saturation_T"][0]
         acc = [_pm_pct(agg.get("final_val_acc", (None, None, 0)))] if with_acc else []
-        table.add_row(label, status, _pm(agg["final_val_loss"]), *acc, _pm(agg["best_val_loss"]), steps, speed,
+        to_target = _steps_cells(_rung_named(agg, "target"))
+        to_acc_cells = _steps_cells(_rung_named(agg, "target_acc")) if to_acc else []
+        table.add_row(label, status, _pm(agg["final_val_loss"]), *acc, _pm(agg["best_val_loss"]),
+                      *to_target, *to_acc_cells,
                       _pm(agg["spectral_radius"], 3), _pm(agg["max_singular"], 3),
                       "—" if sat is None else f"{sat:.0%}")  # fmt: skip
     return table
 
 
-def _target_rung(agg: dict) -> dict | None:
-    return next((r for r in agg.get("ladder", []) if r["rung"] == "target"), None)
+def _acc_caption(task: dict) -> str:
+    """What the summary's accuracy is, and a uniform guess's accuracy where the runs say it."""
+    chance = task.get("chance_acc")
+    guess = "" if chance is None else f"; chance accuracy {_pct(chance)} (a uniform guess)"
+    return ("; final val acc: top-1 accuracy on the validation batches (mnist1d: the digit; "
+            f"copy: the recalled symbols; char: the next character){guess}")  # fmt: skip
+
+
+def _to_acc_caption(task: dict) -> str:
+    """How the summary's steps to the target accuracy are read (no EMA: evaluations only)."""
+    goal = task.get("target_acc")
+    level = "the target accuracy" if goal is None else f"the target accuracy {goal:.1%}"
+    return (f"; steps to acc: the first evaluation step (every log.eval_every) at which the "
+            f"validation top-1 accuracy, not smoothed, reached {level} (train.target_acc), "
+            "median and speed-up (acc) as for the target loss")  # fmt: skip
+
+
+def _steps_cells(rung: dict | None) -> list[str]:
+    """A rung's two summary cells: the censored median with the seeds that got there, and the
+    speed-up ('—' for none)."""
+    if rung is None:
+        return ["—", "—"]
+    speed = "—" if rung["speedup"] is None else f"{rung['speedup']:.1f}x"
+    return [_median_cell(rung), speed]
+
+
+def _rung_named(agg: dict, name: str) -> dict | None:
+    """An init's rung of the ladder by key ('target', 'target_acc'), None where it has none."""
+    return next((r for r in agg.get("ladder", []) if r["rung"] == name), None)
+
+
+def _level_text(rung: dict, unit: bool = False) -> str:
+    """A rung's level as a reader should read it: a loss (4 significant digits) or an accuracy
+    ('90.0%'; with unit, '90.0% acc')."""
+    if rung["kind"] == "acc":
+        return f"{rung['level']:.1%}" + (" acc" if unit else "")
+    return fmt(rung["level"], 4)
+
+
+def _pct(share: float) -> str:
+    """A chance share as '10%', '12.5%', '3.7%' (3 significant digits, no trailing zeros)."""
+    return f"{100 * share:.3g}%"
 
 
 def _median_cell(rung: dict) -> str:
@@ -308,24 +351,33 @@ def _median_cell(rung: dict) -> str:
 
 
 def ladder(report: dict) -> Table:
-    """Steps to each loss level of the ladder, one row per level, one column per init."""
+    """Steps to each level of the ladder (the loss levels, then the target accuracy when the
+    runs have one), one row per level, one column per init."""
     inits = report["inits"]
     n = [a["n"] for a in inits.values()]
     over = f", median over {_seeds(n)} (Kaplan-Meier; seeds that got there)" if max(n) > 1 else ""
+    with_acc = any(r["kind"] == "acc" for r in report.get("rungs", []))
     title = f"steps until the smoothed training loss (EMA 0.9) first reaches each level{over}"
+    caption = ("a seed that never got to a level is censored at its last step (a diverged seed "
+               "at the step it diverged): not there yet, never averaged as if it had arrived; not "
+               "reached: fewer than half the seeds got there, so there is no median; no bound is "
+               "taken from the run length")  # fmt: skip
+    if with_acc:
+        title = ("steps until each level is first reached: the loss levels on the smoothed "
+                 "training loss (EMA 0.9), the accuracy level on the validation accuracy (top-1) "
+                 f"at the evaluation steps{over}")  # fmt: skip
+        caption += ("; the accuracy level is read at the evaluation steps only (every "
+                    "log.eval_every), with no EMA: its steps are evaluation steps")  # fmt: skip
     table = Table(title=title, title_justify="left", min_width=80, caption_justify="left",
-                  caption="a seed that never got to a level is censored at its last step (a diverged "
-                          "seed at the step it diverged): not there yet, never averaged as if it "
-                          "had arrived; not reached: fewer than half the seeds got there, so there "
-                          "is no median; no bound is taken from the run length")  # fmt: skip
+                  caption=caption)  # fmt: skip
     table.add_column("level", style="bold")
-    table.add_column("loss", justify="right")
+    table.add_column("loss / acc" if with_acc else "loss", justify="right")
     for label in inits:
         table.add_column(label, justify="right")
     for i, rung in enumerate(report.get("rungs", [])):
         first = next(iter(inits.values()))["ladder"][i]
         cells = [_median_cell(a["ladder"][i]) for a in inits.values()]
-        table.add_row(rung["text"], fmt(first["loss"], 4), *cells)
+        table.add_row(rung["text"], _level_text(first, unit=True), *cells)
     return table
 
 
@@ -348,7 +400,8 @@ def print_report(console: Console, report: dict) -> None:
     shared = report["meta"].get("nonlinearity") or task.get("nonlinearity", "tanh")
     for label, agg in report["inits"].items():
         nl = agg["runs"][0]["summary"].get("nonlinearity", shared)  # a labelled arm may set it
-        console.print(verdict(label, agg, nl, task.get("target_loss"), task.get("chance") or 1.0))
+        console.print(verdict(label, agg, nl, task.get("target_loss"), task.get("chance") or 1.0,
+                              chance_acc=task.get("chance_acc")))  # fmt: skip
     for sentence in parting(report):
         console.print(sentence)
     console.print(f"folder: {report['dir']}  (compare.csv, plots/act_var_step0.png, "
@@ -358,8 +411,19 @@ def print_report(console: Console, report: dict) -> None:
 # ---------------------------------------------------------------------------------------------
 # One plain sentence per init, from the numbers
 # ---------------------------------------------------------------------------------------------
-def verdict(label: str, agg: dict, nonlinearity: str, target: float | None, chance: float) -> str:
-    """What happened to one init, stated from the measured numbers."""
+def verdict(
+    label: str,
+    agg: dict,
+    nonlinearity: str,
+    target: float | None,
+    chance: float,
+    chance_acc: float | None = None,
+) -> str:
+    """What happened to one init, stated from the measured numbers: saturation, Var(h_t) and
+    the gradient through time at init, divergence, the target loss and the final validation
+    loss against `chance`; where the arm has an accuracy, the target accuracy (with
+    train.target_acc) and the final validation accuracy against `chance_acc` (a uniform
+    guess's; None: not said)."""
     parts = []
     ts = agg["step0"]
     sat = ts["saturation"]
@@ -382,13 +446,29 @@ def verdict(label: str, agg: dict, nonlinearity: str, target: float | None, chan
         parts.append(f"diverged at step {at} ({len(agg['diverged_at'])} of {n} seeds; "
                      f"first non-finite: {agg['diverged_tensor'][0]})")  # fmt: skip
     final = agg["final_val_loss"][0]
-    rung = _target_rung(agg)
+    rung = _rung_named(agg, "target")
     if target is not None and rung is not None:
         verb, rest = _arrivals(rung, agg)
         parts.append(f"{verb} loss {target:.3f} {rest}")
     if final is not None:
         parts.append(f"final val loss {final:.3f} ({final / chance:.0%} of chance {chance:.3f})")
+    parts += _accuracy(agg, chance_acc)
     return f"{label}: " + "; ".join(parts) + "."
+
+
+def _accuracy(agg: dict, chance_acc: float | None) -> list[str]:
+    """The verdict's accuracy, where the arm has one: how its seeds did at the target accuracy,
+    and the final validation accuracy (mean ± population std over seeds) against chance."""
+    out = []
+    rung = _rung_named(agg, "target_acc")
+    if rung is not None:
+        verb, rest = _arrivals(rung, agg)
+        out.append(f"{verb} accuracy {_level_text(rung)} {rest}")
+    acc = agg.get("final_val_acc", (None, None, 0))
+    if acc[0] is not None:
+        chance = "" if chance_acc is None else f" (chance {_pct(chance_acc)})"
+        out.append(f"final val acc {_pm_pct(acc)}{chance}")
+    return out
 
 
 def _arrivals(rung: dict, agg: dict) -> tuple[str, str]:
@@ -438,7 +518,7 @@ def parting(report: dict) -> list[str]:
                 speed += f"; none against {', '.join(missing)} (no median)"
         else:
             speed = "no speed-up (fewer than two inits have a median)"
-        level = f"{rung['text']} ({fmt(next(iter(at.values()))['loss'], 4)})"
+        level = f"{rung['text']} ({_level_text(next(iter(at.values())))})"
         out.append(f"{level}: {'; '.join(said)}: {speed}.")
     return out
 
