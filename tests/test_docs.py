@@ -39,6 +39,18 @@ def test_every_config_named_in_readme_exists():
         assert (ROOT / "configs" / name).is_file(), name
 
 
+def test_every_shipped_config_is_in_the_readme_table_with_a_measured_header():
+    """Each configs/*.yaml has a row in the README's table of ready configs, and its header
+    says what running it gave, with the date (no 'see below' left in place of a number)."""
+    table = README[README.index("Ready configs in `configs/`") :].split("\n\n")[1]
+    for path in (ROOT / "configs").glob("*.yaml"):
+        assert f"`{path.name}`" in table, path.name
+        header = path.read_text(encoding="utf-8").split("\nname:")[0]
+        assert "measured lines" not in header, path.name
+        if "What the paper reports" in header or "What issue 12 reports" in header:
+            assert re.search(r"What (running it|it) (here )?gave[^\n]*\(2026-\d\d-\d\d", header), path.name
+
+
 def test_rnninit_train_is_the_function_even_after_submodules_load():
     import rnninit
     import rnninit.experiment.compare  # noqa: F401  (loads the training module)
@@ -105,8 +117,8 @@ def test_adding_irnn_compare_varies_whh_alone(tmp_path):
     from rnninit.experiment.compare import load_compare
 
     commands = [a for name, a in documented("compare") if name == "adding_irnn.yaml"]
-    (args,) = [a for a in commands if "--config" in a]  # the one under "Run:"
-    assert args[:2] == ["Whh=identity", "Whh=xavier"]
+    (args,) = [a for a in commands if a[:2] == ["Whh=identity", "Whh=xavier"]]  # under "Run:"
+    assert "--config" in args
     args = [str(ROOT / a) if a.startswith("configs/") else a for a in args]
     runs = tmp_path / "runs"
     result = CliRunner().invoke(app, ["compare", *args, f"log.runs_dir={runs}", "train.steps=0"])
