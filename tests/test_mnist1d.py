@@ -150,3 +150,33 @@ def test_a_short_permuted_run_records_the_data(mnist1d_env, tmp_path):
     rec = saved["mnist1d"]
     assert rec["args"]["seed"] == 42 and len(rec["sha256"]) == 16
     assert rec["permutation"] == Mnist1dTask(_arrays(), permute=True).permutation.tolist()
+
+
+def test_a_cell_compare_on_mnist1d_reads_each_arms_accuracy_from_its_runs(mnist1d_env, tmp_path):
+    """Labelled arms that change the cell race rnn, lstm and gru on the same MNIST-1D batches
+    (per seed),
+    and compare.csv's accuracy is the mean of each arm's last val_acc in metrics.csv."""
+    import csv
+
+    args = ["compare", "rnn: model.cell=rnn init=xavier", "lstm: model.cell=lstm",
+            "gru: model.cell=gru", "--config", "configs/mnist1d_gru.yaml", "--seeds", "2",
+            "model.hidden_size=8", "train.steps=3", "log.eval_every=3", "task.val_batches=2",
+            f"log.runs_dir={tmp_path}"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    (root,) = tmp_path.glob("compare-*")
+    last_acc, digests = {}, {}
+    for run in root.iterdir():
+        if not (run / "summary.json").is_file():
+            continue
+        summary = json.loads((run / "summary.json").read_text())
+        with (run / "metrics.csv").open(newline="") as fh:
+            accs = [float(r["val_acc"]) for r in csv.DictReader(fh) if r["val_acc"]]
+        assert summary["final_val_acc"] == accs[-1]
+        last_acc.setdefault(summary["cell"], []).append(accs[-1])
+        digests.setdefault(summary["seed"], set()).add(summary["data_sha256"])
+    assert sorted(last_acc) == ["gru", "lstm", "rnn"]
+    assert len(digests) == 2 and all(len(d) == 1 for d in digests.values())  # per seed, one
+    with (root / "compare.csv").open(newline="") as fh:
+        shown = {r["init"]: float(r["final_val_acc_mean"]) for r in csv.DictReader(fh)}
+    assert shown == {cell: pytest.approx(np.mean(a)) for cell, a in last_acc.items()}
