@@ -226,3 +226,49 @@ def test_the_png_gets_ordinary_permissions(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "loss.png").stat().st_mode & 0o777 == 0o644  # readable by a shared group
+
+
+def _drawn(monkeypatch):
+    """The figures the writers build, captured just before they are saved and cleared."""
+    drawn, real = [], plots._save
+
+    def spy(fig, path):
+        drawn.append([(ax, list(ax.lines), [t.get_text() for t in ax.texts]) for ax in fig.axes])
+        real(fig, path)
+
+    monkeypatch.setattr(plots, "_save", spy)
+    return drawn
+
+
+def test_a_variance_that_collapsed_to_zero_is_drawn_on_a_floor_marked_0(tmp_path, monkeypatch):
+    """uniform's act_var is exactly 0 from t = 2 on: those t are markers on a dotted line under
+    the smallest value drawn, between two decades, labelled "0", not "values not shown"."""
+    drawn = _drawn(monkeypatch)
+    curves = compare_curves()
+    collapsed = np.r_[0.3, np.zeros(T - 1)]
+    curves["uniform"]["value"] = collapsed
+    plots.compare_timesteps(curves, "act_var", tmp_path / "t.png")
+    ((ax, lines, texts),) = drawn[0]
+    markers = [ln for ln in lines if ln.get_linestyle() == "None" and ln.get_marker() == "v"]
+    (floor_line,) = [ln for ln in lines if ln.get_linestyle() == ":"]
+    floor = floor_line.get_ydata()[0]
+    smallest = min(y for c in curves.values() for y in c["value"] if y > 0)  # 1e-4 * 0.5**12
+    assert floor == 10.0 ** (math.floor(math.log10(smallest)) - 0.5) < smallest
+    (m,) = markers
+    np.testing.assert_array_equal(m.get_xdata(), np.arange(2, T + 1))  # the t where it is 0
+    np.testing.assert_array_equal(m.get_ydata(), np.full(T - 1, floor))
+    assert "0" in texts and not any("not shown" in t for t in texts)
+    uniform = [ln for ln in lines if ln.get_linestyle() == "-" and len(ln.get_xdata()) == 1]
+    assert uniform and uniform[0].get_ydata()[0] == 0.3  # its one positive value, as drawn
+
+    drawn.clear()  # the run plot: both panels, and a NaN still counted as not shown
+    rows = timestep_rows(steps=(0,))
+    for r in rows[1:]:
+        r["act_var"] = 0.0
+    rows[0]["grad_var"] = math.nan
+    plots.variance_by_timestep(rows, tmp_path / "v.png")
+    (act, act_lines, act_texts), (grad, _, grad_texts) = drawn[0]
+    (m,) = [ln for ln in act_lines if ln.get_marker() == "v"]
+    np.testing.assert_array_equal(m.get_xdata(), np.arange(2, T + 1))
+    assert "0" in act_texts and "0" not in grad_texts
+    assert any("1 of 12 values not shown" in t for t in grad_texts)

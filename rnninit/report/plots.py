@@ -4,9 +4,10 @@ Inputs are plain data (CSV rows already parsed, or arrays), never paths to read,
 can draw at the end of a run and `show` can draw again from the run folder. Every figure is a
 `matplotlib.figure.Figure` on its own Agg canvas: no pyplot, no global backend switch, nothing left
 open, safe in threads and worker processes. matplotlib is imported inside the functions, so
-`import rnninit.plots` stays light. Values that a log axis cannot show (NaN, inf, zero, negative)
-are dropped and counted on the figure, so a diverged run still plots what it has; an input with
-nothing to show gives a figure that says so.
+`import rnninit.plots` stays light. Values that a log axis cannot show (NaN, inf, negative) are
+dropped and counted on the figure, so a diverged run still plots what it has; a per-timestep
+value that is exactly 0 (a collapsed variance) is drawn as a marker on a floor line labelled
+"0"; an input with nothing to show gives a figure that says so.
 """
 
 from __future__ import annotations
@@ -68,13 +69,15 @@ def variance_by_timestep(rows: Sequence[Mapping], path: str | os.PathLike, title
     cmap = colormaps["viridis"]
     named = set(_spread(len(steps), MAX_LEGEND))
     dropped = {ax_act: [0, 0], ax_grad: [0, 0]}  # axes -> [dropped, total]
+    zeros = {ax_act: [], ax_grad: []}  # axes -> exact zeros, drawn on a floor line
     handles = []
     for i, step in enumerate(steps):
         cells = np.array(sorted(by_step[step]), dtype=float)  # (T, 4): t, act, grad, theory
         colour = cmap(0.9 * i / max(len(steps) - 1, 1))
         label = f"step {_fmt_step(step)}"
         for ax, col in ((ax_act, 1), (ax_grad, 2)):
-            line, n_drop = _log_line(ax, cells[:, 0], cells[:, col], color=colour, lw=1.4)
+            line, n_drop = _log_line(ax, cells[:, 0], cells[:, col], zeros[ax], color=colour,
+                                     lw=1.4)  # fmt: skip
             dropped[ax][0] += n_drop
             dropped[ax][1] += len(cells)
             if ax is ax_act and i in named:
@@ -85,8 +88,10 @@ def variance_by_timestep(rows: Sequence[Mapping], path: str | os.PathLike, title
 
     ax_act.set(title="forward: Var(h_t)", xlabel="timestep t", ylabel=YLABELS["act_var"])
     ax_grad.set(title="backward: Var(dL/dh_t)", xlabel="timestep t", ylabel=YLABELS["grad_var"])
+    floors = [_zero_floor(ax, zeros[ax]) for ax in (ax_act, ax_grad)]
+    handles += next((h for h in floors if h), [])  # one legend entry says what the markers are
     for ax, (n_drop, n_all) in dropped.items():
-        _note_dropped(ax, n_drop, n_all)
+        _note_dropped(ax, n_drop, n_all, "NaN, inf or < 0")
     _finish(fig, path, title or "variance by timestep", handles)
 
 
@@ -142,13 +147,15 @@ def compare_timesteps(
         _write_message(path, f"no {column} curves to plot", title)
         return
     fig, (ax,) = _figure(FIGSIZE_ONE, ncols=1)
-    handles, n_drop, n_all, any_theory = [], 0, 0, False
+    handles, n_drop, n_all, any_theory, zeros = [], 0, 0, False, []
     for label, c in curves.items():
         t, value = _xy(c.get("t"), c.get("value"))
-        line, dropped = _log_line(ax, t, value, lw=1.6)
+        line, dropped = _log_line(ax, t, value, zeros, lw=1.6)
         colour = line.get_color()
         n_drop, n_all = n_drop + dropped, n_all + len(value)
         shown = str(label) if dropped < len(value) else f"{label} (nothing to show)"
+        if np.any(value == 0):
+            shown += f" ({int(np.sum(value == 0))} values exactly 0)"
         handles.append(Line2D([], [], color=colour, lw=1.6, label=shown))
         t_th, theory = _xy(c.get("t"), c.get("theory"))
         if np.isfinite(theory).any():
@@ -156,8 +163,9 @@ def compare_timesteps(
             any_theory = True
     if any_theory:
         handles.append(Line2D([], [], color="grey", ls="--", lw=1.2, label="theory (dashed)"))
+    handles += _zero_floor(ax, zeros)
     ax.set(xlabel="timestep t", ylabel=YLABELS.get(column, column))
-    _note_dropped(ax, n_drop, n_all)
+    _note_dropped(ax, n_drop, n_all, "NaN, inf or < 0")
     _finish(fig, path, title or f"{column} by timestep", handles)
 
 
@@ -407,15 +415,45 @@ def _loss_figure(curves, path, chance, target, title, empty_text) -> None:
     _finish(fig, path, title, handles)
 
 
-def _log_line(ax, x, y, **style):
-    """Plot the positive finite part of y against x; return (line, how many points were dropped)."""
+def _log_line(ax, x, y, zeros: list | None = None, **style):
+    """Plot the positive finite part of y against x; return (line, how many points were dropped).
+
+    With a `zeros` list, the values exactly 0 are not dropped: their x and the line's colour are
+    appended to it, for `_zero_floor` to draw once every line of the axes is down.
+    """
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     ok = np.isfinite(x) & np.isfinite(y) & (y > 0)
+    zero = np.isfinite(x) & (y == 0) if zeros is not None else np.zeros(len(y), dtype=bool)
     if ok.sum() == 1:
         style.setdefault("marker", "o")
     (line,) = ax.plot(x[ok], y[ok], **style)
     ax.set_yscale("log")
-    return line, int(len(y) - ok.sum())
+    if zero.any():
+        zeros.append((x[zero], line.get_color()))
+    return line, int(len(y) - ok.sum() - zero.sum())
+
+
+def _zero_floor(ax, zeros: list) -> list:
+    """Draw values that are exactly 0 (a variance that collapsed: every unit pinned) where a log
+    axis has no place for them: as markers on a dotted floor line under the smallest value
+    drawn, labelled "0". Returns the legend handle to add ([] when there were none)."""
+    from matplotlib.lines import Line2D
+
+    if not zeros:
+        return []
+    drawn = [np.asarray(ln.get_ydata(), dtype=float) for ln in ax.lines]
+    positive = np.concatenate([y[np.isfinite(y) & (y > 0)] for y in drawn] or [np.zeros(0)])
+    # half a decade under the smallest drawn value's decade: below every value, between two
+    # major ticks, so that no tick label is read as the floor's value
+    floor = 10.0 ** (np.floor(np.log10(positive.min())) - 0.5) if positive.size else 1.0
+    ax.axhline(floor, color="tab:red", ls=":", lw=1.0)
+    ax.text(0.005, floor, "0", transform=ax.get_yaxis_transform(), color="tab:red",
+            ha="left", va="bottom", fontsize=10, fontweight="bold")  # fmt: skip
+    for xs, colour in zeros:
+        ax.plot(xs, np.full(len(xs), floor), ls="none", marker="v", ms=6, color=colour)
+    n = sum(len(xs) for xs, _ in zeros)
+    return [Line2D([], [], ls="none", marker="v", color="tab:red",
+                   label=f"exactly 0 ({n} values), on the line marked 0")]  # fmt: skip
 
 
 def _note_dropped(ax, n_drop: int, n_all: int, why: str = "NaN, inf or <= 0") -> None:
