@@ -596,3 +596,32 @@ def test_the_verdict_names_grad_var_only_as_what_it_is_and_skips_older_folders()
     assert "the total dL/dh_t (with the loss of every later step) non-finite at init" in text
     older = verdict("x", _agg([np.nan] * 3), "tanh", None, 1.0)  # written before jac_sq
     assert "gradient from" not in older and "jac_sq" not in older, older
+
+
+def test_the_step0_plots_shade_each_arms_spread_across_seeds(base, monkeypatch):
+    """With 2 seeds, each arm's act_var curve is the mean of its runs' CSV columns and its band
+    runs from their min to their max (the title says so)."""
+    from rnninit.report import plots
+
+    drawn, real = {}, plots._save
+
+    def spy(fig, path):
+        ax = fig.axes[0]
+        drawn[Path(path).name] = (ax.lines, ax.collections, fig._suptitle.get_text())
+        real(fig, path)
+
+    monkeypatch.setattr(plots, "_save", spy)
+    report = compare(base, ["xavier", "small"], seeds=2)
+    lines, bands, title = drawn["act_var_step0.png"]
+    assert "mean over 2 seeds, band: their min to max" in title
+    runs = json.load(open(f"{report['dir']}/compare.json"))["runs"]
+    solid = [ln for ln in lines if ln.get_linestyle() == "-"]
+    for label, line, band in zip(["xavier", "small"], solid, bands):
+        cols = np.array([[r["act_var"] for r in read_csv(f"{report['dir']}/{name}/timesteps.csv")
+                          if r["step"] == 0] for name in runs[label]])  # fmt: skip
+        np.testing.assert_allclose(line.get_ydata(), cols.mean(axis=0), rtol=1e-12)
+        (path,) = band.get_paths()  # the polygon: the lows forward, then the highs back
+        ys = path.vertices[:, 1]
+        assert np.isclose(ys.min(), cols.min()) and np.isclose(ys.max(), cols.max())
+        assert set(np.round(cols.min(axis=0), 12)) <= set(np.round(ys, 12))
+        assert set(np.round(cols.max(axis=0), 12)) <= set(np.round(ys, 12))

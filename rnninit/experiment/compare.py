@@ -540,6 +540,8 @@ def write_compare_outputs(root: Path, report: dict) -> None:
     write_json(root / "compare.json", {**report["meta"], "results": compare_results(report)})
     pdir = root / "plots"
     pdir.mkdir(exist_ok=True)
+    n = max((a["n"] for a in report["inits"].values()), default=1)
+    over = f", mean over {n} seeds, band: their min to max" if n > 1 else ""
     for col in ("act_var", "grad_var", "jac_sq"):
         curves = {}
         for label, agg in report["inits"].items():
@@ -548,8 +550,14 @@ def write_compare_outputs(root: Path, report: dict) -> None:
             theory = ts.get(f"theory_{col}")  # act_var and jac_sq have one
             if theory is not None and np.isfinite(theory).any():
                 curve["theory"] = theory
+            seeds = [r["step0"][col] for r in agg["runs"] if r["step0"] is not None]
+            if len(seeds) > 1:  # the spread across seeds, beside their mean
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN t stays NaN
+                    curve["band"] = (np.nanmin(seeds, axis=0), np.nanmax(seeds, axis=0))
             curves[label] = curve
-        plots.compare_timesteps(curves, col, pdir / f"{col}_step0.png", title=f"{col} at step 0")
+        plots.compare_timesteps(curves, col, pdir / f"{col}_step0.png",
+                                title=f"{col} at step 0{over}")  # fmt: skip
     task = report.get("task", {})
     bands = {k: a["loss_curve"] for k, a in report["inits"].items()}
     kind = "training" if any(b["kind"] == "loss" for b in bands.values()) else "validation"

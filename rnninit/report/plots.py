@@ -132,14 +132,17 @@ def compare_timesteps(
     """One per-timestep statistic for several inits on one log axis.
 
     Args:
-        curves: init label -> {"t": array, "value": array, optional "theory": array}, e.g. the
-            act_var column at step 0 of each init's run.
+        curves: init label -> {"t": array, "value": array, optional "theory": array, optional
+            "band": (low, high) arrays}, e.g. the act_var column at step 0 of each init's run
+            (a compare: the mean over seeds, and their min and max as the band; the title says
+            which).
         column: the statistic's column name (act_var, grad_var, ...), used for the y label.
         path: the PNG to write (atomically; the folder is created if missing).
         title: figure title.
 
     Each init gets its own colour; its theory, when given and not all NaN, is dashed in the same
-    colour. Non-positive and non-finite values are dropped and counted.
+    colour, and its band shaded in it where both ends are positive. Negative and non-finite
+    values are dropped and counted; exact zeros sit on a floor line marked 0.
     """
     from matplotlib.lines import Line2D
 
@@ -152,6 +155,8 @@ def compare_timesteps(
         t, value = _xy(c.get("t"), c.get("value"))
         line, dropped = _log_line(ax, t, value, zeros, lw=1.6)
         colour = line.get_color()
+        if c.get("band") is not None:
+            _band(ax, t, *c["band"], colour)
         n_drop, n_all = n_drop + dropped, n_all + len(value)
         shown = str(label) if dropped < len(value) else f"{label} (nothing to show)"
         if np.any(value == 0):
@@ -431,6 +436,16 @@ def _log_line(ax, x, y, zeros: list | None = None, **style):
     if zero.any():
         zeros.append((x[zero], line.get_color()))
     return line, int(len(y) - ok.sum() - zero.sum())
+
+
+def _band(ax, t, low, high, colour) -> None:
+    """Shade low..high against t where both are finite and positive (a log axis)."""
+    t, low, high = _floats(t), _floats(low), _floats(high)
+    n = min(len(t), len(low), len(high))
+    t, low, high = t[:n], low[:n], high[:n]
+    ok = np.isfinite(t) & np.isfinite(low) & np.isfinite(high) & (low > 0) & (high > 0)
+    if ok.any():
+        ax.fill_between(t, low, high, where=ok, color=colour, alpha=0.2, lw=0)
 
 
 def _zero_floor(ax, zeros: list) -> list:
