@@ -234,6 +234,29 @@ def spectral(Whh: np.ndarray) -> dict[str, float | None]:
     }
 
 
+def recurrent_eigenvalues(Whh: np.ndarray, gates: tuple[str, ...] = ()) -> dict[str, dict]:
+    """The eigenvalues of the recurrent matrix, or of each gate's H x H block of a gated cell's
+    stacked (G*H, H) Whh, each with the circular law's radius sqrt(H Var(w)): the disc that the
+    eigenvalues of an H x H matrix of i.i.d. entries of that variance fill, uniformly, as H
+    grows (a mean away from 0 adds one outlier near H Mean(w)).
+
+    Returns: block name ("Whh", or the gate's name) -> {"eigenvalues": complex (H,), "circle":
+    float}; NaN eigenvalues for a block that is not finite.
+    """
+    W = Whh.astype(np.float64)  # (G*H, H)
+    H = W.shape[1]
+    blocks = {g: W[k * H : (k + 1) * H] for k, g in enumerate(gates)} if gates else {"Whh": W}
+    out = {}
+    for name, B in blocks.items():
+        finite = bool(np.all(np.isfinite(B)))
+        eig = np.linalg.eigvals(B) if finite else np.full(H, np.nan, dtype=complex)
+        out[name] = {
+            "eigenvalues": eig,
+            "circle": float(np.sqrt(H * B.var())) if finite else math.nan,
+        }
+    return out
+
+
 def timesteps_at(rows: list[dict], step: int) -> dict:
     """One statistics step of timesteps.csv rows as column -> array over t (NaN where empty):
     the columns every cell has, its theory, and whatever other columns the rows hold (a gated

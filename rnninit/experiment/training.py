@@ -35,6 +35,7 @@ from ..errors import RnnInitError
 from ..fileio import atomic_write_bytes, atomic_write_text
 from .config import Config, TrainConfig, absolute_paths, dump_config, init_mapping, validate
 from .corpus import corpus_fingerprint, task_text
+from .eigen import EIGEN_NPZ, load_eigenvalues, save_eigenvalues
 from .lock import hold
 from .mnist1d import load_mnist1d
 from .runs import (
@@ -441,6 +442,7 @@ def _run(setup: Setup, files: RunFiles, summary: dict, reporter: Reporter, shoul
     files.summary(summary)
     if files.dir is not None and summary["steps_done"] == 0:
         save_checkpoint(files.dir / "checkpoint.npz", setup, summary)  # resumable from the start
+        _save_eigenvalues(files.dir, setup, "init", 0)
     reporter.start(
         {**summary, "config": setup.config.to_dict(), "chance_text": setup.task.chance_text}
     )
@@ -473,6 +475,10 @@ def _finish(setup: Setup, files: RunFiles, summary: dict, reporter: Reporter, co
         steps.insert(1, lambda: _plots(files.dir, summary))
         if consistent:
             steps.insert(0, lambda: save_checkpoint(files.dir / "checkpoint.npz", setup, summary))
+            # after the summary (index 1), before the plots that draw them
+            steps.insert(
+                2, lambda: _save_eigenvalues(files.dir, setup, "end", summary["steps_done"])
+            )
     t0 = summary["_t0"]
     first_summary = 1 if files.dir is not None and consistent else 0
     for i, step in enumerate(steps):
@@ -681,6 +687,12 @@ def _update_summary(summary: dict, task: Task, row: dict, target: float | None) 
                 summary["steps_to_target_acc"] = row["step"]
 
 
+def _save_eigenvalues(run_dir: Path, setup: Setup, which: str, step: int) -> None:
+    """Whh's eigenvalues (per gate block) at this point of the run, into eigenvalues.npz."""
+    (whh,) = setup.cell.names_with_role("recurrent")
+    save_eigenvalues(run_dir / EIGEN_NPZ, which, step, setup.params[whh], setup.cell.gates)
+
+
 def _plots(run_dir: Path, summary: dict) -> None:
     """variance_by_timestep.png and loss.png from the run's own CSVs."""
     from ..report import plots
@@ -698,6 +710,9 @@ def _plots(run_dir: Path, summary: dict) -> None:
         target=summary["target_loss"],
         title=title,
     )
+    eig = load_eigenvalues(run_dir / EIGEN_NPZ)
+    if eig:
+        plots.eigenvalue_clouds(eig, run_dir / "plots" / "eigenvalues.png", title)
     if (run_dir / JACOBIAN_CSV).exists():
         plots.jacobian_spectrum(
             read_csv(run_dir / JACOBIAN_CSV),

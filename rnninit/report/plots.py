@@ -205,6 +205,72 @@ def compare_loss(
     _loss_figure(data, path, chance, target, title or "loss", "no finite loss values to plot")
 
 
+def eigenvalue_clouds(
+    data: Mapping[str, Mapping], path: str | os.PathLike, title: str = ""
+) -> None:
+    """The eigenvalues of Whh in the complex plane, at init and at the end of training, one panel
+    per block (the vanilla cell's Whh; a gated cell's gates).
+
+    Args:
+        data: "init" and/or "end" -> {"step": int, "blocks": {block: (eigenvalues, circle)}}
+            (``experiment.eigen.load_eigenvalues``); circle: the circular law's radius
+            sqrt(H Var(w)) of that block's weights.
+        path: the PNG to write (atomically; the folder is created if missing).
+        title: figure title, e.g. the run id.
+
+    Init's eigenvalues are dots, the end's crosses; the unit circle is solid grey (inside it a
+    mode decays, outside it grows, step by step, in the linearised recurrence) and each part's
+    circular-law radius a dashed circle in its colour. Non-finite eigenvalues are counted.
+    """
+    from matplotlib.lines import Line2D
+
+    parts = [(w, data[w]) for w in ("init", "end") if w in data]
+    blocks = list(dict.fromkeys(b for _, d in parts for b in d["blocks"]))
+    if not blocks:
+        _write_message(path, "no eigenvalues to plot", title)
+        return
+    size = (min(3.6 * len(blocks), 14.0) + 2.5, 4.0)
+    fig, axes = _figure(size, ncols=len(blocks))
+    style = {"init": {"color": "tab:blue", "marker": "o", "ms": 3, "alpha": 0.6},
+             "end": {"color": "tab:orange", "marker": "x", "ms": 4, "alpha": 0.8}}  # fmt: skip
+    handles = [Line2D([], [], color="0.4", lw=1.0, label="unit circle |λ| = 1")]
+    for ax, block in zip(axes, blocks):
+        ax.add_patch(_circle(1.0, color="0.4", ls="-"))
+        n_bad = n_all = 0
+        for which, d in parts:
+            if block not in d["blocks"]:
+                continue
+            eig, circle = d["blocks"][block]
+            ok = np.isfinite(eig)
+            n_bad, n_all = n_bad + int((~ok).sum()), n_all + len(eig)
+            ax.plot(eig[ok].real, eig[ok].imag, ls="none", **style[which])
+            if math.isfinite(circle):
+                ax.add_patch(_circle(circle, color=style[which]["color"], ls="--"))
+        ax.set_aspect("equal", adjustable="datalim")
+        ax.autoscale_view()
+        ax.set(title=block, xlabel="Re λ", ylabel="Im λ" if ax is axes[0] else None)
+        _note_dropped(ax, n_bad, n_all, "non-finite")
+    for which, d in parts:
+        st = style[which]
+        radii = ", ".join(f"{b} {_fmt_radius(c)}" if len(blocks) > 1 else _fmt_radius(c)
+                          for b, (_, c) in d["blocks"].items())  # fmt: skip
+        handles.append(Line2D([], [], ls="none", marker=st["marker"], color=st["color"],
+                              label=f"{which} (step {d['step']})"))  # fmt: skip
+        handles.append(Line2D([], [], color=st["color"], ls="--",
+                              label=f"√(H Var(w)) at {which}: {radii}"))  # fmt: skip
+    _finish(fig, path, title or "eigenvalues of Whh", handles, below=True)
+
+
+def _fmt_radius(r: float) -> str:
+    return f"{r:.3g}" if math.isfinite(r) else "n/a"
+
+
+def _circle(radius: float, color, ls):
+    from matplotlib.patches import Circle
+
+    return Circle((0.0, 0.0), radius, fill=False, color=color, ls=ls, lw=1.0)
+
+
 def jacobian_spectrum(
     rows: Sequence[Mapping],
     spectra: Mapping[int, tuple],
