@@ -600,7 +600,7 @@ def test_the_verdict_names_grad_var_only_as_what_it_is_and_skips_older_folders()
 
 def test_the_step0_plots_shade_each_arms_spread_across_seeds(base, monkeypatch):
     """With 2 seeds, each arm's act_var curve is the mean of its runs' CSV columns and its band
-    runs from their min to their max (the title says so)."""
+    runs from their min to their max (the title says so); units.png has a row per arm."""
     from rnninit.report import plots
 
     drawn, real = {}, plots._save
@@ -608,10 +608,16 @@ def test_the_step0_plots_shade_each_arms_spread_across_seeds(base, monkeypatch):
     def spy(fig, path):
         ax = fig.axes[0]
         drawn[Path(path).name] = (ax.lines, ax.collections, fig._suptitle.get_text())
+        drawn[Path(path).name + " images"] = [a.get_title() for a in fig.axes if a.images]
         real(fig, path)
 
     monkeypatch.setattr(plots, "_save", spy)
     report = compare(base, ["xavier", "small"], seeds=2)
+    # and the unit-by-unit heatmaps: one row per arm (its first seed), init and end
+    assert sorted(drawn["units.png images"]) == sorted(
+        f"{arm}: {what}, step {step}" for arm in ("xavier", "small")
+        for what in ("h_t", "|dL/dh_t|") for step in (0, base.train.steps)
+    )  # fmt: skip
     lines, bands, title = drawn["act_var_step0.png"]
     assert "mean over 2 seeds, band: their min to max" in title
     runs = json.load(open(f"{report['dir']}/compare.json"))["runs"]

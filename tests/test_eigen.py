@@ -1,14 +1,17 @@
-"""Whh's eigenvalues at init and at the end of a run: eigenvalues.npz and plots/eigenvalues.png,
-checked against np.linalg.eigvals of the weights in the run's checkpoint."""
+"""What the weights do at init and at the end of a run (experiment/snapshots.py): Whh's
+eigenvalues (eigenvalues.npz, plots/eigenvalues.png), checked against np.linalg.eigvals of the
+checkpoint's weights, and one sequence unit by unit (units.npz, plots/units.png), checked against
+the plain loop of tests/naive_rnn.py."""
 
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
+from naive_rnn import naive_bptt
 
 from rnninit.experiment.config import load_config
-from rnninit.experiment.eigen import load_eigenvalues
+from rnninit.experiment.snapshots import load_eigenvalues, load_units
 from rnninit.experiment.training import resume, train
 from rnninit.report import plots
 
@@ -87,3 +90,66 @@ def test_the_plot_draws_the_eigenvalues_and_the_circles(tmp_path, monkeypatch):
     np.testing.assert_array_equal(dots.get_ydata(), init.imag)
     np.testing.assert_array_equal(crosses.get_xdata(), end.real[[0, 2]])  # NaN counted, not drawn
     assert sorted(p.get_radius() for p in patches) == [0.7, 1.0, 1.3]
+
+
+@pytest.mark.parametrize("task", ["char", "adding", "copy"])
+def test_units_are_one_validation_sequence_under_its_own_loss(tmp_path, task):
+    """units.npz: h_t and the total dL/dh_t of the first validation sequence, as a plain loop
+    computes them for a batch of that one sequence, at init (steps=0) and at the end."""
+    from rnninit.experiment.training import prepare
+
+    text = tmp_path / "t.txt"
+    text.write_text("the quick brown fox jumps over the lazy dog. " * 40)
+    path = [f"task.path={text}"] if task == "char" else []
+    cfg = load_config(None, [f"log.runs_dir={tmp_path}", f"task.name={task}", *path,
+                             "task.seq_len=6", "model.hidden_size=7", "train.batch_size=4",
+                             "train.steps=3"])  # fmt: skip
+    run = Path(train(cfg)["run_dir"])
+    units = load_units(run / "units.npz")
+    assert [units["init"]["step"], units["end"]["step"]] == [0, 3]
+    batch = prepare(cfg).val_batches[0]  # the same fixed validation batches as the run's
+    one = slice(0, 1)
+    mask = None if batch.mask is None else batch.mask[:, one]
+    with np.load(run / "checkpoint.npz") as z:
+        end = {
+            k.split("/", 1)[1]: z[k].astype(np.float64) for k in z.files if k.startswith("param/")
+        }
+    for which, params in (("init", prepare(cfg).params), ("end", end)):
+        loss = prepare(cfg).task.loss
+        _, _, _, hs, dhs = naive_bptt(params, batch.x[:, one], batch.y[:, one], mask, loss=loss)
+        np.testing.assert_allclose(units[which]["h"], np.array(hs)[:, 0], rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(units[which]["dh"], np.array(dhs)[:, 0], rtol=1e-9, atol=1e-15)
+    assert (run / "plots" / "units.png").is_file()
+
+
+def test_the_heatmaps_draw_h_and_the_size_of_the_gradient_on_shared_scales(tmp_path, monkeypatch):
+    drawn, real = {}, plots._save
+
+    def spy(fig, path):
+        drawn["images"] = [(ax.get_title(), ax.images[0]) for ax in fig.axes if ax.images]
+        real(fig, path)
+
+    monkeypatch.setattr(plots, "_save", spy)
+    rng = np.random.default_rng(0)
+    part = lambda s, k: {"step": s, "h": np.tanh(k * rng.normal(size=(5, 3))),  # noqa: E731
+                         "dh": k * rng.normal(size=(5, 3))}  # fmt: skip
+    rows = {"a": {"init": part(0, 1.0), "end": part(9, 2.0)}, "b": {"init": part(0, 0.1)}}
+    rows["b"]["init"]["dh"][2, 1] = 0.0  # an exact zero: under the log scale, not masked
+    plots.unit_heatmaps(rows, tmp_path / "u.png")
+    images = dict(drawn["images"])
+    assert sorted(images) == sorted(["a: h_t, step 0", "a: h_t, step 9", "b: h_t, step 0",
+                                     "a: |dL/dh_t|, step 0", "a: |dL/dh_t|, step 9",
+                                     "b: |dL/dh_t|, step 0"])  # fmt: skip
+    np.testing.assert_array_equal(images["a: h_t, step 9"].get_array(), rows["a"]["end"]["h"].T)
+    g = images["b: |dL/dh_t|, step 0"]
+    expect = np.abs(rows["b"]["init"]["dh"]).T
+    got = np.asarray(g.get_array())
+    assert got[1, 2] < g.norm.vmin  # the zero: under the scale (black), not a NaN (white)
+    mask = np.ones_like(expect, dtype=bool)
+    mask[1, 2] = False
+    np.testing.assert_array_equal(got[mask], expect[mask])
+    h_norms = {images[k].norm.vmax for k in images if "h_t," in k}
+    g_norms = {(images[k].norm.vmin, images[k].norm.vmax) for k in images if "dL" in k}
+    assert len(h_norms) == 1 and len(g_norms) == 1  # one scale per quantity, every panel
+    all_h = np.concatenate([np.ravel(p["h"]) for d in rows.values() for p in d.values()])
+    assert h_norms == {np.abs(all_h).max()}

@@ -46,6 +46,7 @@ from .runs import (
     read_summary,
     write_json,
 )
+from .snapshots import UNITS_NPZ, load_units
 from .training import Reporter, prepare, train
 
 SUMMARY_COLUMNS = ("final_loss", "best_loss", "final_val_loss", "best_val_loss",
@@ -564,3 +565,11 @@ def write_compare_outputs(root: Path, report: dict) -> None:
     plots.compare_loss(bands, pdir / "loss.png",
                        chance=task.get("chance"), target=task.get("target_loss"),
                        title=f"{kind} loss, mean ± population std across seeds")  # fmt: skip
+    # one validation sequence unit by unit, the first seed of each arm (the same sequence in all)
+    units = {label: load_units(root / names[0] / UNITS_NPZ)
+             for label, names in report["meta"]["runs"].items() if names}  # fmt: skip
+    units = {label: u for label, u in units.items() if u}
+    if units:
+        plots.unit_heatmaps(units, pdir / "units.png",
+                            title="the first validation sequence unit by unit, the first seed of "
+                                  "each arm; one colour scale per quantity")  # fmt: skip

@@ -35,7 +35,6 @@ from ..errors import RnnInitError
 from ..fileio import atomic_write_bytes, atomic_write_text
 from .config import Config, TrainConfig, absolute_paths, dump_config, init_mapping, validate
 from .corpus import corpus_fingerprint, task_text
-from .eigen import EIGEN_NPZ, load_eigenvalues, save_eigenvalues
 from .lock import hold
 from .mnist1d import load_mnist1d
 from .runs import (
@@ -45,6 +44,7 @@ from .runs import (
     process_start,
     write_json,
 )
+from .snapshots import EIGEN_NPZ, UNITS_NPZ, load_eigenvalues, load_units, save_snapshot
 from .spectra import (
     JACOBIAN_COLUMNS,
     batch_spectrum,
@@ -442,7 +442,7 @@ def _run(setup: Setup, files: RunFiles, summary: dict, reporter: Reporter, shoul
     files.summary(summary)
     if files.dir is not None and summary["steps_done"] == 0:
         save_checkpoint(files.dir / "checkpoint.npz", setup, summary)  # resumable from the start
-        _save_eigenvalues(files.dir, setup, "init", 0)
+        _snapshot(files.dir, setup, "init", 0)
     reporter.start(
         {**summary, "config": setup.config.to_dict(), "chance_text": setup.task.chance_text}
     )
@@ -476,9 +476,7 @@ def _finish(setup: Setup, files: RunFiles, summary: dict, reporter: Reporter, co
         if consistent:
             steps.insert(0, lambda: save_checkpoint(files.dir / "checkpoint.npz", setup, summary))
             # after the summary (index 1), before the plots that draw them
-            steps.insert(
-                2, lambda: _save_eigenvalues(files.dir, setup, "end", summary["steps_done"])
-            )
+            steps.insert(2, lambda: _snapshot(files.dir, setup, "end", summary["steps_done"]))
     t0 = summary["_t0"]
     first_summary = 1 if files.dir is not None and consistent else 0
     for i, step in enumerate(steps):
@@ -687,10 +685,12 @@ def _update_summary(summary: dict, task: Task, row: dict, target: float | None) 
                 summary["steps_to_target_acc"] = row["step"]
 
 
-def _save_eigenvalues(run_dir: Path, setup: Setup, which: str, step: int) -> None:
-    """Whh's eigenvalues (per gate block) at this point of the run, into eigenvalues.npz."""
-    (whh,) = setup.cell.names_with_role("recurrent")
-    save_eigenvalues(run_dir / EIGEN_NPZ, which, step, setup.params[whh], setup.cell.gates)
+def _snapshot(run_dir: Path, setup: Setup, which: str, step: int) -> None:
+    """Whh's eigenvalues and one validation sequence unit by unit, at this point of the run
+    (experiment/snapshots.py)."""
+    cfg = setup.config
+    save_snapshot(run_dir, which, step, setup.params, setup.cell, setup.val_batches[0],
+                  cfg.model.nonlinearity, setup.task.loss)  # fmt: skip
 
 
 def _plots(run_dir: Path, summary: dict) -> None:
@@ -713,6 +713,9 @@ def _plots(run_dir: Path, summary: dict) -> None:
     eig = load_eigenvalues(run_dir / EIGEN_NPZ)
     if eig:
         plots.eigenvalue_clouds(eig, run_dir / "plots" / "eigenvalues.png", title)
+    units = load_units(run_dir / UNITS_NPZ)
+    if units:
+        plots.unit_heatmaps({"": units}, run_dir / "plots" / "units.png", title)
     if (run_dir / JACOBIAN_CSV).exists():
         plots.jacobian_spectrum(
             read_csv(run_dir / JACOBIAN_CSV),

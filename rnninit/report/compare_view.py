@@ -405,7 +405,8 @@ def print_report(console: Console, report: dict) -> None:
     for sentence in parting(report):
         console.print(sentence)
     console.print(f"folder: {report['dir']}  (compare.csv, plots/act_var_step0.png, "
-                  "plots/grad_var_step0.png, plots/jac_sq_step0.png, plots/loss.png)")  # fmt: skip
+                  "plots/grad_var_step0.png, plots/jac_sq_step0.png, plots/loss.png, "
+                  "plots/units.png)")  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------

@@ -261,6 +261,88 @@ def eigenvalue_clouds(
     _finish(fig, path, title or "eigenvalues of Whh", handles, below=True)
 
 
+def unit_heatmaps(rows: Mapping[str, Mapping], path: str | os.PathLike, title: str = "") -> None:
+    """One sequence unit by unit: h_t and |dL/dh_t| as unit x timestep heatmaps, at init and at
+    the end, one row per run (a compare: one per init), every panel of a quantity on one scale.
+
+    Args:
+        rows: row label ("" for a single run) -> {"init": part, "end": part}, either part
+            optional; part = {"step": int, "h": (T, H), "dh": (T, H)}
+            (``experiment.snapshots.load_units``).
+        path: the PNG to write (atomically; the folder is created if missing).
+        title: figure title.
+
+    h_t on a diverging scale symmetric about 0 (saturated tanh units are the darkest), |dL/dh_t|
+    on a log scale spanning at most 12 decades below its largest value; black marks an exact 0
+    (or a value under that span), white a value that is not finite.
+    """
+    from matplotlib import colormaps
+    from matplotlib.colors import LogNorm, Normalize
+
+    parts = [(label, which, d[which]) for label, d in rows.items()
+             for which in ("init", "end") if which in d]  # fmt: skip
+    if not parts:
+        _write_message(path, "no unit traces to plot", title)
+        return
+    h_all = np.concatenate([np.ravel(p["h"]) for *_, p in parts])
+    g_all = np.abs(np.concatenate([np.ravel(p["dh"]) for *_, p in parts]))
+    h_max = float(np.nanmax(np.abs(h_all[np.isfinite(h_all)]), initial=0.0)) or 1.0
+    g_pos = g_all[np.isfinite(g_all) & (g_all > 0)]
+    g_max = float(g_pos.max()) if g_pos.size else 1.0
+    g_min = max(float(g_pos.min()), g_max * 1e-12) if g_pos.size else g_max / 10
+    h_norm, g_norm = Normalize(-h_max, h_max), LogNorm(g_min, g_max)
+    h_cmap = colormaps["RdBu_r"].with_extremes(bad="white")
+    g_cmap = colormaps["viridis"].with_extremes(bad="white", under="black")
+
+    labels = list(rows)
+    fig, grid = _grid((min(3.0 * 4, 14.0), 1.2 + 2.4 * len(labels)), len(labels), 4)
+    h_axes, g_axes = [], []
+    for r, label in enumerate(labels):
+        for c, (quantity, which) in enumerate(
+            (("h", "init"), ("h", "end"), ("dh", "init"), ("dh", "end"))
+        ):
+            ax = grid[r][c]
+            part = rows[label].get(which)
+            if part is None:
+                ax.set_axis_off()
+                continue
+            T, H = np.shape(part[quantity])
+            data = part["h"] if quantity == "h" else _zero_under(np.abs(part["dh"]), g_min)
+            image = ax.imshow(np.asarray(data).T, aspect="auto", origin="lower",
+                              interpolation="nearest", extent=(0.5, T + 0.5, -0.5, H - 0.5),
+                              cmap=h_cmap if quantity == "h" else g_cmap,
+                              norm=h_norm if quantity == "h" else g_norm)  # fmt: skip
+            (h_axes if quantity == "h" else g_axes).append((ax, image))
+            what = "h_t" if quantity == "h" else "|dL/dh_t|"
+            head = f"{label}: " if label else ""
+            ax.set_title(f"{head}{what}, step {part['step']}", fontsize=9)
+            ax.set(xlabel="timestep t" if r == len(labels) - 1 else None,
+                   ylabel="unit" if c == 0 else None)  # fmt: skip
+    for axes, text in ((h_axes, "h_t"), (g_axes, "|dL/dh_t| (log; black: 0)")):
+        if axes:
+            fig.colorbar(axes[0][1], ax=[a for a, _ in axes], label=text, shrink=0.9)
+    _finish(fig, path, title or "one sequence, unit by unit", [])
+
+
+def _zero_under(values: np.ndarray, floor: float) -> np.ndarray:
+    """Exact zeros (and anything under the scale) put under the log scale's floor, so that they
+    take the colour map's 'under' colour instead of being masked like a NaN."""
+    values = np.array(values, dtype=float)
+    values[np.isfinite(values) & (values < floor)] = floor / 10
+    return values
+
+
+def _grid(figsize, nrows: int, ncols: int):
+    """A Figure on its own Agg canvas (no pyplot, no global state) and its nrows x ncols axes
+    (a list of rows)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(nrows, ncols, squeeze=False).tolist()
+
+
 def _fmt_radius(r: float) -> str:
     return f"{r:.3g}" if math.isfinite(r) else "n/a"
 
@@ -550,12 +632,7 @@ def _note_dropped(ax, n_drop: int, n_all: int, why: str = "NaN, inf or <= 0") ->
 
 def _figure(figsize, ncols: int):
     """A Figure on its own Agg canvas (no pyplot, no global state) and its axes."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, ncols, squeeze=False)[0]
+    fig, (axes,) = _grid(figsize, 1, ncols)
     for ax in axes:
         ax.grid(True, which="major", alpha=0.3)
     return fig, tuple(axes)
