@@ -48,7 +48,9 @@ def test_every_shipped_config_is_in_the_readme_table_with_a_measured_header():
         header = path.read_text(encoding="utf-8").split("\nname:")[0]
         assert "measured lines" not in header, path.name
         if "What the paper reports" in header or "What issue 12 reports" in header:
-            assert re.search(r"What (running it|it) (here )?gave[^\n]*\(2026-\d\d-\d\d", header), path.name
+            assert re.search(r"What (running it|it) (here )?gave[^\n]*\(2026-\d\d-\d\d", header), (
+                path.name
+            )
 
 
 def test_rnninit_train_is_the_function_even_after_submodules_load():
