@@ -207,13 +207,10 @@ def show(
     ),
 ):
     """Re-render a run's tables from its folder alone."""
-    from ..experiment.lock import live_holder
-    from ..experiment.runs import effective_status, read_csv, read_summary, require_run_dir
+    from ..experiment.reports import load_run
     from ..report.terminal import run_parts
 
     with handled():
-        import yaml
-
         from ..experiment.compare import is_compare_dir, load_compare
 
         if is_compare_dir(run_dir):
@@ -221,17 +218,8 @@ def show(
 
             print_report(stdout_console(), load_compare(run_dir))
             return
-        summary = read_summary(require_run_dir(run_dir))
-        holder = live_holder(run_dir)
-        if holder is not None:  # a live process writes it now, whatever the summary says yet
-            summary.update(status="running", pid=holder.get("pid"), host=holder.get("host"))
-        else:
-            summary["status"] = effective_status(summary)  # a dead process says 'stale'
-        cfg = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
-        run = {"summary": summary, "config": cfg, "rows": read_csv(run_dir / "timesteps.csv"),
-               "jacobian": read_csv(run_dir / "jacobian.csv")}  # fmt: skip
         console = stdout_console()
-        for part in run_parts(run, every=every).values():
+        for part in run_parts(load_run(run_dir), every=every).values():
             for renderable in part:
                 console.print(renderable)
 
