@@ -532,6 +532,7 @@ def _arm_columns(meta: dict, label: str) -> dict:
 
 def write_compare_outputs(root: Path, report: dict) -> None:
     from ..report import plots
+    from .reports import write_compare_report
     from .runs import write_csv
 
     rows = compare_rows(report)
@@ -556,3 +557,4 @@ def write_compare_outputs(root: Path, report: dict) -> None:
     plots.compare_loss(bands, pdir / "loss.png",
                        chance=task.get("chance"), target=task.get("target_loss"),
                        title=f"{kind} loss, mean ± population std across seeds")  # fmt: skip
+    write_compare_report(root, report)  # report.html, from the files just written

@@ -407,7 +407,7 @@ def report_parts(report: dict) -> dict[str, list]:
         sentences.append(verdict(label, agg, nl, task.get("target_loss"), task.get("chance") or 1.0,
                                  chance_acc=task.get("chance_acc")))  # fmt: skip
     sentences += parting(report)
-    folder = (f"folder: {report['dir']}  (compare.csv, plots/act_var_step0.png, "
+    folder = (f"folder: {report['dir']}  (report.html, compare.csv, plots/act_var_step0.png, "
               "plots/grad_var_step0.png, plots/jac_sq_step0.png, plots/loss.png)")  # fmt: skip
     return {"setup": setup, "timesteps": timesteps, "summary": tables, "verdicts": sentences,
             "folder": [folder]}  # fmt: skip
