@@ -347,6 +347,12 @@ def test_a_sweep_writes_its_report_with_a_row_per_run_of_sweep_csv(tmp_path):
         assert agrees(got["final loss"], float(row["final_val_loss"]))
         assert got["hidden_size"] == row["model.hidden_size"]
         assert f"{row['run']}/report.html" in map(unquote, page.hrefs)
+    # a run whose summary.json cannot be read is shown as unreadable, and the page is written
+    (root / rows[0]["run"] / "summary.json").write_text("{ torn")
+    result = runner.invoke(app, ["report", str(root)])
+    assert result.exit_code == 0, result.output
+    page = check_self_contained((root / "report.html").read_text(encoding="utf-8"), root)
+    assert [cells[1] for cells in page.table("sweep tiny")["rows"]] == ["unreadable", "completed"]
 
 
 def test_the_converter_escapes_text_and_keeps_styles_and_layout():

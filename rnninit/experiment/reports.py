@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from ..errors import RnnInitError
 from ..fileio import atomic_write_text
 from ..report import html
 from .lock import live_holder
@@ -82,7 +83,7 @@ def load_sweep_report(root: str | os.PathLike) -> dict:
     if records and "seed" in plan["keys"] and others:
         grouped = report_for(list(records), by=others, varied=plan["keys"], sort=False)
     return {"plan": plan, "report": report, "groups": grouped, "ids": ids,
-            "summaries": [read_summary(root / run_id) for run_id in ids],
+            "summaries": [_summary(root / run_id) for run_id in ids],
             "config_text": _text(root / ids[0] / "config.yaml") if ids else None}  # fmt: skip
 
 
@@ -97,6 +98,14 @@ def write_sweep_report(root: str | os.PathLike) -> Path:
 def _sub_reports(root: Path, names: list[str]) -> list[tuple[str, str]]:
     """(relative href, run folder name) of each run's own report.html that exists."""
     return [(f"{name}/{REPORT}", name) for name in names if (root / name / REPORT).is_file()]
+
+
+def _summary(run_dir: Path) -> dict:
+    """A run's summary.json; {} when it cannot be read (its row in the table says unreadable)."""
+    try:
+        return read_summary(run_dir)
+    except RnnInitError:
+        return {}
 
 
 def _text(path: Path) -> str | None:
