@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from .._version import __version__
-from . import jacobian_cmds, run_cmds, sweep_cmds, theory_cmds
+from . import jacobian_cmds, report_cmds, run_cmds, sweep_cmds, theory_cmds
 from .common import STATE
 
 app = typer.Typer(
@@ -43,3 +43,4 @@ app.add_typer(run_cmds.app)
 app.add_typer(sweep_cmds.app)
 app.add_typer(jacobian_cmds.app)
 app.add_typer(theory_cmds.app)
+app.add_typer(report_cmds.app)

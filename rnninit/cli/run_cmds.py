@@ -207,20 +207,10 @@ def show(
     ),
 ):
     """Re-render a run's tables from its folder alone."""
-    from ..experiment.lock import live_holder
-    from ..experiment.runs import effective_status, read_csv, read_summary, require_run_dir
-    from ..report.terminal import (
-        header,
-        jacobian_table,
-        state_text,
-        summary_table,
-        timestep_tables,
-        timesteps_from_rows,
-    )
+    from ..experiment.reports import load_run
+    from ..report.terminal import run_parts
 
     with handled():
-        import yaml
-
         from ..experiment.compare import is_compare_dir, load_compare
 
         if is_compare_dir(run_dir):
@@ -228,32 +218,10 @@ def show(
 
             print_report(stdout_console(), load_compare(run_dir))
             return
-        summary = read_summary(require_run_dir(run_dir))
-        holder = live_holder(run_dir)
-        if holder is not None:  # a live process writes it now, whatever the summary says yet
-            summary.update(status="running", pid=holder.get("pid"), host=holder.get("host"))
-        else:
-            summary["status"] = effective_status(summary)  # a dead process says 'stale'
-        cfg = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
-        rows = read_csv(run_dir / "timesteps.csv")
-        jac_rows = read_csv(run_dir / "jacobian.csv")  # [] unless the run had log.jacobian
-        state = state_text(summary.get("cell", "rnn"), summary.get("hidden_size", 0))
         console = stdout_console()
-        console.print(header({**summary, "config": cfg, "chance_text": fmt_chance(summary)}))
-        steps = sorted({r["step"] for r in rows})
-        for step in steps if every else sorted({steps[0], steps[-1]}) if steps else []:
-            for table in timestep_tables(timesteps_from_rows(rows, step), step):
-                console.print(table)
-            jac = jacobian_table(jac_rows, step, state)
-            if jac is not None:
-                console.print(jac)
-        console.print(summary_table(summary))
-
-
-def fmt_chance(summary: dict) -> str:
-    from ..report.terminal import fmt
-
-    return f"{fmt(summary.get('chance'))} ({summary.get('loss_kind')})"
+        for part in run_parts(load_run(run_dir), every=every).values():
+            for renderable in part:
+                console.print(renderable)
 
 
 @app.command()

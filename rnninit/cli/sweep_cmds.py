@@ -124,7 +124,8 @@ def sweep(
         parts += [f"{c['running elsewhere']} running elsewhere"] if c["running elsewhere"] else []
         parts += [f"{c['total'] - c['done']} not started"] if c["done"] < c["total"] else []
         console.print(f"{c['done']} of {c['total']} runs ran in {outcome['seconds']:.1f} s: "
-                      f"{', '.join(parts)}; table {sw.root / 'sweep.csv'}",
+                      f"{', '.join(parts)}; table {sw.root / 'sweep.csv'}, report "
+                      f"{sw.root / 'report.html'}",
                       highlight=False)  # fmt: skip
     if outcome["status"] == "interrupted":
         again = resume_command(sweep_file, overrides or [], jobs=jobs, shard=shard,

@@ -533,6 +533,7 @@ def _arm_columns(meta: dict, label: str) -> dict:
 
 def write_compare_outputs(root: Path, report: dict) -> None:
     from ..report import plots
+    from .reports import write_compare_report
     from .runs import write_csv
 
     rows = compare_rows(report)
@@ -573,3 +574,4 @@ def write_compare_outputs(root: Path, report: dict) -> None:
         plots.unit_heatmaps(units, pdir / "units.png",
                             title="the first validation sequence unit by unit, the first seed of "
                                   "each arm; one colour scale per quantity")  # fmt: skip
+    write_compare_report(root, report)  # report.html, from the files just written

@@ -769,7 +769,9 @@ def run_sweep(
 
 def write_outputs(sweep: Sweep) -> None:
     """sweep.csv (every run folder of the sweep, from every shard so far) and a plot of the
-    final loss against the first numeric key the sweep varies, a line per init."""
+    final loss against the first numeric key the sweep varies, a line per init; then
+    report.html."""
+    from .reports import write_sweep_report
     from .runs import write_csv
     from .summarize import load_record, plot_final_loss, report_for, table_rows
 
@@ -785,6 +787,7 @@ def write_outputs(sweep: Sweep) -> None:
         name = f"final_loss_vs_{numeric[0]}.png"
         with contextlib.suppress(RnnInitError):  # e.g. no run finished yet
             plot_final_loss(report, numeric[0], sweep.root / "plots" / name)
+    write_sweep_report(sweep.root)  # report.html, from the files just written
 
 
 def _outcome(fut, run: SweepRun) -> dict:

@@ -469,10 +469,13 @@ def _finish(setup: Setup, files: RunFiles, summary: dict, reporter: Reporter, co
     """Checkpoint, plots and the final summary. After a failure each is tried on its own, so
     that a full disk still gets the summary written if it can, and the first error is the one
     the caller sees."""
+    from .reports import write_run_report
+
     # the summary goes before the plots, so that an interrupt while drawing cannot leave it stale
     steps = [lambda: files.summary(summary), files.close]
     if files.dir is not None:
         steps.insert(1, lambda: _plots(files.dir, summary))
+        steps.append(lambda: write_run_report(files.dir, summary))  # from the files just closed
         if consistent:
             steps.insert(0, lambda: save_checkpoint(files.dir / "checkpoint.npz", setup, summary))
             # after the summary (index 1), before the plots that draw them

@@ -381,32 +381,37 @@ def ladder(report: dict) -> Table:
     return table
 
 
-def print_report(console: Console, report: dict) -> None:
-    """The whole compare report, in reading order."""
-    console.print(resolved(report))
+def report_parts(report: dict) -> dict[str, list]:
+    """The compare report in reading order, by part: "setup" (what each arm ran with, the
+    learning rate grid), "timesteps" (per-timestep statistics at step 0, the sparklines, at the
+    end, the gates), "summary" (the summary and the loss ladder), "verdicts" (one sentence per
+    arm, then one per level of the ladder) and "folder" (where the files are). Tables and
+    strings, for the terminal and the HTML report alike."""
+    setup = [resolved(report)]
     if lr_grid(report) is not None:
-        console.print(lr_grid(report))
-    console.print(side_by_side(report, "step0"))
-    console.print(sparklines(report, "step0"))
+        setup.append(lr_grid(report))
+    timesteps = [side_by_side(report, "step0"), sparklines(report, "step0")]
     if any(a["last"] is not None and a["last_step"] for a in report["inits"].values()):
-        console.print(side_by_side(report, "last"))  # a later step than 0 exists
+        timesteps.append(side_by_side(report, "last"))  # a later step than 0 exists
     gates = gate_summary(report)
     if gates is not None:
-        console.print(gates)
-    console.print(summary(report))
+        timesteps.append(gates)
+    tables = [summary(report)]
     if report.get("rungs"):
-        console.print(ladder(report))
+        tables.append(ladder(report))
     task = report.get("task", {})
     shared = report["meta"].get("nonlinearity") or task.get("nonlinearity", "tanh")
+    sentences = []
     for label, agg in report["inits"].items():
         nl = agg["runs"][0]["summary"].get("nonlinearity", shared)  # a labelled arm may set it
-        console.print(verdict(label, agg, nl, task.get("target_loss"), task.get("chance") or 1.0,
-                              chance_acc=task.get("chance_acc")))  # fmt: skip
-    for sentence in parting(report):
-        console.print(sentence)
-    console.print(f"folder: {report['dir']}  (compare.csv, plots/act_var_step0.png, "
-                  "plots/grad_var_step0.png, plots/jac_sq_step0.png, plots/loss.png, "
-                  "plots/units.png)")  # fmt: skip
+        sentences.append(verdict(label, agg, nl, task.get("target_loss"), task.get("chance") or 1.0,
+                                 chance_acc=task.get("chance_acc")))  # fmt: skip
+    sentences += parting(report)
+    folder = (f"folder: {report['dir']}  (report.html, compare.csv, plots/act_var_step0.png, "
+              "plots/grad_var_step0.png, plots/jac_sq_step0.png, plots/loss.png, "
+              "plots/units.png)")  # fmt: skip
+    return {"setup": setup, "timesteps": timesteps, "summary": tables, "verdicts": sentences,
+            "folder": [folder]}  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------

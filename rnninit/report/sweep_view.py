@@ -8,6 +8,7 @@ so this layer never imports the experiment layer.
 from __future__ import annotations
 
 import time
+from collections import Counter
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -37,6 +38,15 @@ def short_key(key: str) -> str:
 def _tail(label: str, width: int = 24) -> str:
     """The end of a long run label, where a sweep run's hash and a train run's time are."""
     return label if len(label) <= width else "…" + label[-(width - 1) :]
+
+
+def outcome_text(records: list[dict]) -> str:
+    """'4 runs: 3 completed, 1 diverged.': how many runs ended in each status, most first."""
+    counts = Counter(r["status"] for r in records)
+    parts = ", ".join(f"{n} {status}" for status, n in counts.most_common())
+    return f"{len(records)} run{'' if len(records) == 1 else 's'}" + (
+        f": {parts}." if parts else "."
+    )
 
 
 def runs_table(report: dict, title: str) -> Table:

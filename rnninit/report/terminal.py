@@ -333,10 +333,41 @@ def header(info: dict) -> Table:
     )
     blas = info.get("blas")
     if blas and blas.get("threads"):
-        plural = "s" if blas["threads"] > 1 else ""
-        grid.add_row("blas", f"{blas['threads']} thread{plural} ({blas['chosen_by']}), "
-                             f"{blas['library']} {blas['version']} {blas['kernel']}")  # fmt: skip
+        grid.add_row("blas", blas_text(blas))
     return grid
+
+
+def blas_text(blas: dict) -> str:
+    """'1 thread (policy: H = 8 < 512), openblas 0.3.31 SkylakeX': a summary's ``blas``."""
+    plural = "s" if blas["threads"] > 1 else ""
+    return (f"{blas['threads']} thread{plural} ({blas['chosen_by']}), "
+            f"{blas['library']} {blas['version']} {blas['kernel']}")  # fmt: skip
+
+
+def fmt_chance(summary: dict) -> str:
+    """'4.564 (xent)': a run's chance loss and the loss it is measured in."""
+    return f"{fmt(summary.get('chance'))} ({summary.get('loss_kind')})"
+
+
+def run_parts(run: dict, every: bool = False) -> dict[str, list]:
+    """What `rnninit show` prints of a run folder, in that order, by part: "header" (the run's
+    identity), "timesteps" (per statistics step its per-timestep tables, then its Jacobian
+    spectrum where logged; the first and the last step, or every one), "summary".
+
+    run: the folder read back (experiment.reports.load_run): summary, config (a dict), rows
+    (timesteps.csv) and jacobian (jacobian.csv rows, [] without log.jacobian).
+    """
+    summary, rows = run["summary"], run["rows"]
+    state = state_text(summary.get("cell", "rnn"), summary.get("hidden_size", 0))
+    steps = sorted({r["step"] for r in rows})
+    tables = []
+    for step in steps if every else sorted({steps[0], steps[-1]}) if steps else []:
+        tables += timestep_tables(timesteps_from_rows(rows, step), step)
+        jac = jacobian_table(run["jacobian"], step, state)
+        if jac is not None:
+            tables.append(jac)
+    info = {**summary, "config": run["config"], "chance_text": fmt_chance(summary)}
+    return {"header": [header(info)], "timesteps": tables, "summary": [summary_table(summary)]}
 
 
 STATUS_STYLE = {"completed": "green", "diverged": "bold red", "interrupted": "yellow",
