@@ -414,6 +414,13 @@ def report_parts(report: dict) -> dict[str, list]:
             "folder": [folder]}  # fmt: skip
 
 
+def print_report(console: Console, report: dict) -> None:
+    """The whole compare report, in reading order."""
+    for part in report_parts(report).values():
+        for renderable in part:
+            console.print(renderable)
+
+
 # ---------------------------------------------------------------------------------------------
 # One plain sentence per init, from the numbers
 # ---------------------------------------------------------------------------------------------
