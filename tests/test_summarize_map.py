@@ -242,3 +242,17 @@ def test_the_example_is_the_grid_of_the_claim_with_a_measured_header():
         assert plot.split(",") == KEYS
     assert re.search(r"What running it gave \(2026-\d\d-\d\d", header)
     assert "MEASURED" not in header
+
+
+def test_readme_shows_the_map_from_the_example():
+    """Both heatmaps of the real run are embedded, screenshot-sized, beside the command."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    images = re.findall(r"!\[[^\]]*\]\((docs/uniform_at_scale[^)]*\.png)\)", readme)
+    assert images == ["docs/uniform_at_scale.png", "docs/uniform_at_scale_steps.png"]
+    for image in images:
+        assert (ROOT / image).stat().st_size < 150_000
+    assert "rnninit sweep examples/uniform_at_scale.yaml --jobs 2" in readme
+    assert (
+        "rnninit summarize runs/sweeps/uniform_at_scale --plot model.hidden_size,task.seq_len"
+        in readme
+    )
