@@ -117,7 +117,8 @@ def map_data(report: dict, keys: list[str], metric: str = "final_loss") -> dict:
         for pan in out_panels:  # say in each cell how many seeds it holds
             pan["text"] = [[f"{t}\nn={n}" if n else t for t, n in zip(tr, nr)]
                            for tr, nr in zip(pan["text"], pan["n"])]  # fmt: skip
-    seeds = f"{counts.pop()} seeds" if len(counts) == 1 else "the seeds of each cell (n)"
+    one = counts.pop() if len(counts) == 1 else None
+    seeds = f"{one} seed{'s' * (one != 1)}" if one else "the seeds of each cell (n)"
     fixed = (0.0, 1.0) if metric in ("reached", "final_val_acc") else (None, None)
     return {"x_key": x_key, "y_key": y_key, "x": [_fmt(v) for v in xs],
             "y": [_fmt(v) for v in ys], "panel_key": panel_key, "panels": out_panels,
