@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..errors import RnnInitError
+from ..experiment.maps import METRICS
 from ..experiment.sweep import EXECUTORS
 from ..report.sweep_view import SweepProgress, groups_table, runs_table, short_key, status_text
 from ..report.terminal import fmt_cell
@@ -163,13 +164,25 @@ def summarize(
     csv_file: Path = typer.Option(None, "--csv", help="Also write the table to this CSV."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     plot: str = typer.Option(
-        None, "--plot", help="Plot the final loss against this varied key, a line per init."
-    ),
+        None,
+        "--plot",
+        help="One varied key: the final loss against it, a line per init. Two (KEY1,KEY2): a "
+        "heatmap of --metric with KEY1 along x and KEY2 along y, one panel per value of the "
+        "one other varied key (init, say), seeds averaged in each cell.",
+    ),  # fmt: skip
+    metric: str = typer.Option(
+        None,
+        "--metric",
+        help="What the heatmap draws (default final_loss): "
+        + "; ".join(f"{name}: {m.help}" for name, m in METRICS.items())
+        + ".",
+    ),  # fmt: skip
     plot_file: Path = typer.Option(
         None,
         "--plot-file",
-        help="Where --plot writes (default: DIR/plots/final_loss_vs_KEY.png).",
-    ),
+        help="Where --plot writes (default: DIR/plots/final_loss_vs_KEY.png for one key, "
+        "DIR/plots/METRIC_by_KEY1_KEY2.png for two).",
+    ),  # fmt: skip
 ):
     """One table of many run folders, however they were made: a sweep, a compare, or a shell
     loop of `rnninit train`. The columns are the outcome, act_var and grad_var at the first
@@ -183,9 +196,11 @@ def summarize(
       rnninit summarize runs/sweeps/init_vs_width --by init,model.hidden_size --csv table.csv
 
       rnninit summarize runs/sweeps/init_vs_width --plot model.hidden_size
+
+      rnninit summarize runs/sweeps/uniform_at_scale --plot model.hidden_size,task.seq_len --metric reached
     """
     from ..experiment.runs import write_csv
-    from ..experiment.summarize import json_text, plot_final_loss, summarize, table_rows
+    from ..experiment.summarize import json_text, summarize, table_rows
 
     with handled():
         keys = [k.strip() for k in (by or "").split(",") if k.strip()]
@@ -194,10 +209,10 @@ def summarize(
         if csv_file is not None:
             write_csv(csv_file, rows)
         path = None
+        if metric is not None and not plot:
+            raise RnnInitError("--metric: only with --plot KEY1,KEY2 (the heatmap)")
         if plot:
-            key = plot.strip()
-            path = plot_file or dirs[0] / "plots" / f"final_loss_vs_{key}.png"
-            plot_final_loss(report, key, path)
+            path = _draw(report, plot, metric or "final_loss", plot_file, dirs[0])
         if as_json:
             sys.stdout.write(json_text(report))
             return
@@ -217,6 +232,23 @@ def summarize(
             console.print(f"csv: {csv_file}")
         if path is not None:
             console.print(f"plot: {path}")
+
+
+def _draw(report: dict, plot: str, metric: str, plot_file: Path | None, where: Path) -> Path:
+    """--plot: one key, the line plot of the final loss; two, the heatmap of --metric."""
+    from ..experiment.maps import check_metric, parse_plot_keys, plot_map
+    from ..experiment.summarize import plot_final_loss
+
+    keys = parse_plot_keys(plot)
+    check_metric(metric)
+    if len(keys) == 1:
+        if metric != "final_loss":
+            raise RnnInitError(f"--metric {metric}: the one-key plot draws the final loss; "
+                               f"name two keys (--plot {keys[0]},KEY) for a heatmap of {metric}")  # fmt: skip
+        return plot_final_loss(report, keys[0], plot_file or where / "plots" /
+                               f"final_loss_vs_{keys[0]}.png")  # fmt: skip
+    name = f"{metric}_by_{keys[0]}_{keys[1]}.png"
+    return plot_map(report, keys, metric, plot_file or where / "plots" / name)
 
 
 def _count(values) -> dict:

@@ -31,6 +31,8 @@ LABELS = ("name", "log.runs_dir")  # where and under what label a run went: not 
 LOSSES = ("final_loss", "final_val_loss")
 STEP0 = ("act_var_t1", "act_var_tT", "grad_var_t1", "grad_var_tT")
 METRICS = (*LOSSES, "steps_to_target", *STEP0)
+# what else a heatmap cell may need: accuracy, the chance baseline and the target each run had
+OUTCOME = ("final_val_acc", "chance", "target_loss", "target_text")
 FINISHED = ("completed", "diverged")
 
 
@@ -116,7 +118,8 @@ def load_record(run_dir: Path, label: str | None = None) -> dict:
         rec["status"] = effective_status(s)
     except RnnInitError as e:
         s, rec["status"], rec["error"] = {}, "unreadable", str(e)
-    for k in (*LOSSES, "steps_to_target", "diverged_at", "steps_done", "steps", "seconds"):
+    for k in (*LOSSES, *OUTCOME, "steps_to_target", "diverged_at", "steps_done", "steps",
+              "seconds"):  # fmt: skip
         rec[k] = s.get(k)
     rec.setdefault("error", s.get("error"))
     rec.update(_step0(read_csv(run_dir / "timesteps.csv")))
@@ -186,7 +189,15 @@ def check_keys(records: list[dict], keys: list[str], option: str) -> None:
                                f"{suggest(key, known)}")  # fmt: skip
 
 
-def _target_median(finished: list[dict]) -> tuple[int, float | None]:
+def loss_column(finished: list[dict]) -> str:
+    """The loss a plot of these runs draws: the validation loss if every one has it, else the
+    training loss (one column for all, so that no two points mix them)."""
+    if finished and all(r["final_val_loss"] is not None for r in finished):
+        return "final_val_loss"
+    return "final_loss"
+
+
+def target_median(finished: list[dict]) -> tuple[int, float | None]:
     """(runs that reached the target, Kaplan-Meier median of the steps to it): a run that never
     reached it is censored at its last step (a diverged run at its divergence), never averaged
     as if it had arrived; the median is None when fewer than half got there."""
@@ -214,7 +225,7 @@ def group(records: list[dict], by: list[str], varied: list[str]) -> tuple[list[d
         for col in (*LOSSES, *STEP0):
             pool = members if col in STEP0 else finished
             row[f"{col}_mean"], row[f"{col}_std"], _ = mean_std(m[col] for m in pool)
-        row["reached_target"], row["steps_to_target_median"] = _target_median(finished)
+        row["reached_target"], row["steps_to_target_median"] = target_median(finished)
         rows.append(row)
         for k in varied:
             if (
@@ -269,8 +280,7 @@ def plot_final_loss(report: dict, key: str, path) -> Path:
         raise RnnInitError(f"--plot: {key}: takes one value in these runs; varied keys: "
                            f"{', '.join(report['varied']) or 'none'}")  # fmt: skip
     finished = [r for r in records if r["status"] in FINISHED]
-    metric = "final_val_loss" if finished and all(r["final_val_loss"] is not None
-                                                  for r in finished) else "final_loss"  # fmt: skip
+    metric = loss_column(finished)
     xs = sorted(
         {_same(r["values"].get(key)) for r in finished}, key=lambda t: _sort_key(json.loads(t))
     )
