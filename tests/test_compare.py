@@ -609,6 +609,7 @@ def test_the_step0_plots_shade_each_arms_spread_across_seeds(base, monkeypatch):
         ax = fig.axes[0]
         drawn[Path(path).name] = (ax.lines, ax.collections, fig._suptitle.get_text())
         drawn[Path(path).name + " images"] = [a.get_title() for a in fig.axes if a.images]
+        drawn[Path(path).name + " legend"] = [t.get_text() for lg in fig.legends for t in lg.texts]
         real(fig, path)
 
     monkeypatch.setattr(plots, "_save", spy)
@@ -619,7 +620,9 @@ def test_the_step0_plots_shade_each_arms_spread_across_seeds(base, monkeypatch):
         for what in ("h_t", "|dL/dh_t|") for step in (0, base.train.steps)
     )  # fmt: skip
     lines, bands, title = drawn["act_var_step0.png"]
-    assert "mean over 2 seeds, band: their min to max" in title
+    assert title.endswith("at step 0, mean over 2 seeds")
+    legend = drawn["act_var_step0.png legend"]
+    assert "band: min to max over 2 seeds" in legend
     runs = json.load(open(f"{report['dir']}/compare.json"))["runs"]
     solid = [ln for ln in lines if ln.get_linestyle() == "-"]
     for label, line, band in zip(["xavier", "small"], solid, bands):

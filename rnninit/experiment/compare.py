@@ -543,7 +543,7 @@ def write_compare_outputs(root: Path, report: dict) -> None:
     pdir = root / "plots"
     pdir.mkdir(exist_ok=True)
     n = max((a["n"] for a in report["inits"].values()), default=1)
-    over = f", mean over {n} seeds, band: their min to max" if n > 1 else ""
+    over = f", mean over {n} seeds" if n > 1 else ""
     for col in ("act_var", "grad_var", "jac_sq"):
         curves = {}
         for label, agg in report["inits"].items():
@@ -559,7 +559,8 @@ def write_compare_outputs(root: Path, report: dict) -> None:
                     curve["band"] = (np.nanmin(seeds, axis=0), np.nanmax(seeds, axis=0))
             curves[label] = curve
         plots.compare_timesteps(curves, col, pdir / f"{col}_step0.png",
-                                title=f"{col} at step 0{over}")  # fmt: skip
+                                title=f"{col} at step 0{over}",
+                                band_text=f"band: min to max over {n} seeds")  # fmt: skip
     task = report.get("task", {})
     bands = {k: a["loss_curve"] for k, a in report["inits"].items()}
     kind = "training" if any(b["kind"] == "loss" for b in bands.values()) else "validation"

@@ -127,7 +127,11 @@ def loss_curve(
 
 
 def compare_timesteps(
-    curves: Mapping[str, Mapping], column: str, path: str | os.PathLike, title: str = ""
+    curves: Mapping[str, Mapping],
+    column: str,
+    path: str | os.PathLike,
+    title: str = "",
+    band_text: str = "band: spread across seeds",
 ) -> None:
     """One per-timestep statistic for several inits on one log axis.
 
@@ -139,12 +143,14 @@ def compare_timesteps(
         column: the statistic's column name (act_var, grad_var, ...), used for the y label.
         path: the PNG to write (atomically; the folder is created if missing).
         title: figure title.
+        band_text: the legend's words for the bands (what spread they show), when any is drawn.
 
     Each init gets its own colour; its theory, when given and not all NaN, is dashed in the same
     colour, and its band shaded in it where both ends are positive. Negative and non-finite
     values are dropped and counted; exact zeros sit on a floor line marked 0.
     """
     from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
     if not curves:
         _write_message(path, f"no {column} curves to plot", title)
@@ -168,6 +174,8 @@ def compare_timesteps(
             any_theory = True
     if any_theory:
         handles.append(Line2D([], [], color="grey", ls="--", lw=1.2, label="theory (dashed)"))
+    if any(c.get("band") is not None for c in curves.values()):
+        handles.append(Patch(color="grey", alpha=0.2, label=band_text))
     handles += _zero_floor(ax, zeros)
     ax.set(xlabel="timestep t", ylabel=YLABELS.get(column, column))
     _note_dropped(ax, n_drop, n_all, "NaN, inf or < 0")
@@ -601,6 +609,7 @@ def _zero_floor(ax, zeros: list) -> list:
     axis has no place for them: as markers on a dotted floor line under the smallest value
     drawn, labelled "0". Returns the legend handle to add ([] when there were none)."""
     from matplotlib.lines import Line2D
+    from matplotlib.ticker import NullFormatter
 
     if not zeros:
         return []
@@ -610,6 +619,7 @@ def _zero_floor(ax, zeros: list) -> list:
     # major ticks, so that no tick label is read as the floor's value
     floor = 10.0 ** (np.floor(np.log10(positive.min())) - 0.5) if positive.size else 1.0
     ax.axhline(floor, color="tab:red", ls=":", lw=1.0)
+    ax.yaxis.set_minor_formatter(NullFormatter())  # no '3x10^-3' beside the line that means 0
     ax.text(0.005, floor, "0", transform=ax.get_yaxis_transform(), color="tab:red",
             ha="left", va="bottom", fontsize=10, fontweight="bold")  # fmt: skip
     for xs, colour in zeros:
@@ -645,7 +655,7 @@ def _finish(fig, path, title: str, handles, below: bool = False) -> None:
         fig.suptitle(title)
     if handles:
         where = (
-            {"loc": "outside lower center", "ncols": 2} if below else {"loc": "outside right upper"}
+            {"loc": "outside lower center", "ncols": 2} if below else {"loc": "outside right center"}
         )
         fig.legend(handles=handles, fontsize=8, frameon=False, **where)
     _save(fig, path)
