@@ -264,7 +264,7 @@ def test_ctrl_c_during_compare_keeps_finished_runs_and_says_so(tmp_path):
 
 
 def test_sweep_resume_continues_an_interrupted_run_from_its_checkpoint(tmp_path):
-    from rnninit.experiment.sweep import can_continue, execute_run
+    from rnninit.experiment.workers import can_continue, execute_run
 
     reference = train(tiny_cfg(tmp_path / "ref"))
     cfg = tiny_cfg(tmp_path / "sweep")
