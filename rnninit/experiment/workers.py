@@ -89,6 +89,8 @@ def _init_worker(stop_event) -> None:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    if hasattr(signal, "pthread_sigmask"):  # started with SIGINT blocked: see _sigint_deferred
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _dask_should_stop(event_name: str):
@@ -215,6 +217,23 @@ def _sigint_ignored():
         signal.signal(signal.SIGINT, previous)
 
 
+@contextlib.contextmanager
+def _sigint_deferred():
+    """Processes started inside the block start with SIGINT blocked (a signal mask survives
+    exec), so that a Ctrl-C that reaches a worker still importing cannot kill it with a
+    traceback: the worker unblocks SIGINT once its handler is in place (_init_worker), and a
+    Ctrl-C that came meanwhile arrives then. This process's own Ctrl-C waits for the block's
+    end; it is never lost."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 class LocalExecutor:
     """`jobs` spawned worker processes, each with `blas_threads` BLAS threads."""
 
@@ -232,8 +251,9 @@ class LocalExecutor:
         return self
 
     def submit(self, job: Job, argv):
-        return self.pool.submit(execute_run, job.id, job.config, str(job.run_dir), job.overrides,
-                                argv)  # fmt: skip
+        with _sigint_deferred():  # the pool starts a worker here while it has fewer than `jobs`
+            return self.pool.submit(execute_run, job.id, job.config, str(job.run_dir),
+                                    job.overrides, argv)  # fmt: skip
 
     def wait(self, futures, timeout: float):
         return wait_futures(futures, timeout=timeout, return_when=FIRST_COMPLETED)[0]
