@@ -102,7 +102,7 @@ def test_adding_irnn_compare_varies_whh_alone(tmp_path):
     from typer.testing import CliRunner
 
     from rnninit.cli.app import app
-    from rnninit.experiment.compare import load_compare
+    from rnninit.experiment.compare_folder import load_compare
 
     commands = [a for name, a in documented("compare") if name == "adding_irnn.yaml"]
     (args,) = [a for a in commands if "--config" in a]  # the one under "Run:"

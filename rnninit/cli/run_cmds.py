@@ -221,7 +221,7 @@ def show(
     with handled():
         import yaml
 
-        from ..experiment.compare import is_compare_dir, load_compare
+        from ..experiment.compare_folder import is_compare_dir, load_compare
 
         if is_compare_dir(run_dir):
             from ..report.compare_view import print_report

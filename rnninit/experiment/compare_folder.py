@@ -1,0 +1,253 @@
+"""A compare folder read back (issue 3): every number of the report, rebuilt from its run
+folders alone, so that `rnninit show` works on a compare folder exactly as on the day it ran;
+and the files made from them: compare.csv, compare.json's results and the overlay plots.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shlex
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..core.stats import first_steps_at_or_below, km_median, mean_std, timesteps_at
+from .arms import describe
+from .runs import is_run_dir, read_csv, read_summary, write_json
+
+SUMMARY_COLUMNS = ("final_loss", "best_loss", "final_val_loss", "best_val_loss",
+                   "final_val_acc", "best_val_acc", "spectral_radius", "max_singular", "saturation_T", "seconds")  # fmt: skip
+# The loss ladder: levels as fractions of chance, those above the target kept, then the target,
+# so that a compare says where the inits part even when one of them never reaches the target.
+LADDER = (0.9, 0.75, 0.6)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading a compare folder back and aggregating across seeds
+# ---------------------------------------------------------------------------------------------
+def is_compare_dir(path) -> bool:
+    return (Path(path) / "compare.json").is_file()
+
+
+def _seed_mean_timesteps(tables: list[dict]) -> dict[str, np.ndarray]:
+    """Per-timestep statistics averaged across seeds (all seeds share T)."""
+    out = {"t": tables[0]["t"]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns (no theory) stay NaN
+        for k in tables[0]:
+            if k != "t":
+                out[k] = np.nanmean(np.stack([tb[k] for tb in tables]), axis=0)
+    return out
+
+
+def _run_record(run_dir: Path) -> dict:
+    summary = read_summary(run_dir)
+    ts_rows = read_csv(run_dir / "timesteps.csv")
+    steps = sorted({r["step"] for r in ts_rows})
+    step0 = timesteps_at(ts_rows, steps[0]) if steps else None
+    last = timesteps_at(ts_rows, steps[-1]) if steps else None
+    metrics = read_csv(run_dir / "metrics.csv")
+    summary["saturation_T"] = float(step0["saturation"][-1]) if step0 is not None else None
+    return {"summary": summary, "step0": step0, "last": last, "last_step": steps[-1] if steps else None,
+            "metrics": metrics}  # fmt: skip
+
+
+def load_compare(root) -> dict:
+    """Everything the compare report shows, rebuilt from the compare folder's run folders
+    (the loss ladder from each run's metrics.csv, so that older compare folders show it too)."""
+    root = Path(root)
+    meta = json.loads((root / "compare.json").read_text(encoding="utf-8"))
+    meta.pop("results", None)  # written from this report: rebuilt, never read back
+    report = {"dir": str(root), "meta": meta, "inits": {}, "rungs": []}
+    for spec, label in zip(meta["inits"], meta["labels"]):
+        runs = [root / name for name in meta["runs"].get(label, []) if is_run_dir(root / name)]
+        if not runs:
+            continue
+        records = [_run_record(r) for r in runs]
+        if not report["inits"]:  # every init is measured against the same levels
+            first = records[0]["summary"]
+            report["rungs"] = ladder_rungs(first.get("chance"), first.get("target_loss"))
+        report["inits"][label] = aggregate(spec, records, report["rungs"])
+    _speedups(report)
+    first = next(iter(report["inits"].values()), None)
+    report["task"] = first["runs"][0]["summary"] if first else {}
+    return report
+
+
+def ladder_rungs(chance: float | None, target: float | None) -> list[dict]:
+    """The loss levels a compare reports steps to: the LADDER's fractions of chance that lie
+    above the target, then the target. Each: rung (a column-safe key), fraction (None for the
+    target), text."""
+    rungs = []
+    for f in LADDER if chance else ():
+        if target is None or f * chance > target:
+            rungs.append({"rung": f"chance{round(100 * f)}", "fraction": f,
+                          "text": f"{f:.0%} of chance"})  # fmt: skip
+    if target is not None:
+        rungs.append({"rung": "target", "fraction": None, "text": "the target"})
+    return rungs
+
+
+def aggregate(spec: str, records: list[dict], rungs: list[dict] | None = None) -> dict:
+    """Mean ± population std across seeds of the summary columns, seed-mean per-timestep
+    tables, and the loss ladder (steps to each rung, censored; `ladder`). `rungs`: those of
+    `ladder_rungs`, by default from the first seed's chance and target."""
+    summaries = [r["summary"] for r in records]
+    agg = {"spec": spec, "runs": records, "n": len(records)}
+    first = summaries[0]  # every seed of an arm draws with the same schemes
+    agg["resolved"] = describe(first.get("init", {}), first.get("spectral_radius_target"))
+    for col in SUMMARY_COLUMNS:
+        agg[col] = mean_std(s.get(col) for s in summaries)
+    agg["status"] = [s["status"] for s in summaries]
+    agg["diverged_at"] = [s.get("diverged_at") for s in summaries if s["status"] == "diverged"]
+    agg["diverged_tensor"] = [
+        s.get("diverged_tensor") for s in summaries if s["status"] == "diverged"
+    ]
+    agg["step0"] = _seed_mean_timesteps([r["step0"] for r in records if r["step0"] is not None])
+    # the last table: the latest statistics step of any seed, averaged over the seeds that got
+    # there (a seed that diverged or stopped earlier has no numbers for that step)
+    with_last = [r for r in records if r["last"] is not None]
+    agg["last_step"] = max((r["last_step"] for r in with_last), default=None)
+    lasts = [r["last"] for r in with_last if r["last_step"] == agg["last_step"]]
+    agg["last"] = _seed_mean_timesteps(lasts) if lasts else None
+    agg["last_n"] = len(lasts)
+    agg["loss_curve"] = _loss_band(records)
+    if rungs is None:
+        rungs = ladder_rungs(first.get("chance"), first.get("target_loss"))
+    agg["ladder"] = [_rung(rung, records) for rung in rungs]
+    return agg
+
+
+def _level(rung: dict, summary: dict) -> float | None:
+    """A rung's loss for one run: its target, or a fraction of its chance."""
+    if rung["fraction"] is None:
+        return summary.get("target_loss")
+    return rung["fraction"] * summary["chance"]
+
+
+def _rung(rung: dict, records: list[dict]) -> dict:
+    """One loss level across the seeds of an init: each seed's first step with the smoothed
+    training loss at or below it, or the step it was censored at (its last row of metrics.csv:
+    the end, the interruption, or the step it diverged at); how many got there; the
+    Kaplan-Meier median (None: fewer than half got there, the median is unknown)."""
+    steps, arrived = [], []
+    for rec in records:
+        rows = rec["metrics"]
+        (step,) = first_steps_at_or_below([r["step"] for r in rows], [r["loss"] for r in rows],
+                                          [_level(rung, rec["summary"])])  # fmt: skip
+        arrived.append(step is not None)
+        steps.append(step if step is not None else (rows[-1]["step"] if rows else 0))
+    return {**rung, "loss": _level(rung, records[0]["summary"]), "steps": steps,
+            "arrived": arrived, "reached": sum(arrived), "n": len(records),
+            "median": km_median(steps, arrived), "speedup": None}  # fmt: skip
+
+
+def _loss_band(records: list[dict]) -> dict:
+    """Validation loss (mean ± population std across seeds) at the evaluated steps; train loss
+    if none."""
+    key = (
+        "val_loss"
+        if any(r.get("val_loss") is not None for rec in records for r in rec["metrics"])
+        else "loss"
+    )
+    by_step: dict[int, list[float]] = {}
+    for rec in records:
+        for r in rec["metrics"]:
+            if r.get(key) is not None and math.isfinite(float(r[key])):
+                by_step.setdefault(r["step"], []).append(float(r[key]))
+    steps = sorted(by_step)
+    stats = [mean_std(by_step[s]) for s in steps]
+    return {"step": np.array(steps), "mean": np.array([m for m, _, _ in stats]),
+            "std": np.array([sd for _, sd, _ in stats]), "kind": key}  # fmt: skip
+
+
+def _speedups(report: dict) -> None:
+    """At each rung, each init's speed-up: the median steps of the slowest init that has a
+    median, over its own. Only between medians: an init without one (fewer than half its seeds
+    got there) has no speed-up and none is taken against it, and a rung where fewer than two
+    inits have a median has none at all. Never a bound from the run length."""
+    aggs = list(report["inits"].values())
+    for i in range(len(report["rungs"])):
+        medians = [a["ladder"][i]["median"] for a in aggs]
+        known = [m for m in medians if m is not None]
+        for agg, m in zip(aggs, medians):
+            ok = len(known) >= 2 and m is not None and m > 0
+            agg["ladder"][i]["speedup"] = max(known) / m if ok else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Files of a compare folder: compare.csv and the overlay plots
+# ---------------------------------------------------------------------------------------------
+def compare_rows(report: dict) -> list[dict]:
+    rows = []
+    for label, agg in report["inits"].items():
+        row = {"init": label, "spec": agg["spec"], "seeds": agg["n"],
+               "completed": agg["status"].count("completed"),
+               "diverged": agg["status"].count("diverged")}  # fmt: skip
+        for rung in agg["ladder"]:  # level, seeds that got there, censored median, speed-up
+            key = rung["rung"]
+            row[f"level_{key}"], row[f"reached_{key}"] = rung["loss"], rung["reached"]
+            row[f"steps_to_{key}_median"], row[f"speedup_{key}"] = rung["median"], rung["speedup"]
+        row.update(_arm_columns(report.get("meta", {}), label))
+        for key, text in agg["resolved"].items():  # what the arm resolved to, per matrix
+            row[f"init_{key}"] = text
+        for col in SUMMARY_COLUMNS:
+            mean, std, _ = agg[col]
+            row[f"{col}_mean"], row[f"{col}_std"] = mean, std
+        rows.append(row)
+    return rows
+
+
+def compare_results(report: dict) -> dict:
+    """The ladder of every init for compare.json: per rung the level, each seed's step (first
+    at or below it, or censored there), how many got there, the median and the speed-up."""
+    keep = ("rung", "text", "loss", "reached", "n", "median", "speedup", "steps", "arrived")
+    return {
+        "rule": "steps to a level: the first step whose EMA (0.9) of the training loss is at or "
+        "below it; a seed that never got there is censored at its last step (a diverged one at "
+        "its divergence step); median: Kaplan-Meier, null when fewer than half got there; "
+        "speedup: the slowest median over this one, only between medians",
+        "inits": {
+            label: [{k: rung[k] for k in keep} for rung in agg["ladder"]]
+            for label, agg in report["inits"].items()
+        },
+    }
+
+
+def _arm_columns(meta: dict, label: str) -> dict:
+    """compare.csv's columns of what an arm set: its overrides, and the learning rate the grid
+    chose (when there was one)."""
+    out = {"overrides": shlex.join(meta.get("arm_overrides", {}).get(label, []))}  # as typed
+    if "lr_chosen" in meta:
+        out["lr_chosen"] = meta["lr_chosen"].get(label)
+    return out
+
+
+def write_compare_outputs(root: Path, report: dict) -> None:
+    from ..report import plots
+    from .runs import write_csv
+
+    rows = compare_rows(report)
+    if rows:
+        write_csv(root / "compare.csv", rows)
+    write_json(root / "compare.json", {**report["meta"], "results": compare_results(report)})
+    pdir = root / "plots"
+    pdir.mkdir(exist_ok=True)
+    for col in ("act_var", "grad_var", "jac_sq"):
+        curves = {}
+        for label, agg in report["inits"].items():
+            ts = agg["step0"]
+            curve = {"t": ts["t"], "value": ts[col]}
+            theory = ts.get(f"theory_{col}")  # act_var and jac_sq have one
+            if theory is not None and np.isfinite(theory).any():
+                curve["theory"] = theory
+            curves[label] = curve
+        plots.compare_timesteps(curves, col, pdir / f"{col}_step0.png", title=f"{col} at step 0")
+    task = report.get("task", {})
+    bands = {k: a["loss_curve"] for k, a in report["inits"].items()}
+    kind = "training" if any(b["kind"] == "loss" for b in bands.values()) else "validation"
+    plots.compare_loss(bands, pdir / "loss.png",
+                       chance=task.get("chance"), target=task.get("target_loss"),
+                       title=f"{kind} loss, mean ± population std across seeds")  # fmt: skip
