@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.stats import first_steps_at_or_below, km_median, mean_std, timesteps_at
+from ..errors import RnnInitError
 from .arms import describe
 from .runs import is_run_dir, read_csv, read_summary, write_json
 
@@ -54,18 +55,27 @@ def _run_record(run_dir: Path) -> dict:
             "metrics": metrics}  # fmt: skip
 
 
+def read_meta(root: Path) -> dict:
+    """compare.json as written (RnnInitError when it cannot be read)."""
+    path = Path(root) / "compare.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise RnnInitError(f"{path}: unreadable ({e.msg} at line {e.lineno})") from None
+
+
 def load_compare(root) -> dict:
     """Everything the compare report shows, rebuilt from the compare folder's run folders
     (the loss ladder from each run's metrics.csv, so that older compare folders show it too)."""
     root = Path(root)
-    meta = json.loads((root / "compare.json").read_text(encoding="utf-8"))
+    meta = read_meta(root)
     meta.pop("results", None)  # written from this report: rebuilt, never read back
     report = {"dir": str(root), "meta": meta, "inits": {}, "rungs": []}
     for spec, label in zip(meta["inits"], meta["labels"]):
         runs = [root / name for name in meta["runs"].get(label, []) if is_run_dir(root / name)]
-        if not runs:
+        records = [rec for rec in map(_run_record, runs) if rec["step0"] is not None]
+        if not records:  # none, or stopped before its first step: nothing to show
             continue
-        records = [_run_record(r) for r in runs]
         if not report["inits"]:  # every init is measured against the same levels
             first = records[0]["summary"]
             report["rungs"] = ladder_rungs(first.get("chance"), first.get("target_loss"))
