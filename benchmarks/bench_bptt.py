@@ -304,7 +304,8 @@ def time_interleaved(fns, runtime, budget_s, min_repeats, max_repeats, sample_s,
 
 
 def _cpu_seconds():
-    """(busy CPU-seconds of the whole machine, CPU-seconds of this process), or None off Linux."""
+    """(busy CPU-seconds of the whole machine, CPU-seconds of this process and of its children
+    that have ended, e.g. bench_compare's workers), or None off Linux."""
     try:
         with open("/proc/stat") as f:
             user, nice, system, idle, iowait, irq, softirq, steal = map(
@@ -314,7 +315,7 @@ def _cpu_seconds():
         return None
     busy = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
     own = os.times()
-    return busy, own.user + own.system
+    return busy, own.user + own.system + own.children_user + own.children_system
 
 
 def _spin(seconds):

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from rnninit.cli.app import app
 from rnninit.cli.run_cmds import split_compare_args
-from rnninit.experiment.compare import aggregate, compare, init_label, load_compare
+from rnninit.experiment.compare import compare, init_label
+from rnninit.experiment.compare_folder import aggregate, load_compare
 from rnninit.experiment.config import load_config
 from rnninit.experiment.runs import read_csv
 from rnninit.report.compare_view import side_by_side, sparklines, verdict

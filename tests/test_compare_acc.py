@@ -15,10 +15,10 @@ from test_compare import _render  # a rich table as plain text
 from test_speedups import CHANCE, TARGET, _record
 
 from rnninit.core.tasks import Mnist1dTask, make_task
-from rnninit.experiment.compare import (
+from rnninit.experiment.compare import compare
+from rnninit.experiment.compare_folder import (
     _speedups,
     aggregate,
-    compare,
     compare_rows,
     ladder_rungs,
     load_compare,

@@ -175,7 +175,8 @@ def test_the_lock_is_held_while_running_and_gone_after_every_ending(tmp_path, mo
 
 
 def test_a_sweep_skips_a_run_another_process_holds_and_never_marks_it_failed(tmp_path):
-    from rnninit.experiment.sweep import execute_run, plan_work, run_state
+    from rnninit.experiment.sweep import plan_work
+    from rnninit.experiment.workers import execute_run, run_state
 
     cfg = tiny_cfg(tmp_path)
     run = tmp_path / "runs" / "sweeps" / "s" / "one"

@@ -143,7 +143,8 @@ def test_sweep_resume_summarize_and_continue_read_a_run_the_same_way(tmp_path):
     import yaml
 
     from rnninit.experiment.summarize import summarize
-    from rnninit.experiment.sweep import can_continue, load_sweep, plan_work
+    from rnninit.experiment.sweep import load_sweep, plan_work
+    from rnninit.experiment.workers import can_continue
 
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump({"name": "s", "base": {"log": {"runs_dir": str(tmp_path)}},

@@ -236,35 +236,50 @@ def test_show_tells_a_dead_run_from_a_live_one(tmp_path):
     assert effective_status({**other_host, "updated": time.time()}) == "running"
 
 
-def test_ctrl_c_during_compare_keeps_finished_runs_and_says_so(tmp_path):
+def test_ctrl_c_during_compare_stops_every_worker_with_a_checkpoint_and_says_so(tmp_path):
+    """Ctrl-C on a terminal reaches the whole process group: the compare and its workers."""
     path = tmp_path / "t.txt"
     path.write_text(TEXT)
-    args = [sys.executable, "-m", "rnninit", "compare", "xavier", "he", "orthogonal",
-            f"log.runs_dir={tmp_path / 'runs'}", f"task.path={path}", "task.seq_len=6",
+    args = [sys.executable, "-m", "rnninit", "compare", "xavier", "he", "orthogonal", "--jobs",
+            "2", f"log.runs_dir={tmp_path / 'runs'}", f"task.path={path}", "task.seq_len=6",
             "model.hidden_size=8", "train.steps=100000", "train.batch_size=4",
             "log.checkpoint_every=50", "task.val_batches=1"]  # fmt: skip
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # fmt: skip
+    deadline = time.time() + 120
     while time.time() < deadline:
         found = list((tmp_path / "runs").glob("compare-*/xavier-*/metrics.csv"))
         if found and len(found[0].read_text().splitlines()) > 20:
             break
+        assert proc.poll() is None, proc.communicate()
         time.sleep(0.02)
-    proc.send_signal(signal.SIGINT)
+    os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
-    assert "interrupted" in err and "Traceback" not in err
+    assert "interrupted: 0 of 3 runs finished; finish with: rnninit compare --resume" in err
+    assert "Traceback" not in err
     root = next((tmp_path / "runs").glob("compare-*"))
     meta = json.loads((root / "compare.json").read_text())
-    assert meta["status"] == "interrupted"
-    assert list(meta["runs"]) == ["xavier"]  # no further init was started
-    run = root / meta["runs"]["xavier"][0]
-    assert json.loads((run / "summary.json").read_text())["status"] == "interrupted"
-    _assert_parseable(run)
+    states = {e["label"]: e["status"] for e in meta["plan"]}
+    assert meta["status"] == "interrupted" and states["xavier"] == "interrupted"
+    # two workers: he ran beside xavier (unless its worker was still starting); orthogonal waited
+    assert states["he"] in ("interrupted", "not started") and states["orthogonal"] == "not started"
+    assert list(meta["runs"]) == [k for k, v in states.items() if v == "interrupted"]
+    for e in meta["plan"]:
+        if e["status"] == "interrupted":
+            run = root / e["run"]
+            summary = json.loads((run / "summary.json").read_text())
+            assert summary["status"] == "interrupted" and (run / "checkpoint.npz").is_file()
+            assert summary["steps_done"] < 100000  # he may have stopped before its step 0
+            assert summary["steps_done"] > 0 or e["label"] != "xavier"
+            _assert_parseable(run)
+        else:
+            assert not (root / e["run"]).exists()
+    assert not (root / ".lock").exists()
 
 
 def test_sweep_resume_continues_an_interrupted_run_from_its_checkpoint(tmp_path):
-    from rnninit.experiment.sweep import can_continue, execute_run
+    from rnninit.experiment.workers import can_continue, execute_run
 
     reference = train(tiny_cfg(tmp_path / "ref"))
     cfg = tiny_cfg(tmp_path / "sweep")

@@ -101,7 +101,7 @@ def _plain_ema_steps(rows, level):
 
 
 def _ladder_report():
-    from rnninit.experiment.compare import _speedups, aggregate, ladder_rungs
+    from rnninit.experiment.compare_folder import _speedups, aggregate, ladder_rungs
 
     arms = {
         "A": [_record(3), _record(5), _record(None)],
@@ -115,7 +115,7 @@ def _ladder_report():
 
 
 def test_ladder_rungs_keep_the_levels_above_the_target():
-    from rnninit.experiment.compare import ladder_rungs
+    from rnninit.experiment.compare_folder import ladder_rungs
 
     assert [r["rung"] for r in ladder_rungs(CHANCE, TARGET)] == [
         "chance90", "chance75", "chance60", "target"]  # fmt: skip
@@ -165,7 +165,7 @@ def test_ladder_censored_medians_and_speedups_by_hand():
 
 
 def test_speedup_needs_two_medians():
-    from rnninit.experiment.compare import _speedups, aggregate, ladder_rungs
+    from rnninit.experiment.compare_folder import _speedups, aggregate, ladder_rungs
 
     rungs = ladder_rungs(CHANCE, TARGET)
     report = {"rungs": rungs, "inits": {
@@ -177,7 +177,7 @@ def test_speedup_needs_two_medians():
 
 
 def test_sentences_and_tables_come_from_the_ladder():
-    from rnninit.experiment.compare import compare_rows
+    from rnninit.experiment.compare_folder import compare_rows
     from rnninit.report.compare_view import ladder, parting, summary, verdict
 
     report = _ladder_report()
@@ -227,7 +227,8 @@ def test_compare_folder_ladder_matches_the_runs(tmp_path):
     from typer.testing import CliRunner
 
     from rnninit.cli.app import app
-    from rnninit.experiment.compare import compare, load_compare
+    from rnninit.experiment.compare import compare
+    from rnninit.experiment.compare_folder import load_compare
     from rnninit.experiment.runs import read_csv
 
     report = compare(_tiny(tmp_path), ["xavier", "uniform"], seeds=3)

@@ -16,13 +16,8 @@ from typer.testing import CliRunner
 
 from rnninit.cli.app import app
 from rnninit.errors import RnnInitError
-from rnninit.experiment.sweep import (
-    LocalExecutor,
-    load_sweep,
-    parse_shard,
-    select_shard,
-    shard_from_env,
-)
+from rnninit.experiment.sweep import load_sweep, parse_shard, select_shard, shard_from_env
+from rnninit.experiment.workers import LocalExecutor
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()

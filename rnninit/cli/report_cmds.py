@@ -32,7 +32,7 @@ def report(
 
       rnninit report runs/sweeps/init_vs_width
     """
-    from ..experiment.compare import is_compare_dir, load_compare
+    from ..experiment.compare_folder import is_compare_dir, load_compare
     from ..experiment.reports import (
         is_sweep_dir,
         write_compare_report,

@@ -110,10 +110,11 @@ def split_compare_args(args: list[str]) -> tuple[list[str], list[str]]:
 
 @app.command(epilog=_config_epilog())
 def compare(
-    args: list[str] = typer.Argument(..., metavar="ARM... [KEY=VALUE]...", help=COMPARE_INITS_HELP),
+    args: list[str] = typer.Argument(None, metavar="ARM... [KEY=VALUE]...", help=COMPARE_INITS_HELP),
     config: Path = typer.Option(None, "--config", "-c", help="YAML config shared by every init."),
     seeds: int = typer.Option(
-        1, "--seeds", min=1, help="Runs per init (seeds seed, seed+1, ...); mean ± population std."
+        None, "--seeds", min=1, help="Runs per init (seeds seed, seed+1, ...); mean ± population "
+        "std. Default 1.",
     ),
     lr_grid: str = typer.Option(
         None,
@@ -123,7 +124,19 @@ def compare(
         "one with the lowest final validation loss (mean over seeds); every candidate stays in "
         "the folder. Sets train.lr: an arm or override that sets it too is refused.",
     ),
-):
+    jobs: int = typer.Option(
+        None, "--jobs", "-j", min=1,
+        help="Worker processes that run the arms x seeds in parallel (default: the number of "
+        "cores), each with one BLAS thread, as a sweep's: the numbers are the same, bit for bit, "
+        "for any --jobs.",
+    ),
+    resume: Path = typer.Option(
+        None, "--resume", metavar="COMPARE_DIR",
+        help="Finish an interrupted compare folder: continue its interrupted runs from their "
+        "checkpoints, start those never started, keep the finished ones; then rewrite "
+        "compare.csv, compare.json and the plots. Takes no arms, overrides or --config.",
+    ),
+):  # fmt: skip
     """Train several initialisations, or setups, on identical data and compare them side by side.
 
     Every arm sees the same batches in the same order; only the weights differ, or what a
@@ -143,6 +156,12 @@ def compare(
     the lowest final validation loss (mean over seeds), since a speed-up at one shared rate
     can be an artefact of that rate; the grid table shows every candidate.
 
+    The arms x seeds run in --jobs worker processes (default: the number of cores), each
+    with one BLAS thread: every run computes with one thread (or train.threads) whatever
+    --jobs is, so the numbers are the same, bit for bit, for any --jobs. Ctrl-C stops every
+    run after its step with a checkpoint; compare.json lists each run with its status, and
+    --resume COMPARE_DIR finishes the rest (exit 130 says the command).
+
     Overrides of init (init=he, init.Wxh.gain=0.5) edit the config's init before the inits
     merge onto it, as the config file would; one that a scheme or preset name would drop
     (compare xavier uniform init.Whh=orthogonal), or that every init sets itself, is refused
@@ -152,6 +171,10 @@ def compare(
     Examples:
 
       rnninit compare xavier uniform
+
+      rnninit compare xavier uniform --seeds 4 --jobs 2
+
+      rnninit compare --resume runs/compare-run-20261201-153931-d0f1
 
       rnninit compare xavier uniform he orthogonal --config configs/char_xavier.yaml model.hidden_size=512
 
@@ -165,38 +188,52 @@ def compare(
 
       rnninit compare "irnn: init.Whh=identity model.nonlinearity=relu" "tanh: init.Whh=orthogonal model.nonlinearity=tanh" --lr-grid 0.001,0.003,0.01 --config configs/adding_irnn.yaml
     """
-    from ..experiment.compare import compare as run_compare
-    from ..experiment.compare import parse_lr_grid
-    from ..experiment.config import load_config
-    from ..experiment.training import Reporter
-    from ..report.compare_view import print_report
-    from ..report.terminal import fmt
+    with handled():  # a module broken inside the package: one line, exit 1
+        from ..experiment.compare import compare as run_compare
+        from ..experiment.compare import parse_lr_grid, resume_compare
+        from ..experiment.config import load_config
+        from ..report.compare_view import CompareProgress, print_report
 
-    with handled():
-        inits, overrides = split_compare_args(args)
-        grid = parse_lr_grid(lr_grid) if lr_grid is not None else None
-        cfg = load_config(config, overrides)
         console = stdout_console()
-        total = len(inits) * seeds * len(grid or [None])
+        progress = CompareProgress(console)
+        if resume is not None:
+            if args or config is not None or seeds is not None or lr_grid is not None:
+                raise RnnInitError("--resume: takes the compare's own arms, seeds and config; "
+                                   "give no ARM, KEY=VALUE, --config, --seeds or --lr-grid")  # fmt: skip
+            with graceful_stop() as should_stop:
+                report = resume_compare(resume, jobs=jobs, on_start=progress.start,
+                                        on_run_done=progress.run_done, should_stop=should_stop,
+                                        argv=sys.argv)  # fmt: skip
+        else:
+            inits, overrides = split_compare_args(args or [])
+            grid = parse_lr_grid(lr_grid) if lr_grid is not None else None
+            cfg = load_config(config, overrides)
+            with graceful_stop() as should_stop, blame(config):
+                report = run_compare(cfg, inits, seeds or 1, jobs=jobs, on_start=progress.start,
+                                     on_run_done=progress.run_done, argv=sys.argv,
+                                     overrides=overrides, should_stop=should_stop,
+                                     lr_grid=grid)  # fmt: skip
+        if report["inits"]:
+            print_report(console, report)
+    _compare_exit(report, jobs, progress.errors)
 
-        def done(label, k, summary):
-            n = len(done.seen) + 1
-            done.seen.append(label)
-            status = summary["status"]
-            if status == "diverged":
-                status += f" at step {summary['diverged_at']}"
-            loss = summary.get("final_val_loss")
-            console.print(f"[{n}/{total}] {label} seed {cfg.seed + k}: {status}, "
-                          f"val loss {fmt(loss)}, {summary['seconds']:.1f} s")  # fmt: skip
 
-        done.seen = []
-        with graceful_stop() as should_stop, blame(config):
-            report = run_compare(cfg, inits, seeds, reporter_for=lambda label, k: Reporter(),
-                                 on_run_done=done, argv=sys.argv, overrides=overrides,
-                                 should_stop=should_stop, lr_grid=grid)  # fmt: skip
-        print_report(console, report)
-    if report["meta"]["status"] == "interrupted":
-        raise fail(f"interrupted; what finished is in {report['dir']}", 130)
+def _compare_exit(report: dict, jobs: int | None, errors: list[str]) -> None:
+    """Exit 130 with the command that finishes an interrupted compare, 1 when runs failed."""
+    import shlex
+
+    meta = report["meta"]
+    if meta["status"] == "interrupted":
+        ended = sum(e["status"] in ("completed", "diverged") for e in meta["plan"])
+        again = ["rnninit", "compare", "--resume", report["dir"]]
+        again += ["--jobs", str(jobs)] if jobs is not None else []
+        raise fail(f"interrupted: {ended} of {len(meta['plan'])} runs finished; finish with: "
+                   f"{shlex.join(again)}", 130)  # fmt: skip
+    if meta["status"] == "failed":
+        failed = sum(e["status"] == "failed" for e in meta["plan"])
+        first = f" (first: {errors[0]})" if errors else ""
+        raise fail(f"{failed} of {len(meta['plan'])} runs failed{first}; the others are in "
+                   f"{report['dir']}", 1)  # fmt: skip
 
 
 @app.command()
@@ -211,7 +248,7 @@ def show(
     from ..report.terminal import run_parts
 
     with handled():
-        from ..experiment.compare import is_compare_dir, load_compare
+        from ..experiment.compare_folder import is_compare_dir, load_compare
 
         if is_compare_dir(run_dir):
             from ..report.compare_view import print_report

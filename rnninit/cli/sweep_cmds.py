@@ -15,7 +15,7 @@ from rich.text import Text
 
 from ..errors import RnnInitError
 from ..experiment.maps import METRICS
-from ..experiment.sweep import EXECUTORS
+from ..experiment.workers import EXECUTORS
 from ..report.sweep_view import SweepProgress, groups_table, runs_table, short_key, status_text
 from ..report.terminal import fmt_cell
 from .common import fail, graceful_stop, handled, stdout_console
@@ -74,18 +74,18 @@ def sweep(
 
       rnninit sweep configs/sweeps/init_vs_width.yaml --executor dask --scheduler tcp://head:8786
     """
-    from ..experiment.summarize import load_record, report_for
-    from ..experiment.sweep import (
-        load_sweep,
-        parse_shard,
-        plan_work,
-        run_sweep,
-        select_shard,
-        shard_from_env,
-    )
-
     console = stdout_console()
-    with handled():
+    with handled():  # a module broken inside the package: one line, exit 1
+        from ..experiment.summarize import load_record, report_for
+        from ..experiment.sweep import (
+            load_sweep,
+            parse_shard,
+            plan_work,
+            run_sweep,
+            select_shard,
+            shard_from_env,
+        )
+
         if jobs is not None and jobs < 1:
             raise RnnInitError(f"--jobs: expected a positive integer, got {jobs}")
         if scheduler and executor.value != "dask":

@@ -1,60 +1,43 @@
 """Side-by-side comparison of initialisations (issue 3), or of any setups (issue 9): same data,
 same seed; only the init, or what a labelled arm overrides, differs.
 
-`compare` runs one full run folder per (init, seed) inside one compare folder, then
-`load_compare` rebuilds every number of the report from those folders alone, so that
-`rnninit show` works on a compare folder exactly as on the day it ran.
+`compare` plans one run folder per (arm, seed) inside one compare folder and runs them in
+worker processes (experiment.workers, the pool sweeps use), recording in compare.json which
+runs ended and how; `resume_compare` finishes a compare an interrupt or a kill left unfinished.
+Then `load_compare` (experiment.compare_folder) rebuilds every number of the report from the run
+folders alone.
 """
 
 from __future__ import annotations
 
 import math
 import re
-import shlex
 import time
-import warnings
+from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
-import numpy as np
-
 from ..core.initspec import parse_init
-from ..core.stats import (
-    first_step_at_or_above,
-    first_steps_at_or_below,
-    km_median,
-    mean_std,
-    timesteps_at,
-)
 from ..errors import RnnInitError
 from ..fileio import atomic_write_text
 from .arms import (
     arm_text,
     check_init_overrides,
-    describe,
     is_labelled,
     labelled_config,
     parse_labelled,
     resolve_arm,
     resolved_record,
 )
-from .config import Config, dump_config, validate
-from .runs import (
-    create_run_dir,
-    is_run_dir,
-    read_csv,
-    read_summary,
-    write_json,
-)
-from .snapshots import UNITS_NPZ, load_units
-from .training import Reporter, prepare, train
+from .compare_folder import is_compare_dir, load_compare, read_meta, write_compare_outputs
+from .config import Config, absolute_paths, dump_config, load_config, validate
+from .lock import hold
+from .runs import create_run_dir, new_run_id, read_summary, write_json
+from .training import prepare
+from .workers import FINISHED, Job, LocalExecutor, run_jobs, run_state, worker_count
 
-SUMMARY_COLUMNS = ("final_loss", "best_loss", "final_val_loss", "best_val_loss",
-                   "final_val_acc", "best_val_acc", "spectral_radius", "max_singular", "saturation_T", "seconds")  # fmt: skip
-# The loss ladder: levels as fractions of chance, those above the target kept, then the target,
-# so that a compare says where the inits part even when one of them never reaches the target;
-# then, when the runs have a train.target_acc, one accuracy rung.
-LADDER = (0.9, 0.75, 0.6)
+REPORTED = ("completed", "diverged", "interrupted", "stale")  # run states with numbers to show
+ENDED = (*FINISHED, "failed")  # run states that stay as they are until a resume reruns failed ones
 
 
 def init_label(spec: str) -> str:
@@ -157,13 +140,16 @@ def _check_lr_grid(arms: dict[str, Arm], overrides: list[str]) -> None:
                                "drop train.lr from the arm, or compare without --lr-grid")  # fmt: skip
 
 
-def _lr_score(summaries: list[dict]) -> float:
-    """Mean final validation loss over the seeds of one (arm, lr); inf unless all completed."""
-    losses = [s.get("final_val_loss") for s in summaries]
-    if any(s["status"] != "completed" or v is None or not math.isfinite(v)
-           for s, v in zip(summaries, losses)):  # fmt: skip
-        return math.inf
-    return sum(losses) / len(losses)
+class PlannedRun(NamedTuple):
+    """One run of a compare: its arm, learning rate (None without --lr-grid), seed and name,
+    the config it runs with and the overrides as typed (the compare's, the arm's, train.lr)."""
+
+    label: str
+    lr: float | None
+    seed: int
+    name: str
+    config: Config
+    overrides: tuple[str, ...]
 
 
 def compare(
@@ -171,7 +157,8 @@ def compare(
     inits: list[str],
     seeds: int = 1,
     *,
-    reporter_for=None,
+    jobs: int | None = None,
+    on_start=None,
     on_run_done=None,
     argv: list[str] | None = None,
     overrides: list[str] | None = None,
@@ -191,18 +178,28 @@ def compare(
             config.yaml records the resolved config, the init as an explicit mapping of every
             matrix, and its overrides.yaml the overrides and then the arm's own.
         seeds: runs per arm, with seeds config.seed, config.seed + 1, ...
-        reporter_for: optional callable (label, seed) -> Reporter for each run's progress.
-        on_run_done: optional callable (label, seed, summary) after each run.
+        jobs: worker processes that run the runs (default: the number of cores), each spawned
+            with one BLAS thread, as a sweep's are, so that every run computes with the same
+            thread count (train.threads, when set, else 1) whatever `jobs` is: the numbers are
+            the same, bit for bit, for any `jobs`.
+        on_start: optional callable(info) once the workers are about to start: info has
+            total (runs in the compare), todo (runs to run now), jobs, and states (a count of
+            the runs' states before: what a resume finds).
+        on_run_done: optional callable (label, seed, result) after each run, in the order they
+            end; result has status, steps_done, final_loss, final_val_loss, diverged_at,
+            seconds, and error for a run that failed.
         overrides: the KEY=VALUE overrides already applied to `config`, as typed; recorded in
             each run, and an `init...` one that an arm would drop, or that reaches no arm, is
             refused (experiment.arms.check_init_overrides).
-        should_stop: checked between steps; when True the current run stops with a checkpoint
-            and no further run starts (status interrupted).
+        should_stop: asked every 0.25 s; when True every running run stops after its step with
+            a checkpoint (status interrupted), no further run starts, and compare.json says
+            which runs finished (``plan``); `resume_compare` finishes the rest.
         lr_grid: learning rates; each arm trains once per rate (every seed, the same batches)
             and the rate with the lowest mean final validation loss is the arm's result (a run
-            that did not complete scores inf). Every candidate stays in the folder; compare.json
-            records them (lr_candidates) and the choice (lr_chosen). The progress callbacks
-            then get labels such as 'irnn lr=0.003'.
+            that did not complete scores inf), chosen once every candidate of the arm has run.
+            Every candidate stays in the folder; compare.json records them (lr_candidates) and
+            the choice (lr_chosen). The progress callbacks then get labels such as
+            'irnn lr=0.003'.
 
     Returns:
         The report dict of `load_compare` for the new folder.
@@ -213,366 +210,184 @@ def compare(
     arms = resolve_inits(base, inits, overrides or [])
     if lr_grid is not None:
         _check_lr_grid(arms, overrides or [])
-    configs = _run_configs(arms, base.seed, seeds, lr_grid)
-    for (_, lr, k), cfg in configs.items():  # every mistake (a missing corpus, sizes too big)
-        if k == 0 and lr == (lr_grid or [None])[0]:  # before any file; seed and lr change
-            prepare(cfg)  # nothing that could fail
+    planned = _plan(arms, base.seed, seeds, lr_grid, overrides or [])
+    _check_setups(planned)
     root = create_run_dir(base.log.runs_dir, f"compare-{base.name}")
     meta = {"inits": [arm.text for arm in arms.values()], "labels": list(arms), "seeds": seeds,
             "argv": argv, "resolved": {k: resolved_record(a.init, a.config.model.cell) for k, a in arms.items()},
             "arm_overrides": {k: a.overrides for k, a in arms.items()},
             "nonlinearity": base.model.nonlinearity,
             "overrides": overrides or [], "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "status": "running", "runs": {}}  # fmt: skip
+            "status": "running", "runs": {},
+            "plan": [{"label": r.label, "lr": r.lr, "seed": r.seed, "run": new_run_id(r.name),
+                      "status": "not started"} for r in planned]}  # fmt: skip
     if lr_grid is not None:
         meta.update(lr_grid=list(lr_grid), lr_candidates={}, lr_chosen={})
-    report = None
-    atomic_write_text(root / "config.yaml", dump_config(base))
-    write_json(root / "compare.json", meta)
-    try:
-        done = {}  # (label, lr) -> summaries of the seeds run so far
-        for (label, lr, k), cfg in configs.items():
-            cfg = cfg.updated({"log.runs_dir": str(root)})
-            shown = label if lr is None else f"{label} lr={lr:g}"
-            reporter = reporter_for(shown, k) if reporter_for else Reporter()
-            typed = [*(overrides or []), *arms[label].overrides]  # the order they were applied
-            typed += [] if lr is None else [f"train.lr={lr!r}"]
-            summary = train(cfg, reporter=reporter, argv=argv, overrides=typed,
-                            should_stop=should_stop)  # fmt: skip
-            done.setdefault((label, lr), []).append(summary)
-            if lr is None:
-                meta["runs"].setdefault(label, []).append(Path(summary["run_dir"]).name)
-            else:  # the arm's candidates so far; the choice once its last run is done
-                last = len(done[(label, lr)]) == seeds and lr == lr_grid[-1]
-                _record_lr(meta, label, {r: done[(label, r)] for r in lr_grid if (label, r) in done},
-                           choose=last)  # fmt: skip
-            write_json(root / "compare.json", meta)
-            if on_run_done:
-                on_run_done(shown, k, summary)
-            if summary["status"] == "interrupted":
-                meta["status"] = "interrupted"
-                break
-        else:
-            meta["status"] = "completed"
-    except KeyboardInterrupt:
-        meta["status"] = "interrupted"
-        raise
-    finally:
-        meta["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-        write_json(root / "compare.json", meta)
-        if meta["runs"]:
-            report = load_compare(root)
-            write_compare_outputs(root, report)
-    return report
+    with hold(root):  # the compare's own files, until every run has reported
+        atomic_write_text(root / "config.yaml", dump_config(absolute_paths(base)))
+        return _execute(root, meta, planned, jobs, on_start, on_run_done, should_stop, argv)
 
 
-def _run_configs(arms: dict[str, Arm], seed: int, seeds: int, lr_grid) -> dict[tuple, Config]:
-    """(label, lr or None, k) -> the config of that run, in the order they run."""
-    configs = {}
+def resume_compare(
+    root, *, jobs: int | None = None, on_start=None, on_run_done=None, should_stop=None, argv=None
+) -> dict:
+    """Finish a compare folder that an interrupt, a kill or a crash left unfinished.
+
+    Runs that completed or diverged are kept as they are; runs interrupted or killed with a
+    checkpoint continue from it (``rnninit train --resume``'s path, to the same numbers they
+    would have reached uninterrupted); runs never started start, and runs that failed (or have
+    no checkpoint) start again. Then compare.json (with ``resumed``: the time of each resume),
+    compare.csv and the plots are written again from the run folders. Arguments as for
+    `compare`.
+
+    Raises:
+        RnnInitError: not a compare folder, or one written before --resume existed; RunLocked
+            while a live process writes it.
+    """
+    root = Path(root)
+    if not is_compare_dir(root):
+        what = "no such folder" if not root.exists() else "not a compare folder (no compare.json)"
+        raise RnnInitError(f"{root}: {what}")
+    with hold(root):
+        meta = read_meta(root)
+        if "plan" not in meta:
+            raise RnnInitError(f"{root}: written before compare --resume existed (compare.json "
+                               "has no plan of its runs); run the compare again")  # fmt: skip
+        base = load_config(root / "config.yaml")
+        arms = resolve_inits(base, meta["inits"], meta["overrides"])
+        planned = _plan(arms, base.seed, meta["seeds"], meta.get("lr_grid"), meta["overrides"])
+        if [(r.label, r.lr, r.seed) for r in planned] != [
+            (e["label"], e["lr"], e["seed"]) for e in meta["plan"]
+        ]:
+            raise RnnInitError(f"{root}: compare.json's plan does not match its arms and "
+                               "config.yaml; was the folder edited?")  # fmt: skip
+        _refresh(root, meta)
+        _check_setups([r for r, e in zip(planned, meta["plan"]) if e["status"] not in FINISHED])
+        meta["resumed"] = [*meta.get("resumed", []), time.strftime("%Y-%m-%dT%H:%M:%S")]
+        meta["status"] = "running"
+        return _execute(root, meta, planned, jobs, on_start, on_run_done, should_stop, argv)
+
+
+def _plan(arms: dict[str, Arm], seed: int, seeds: int, lr_grid, overrides) -> list[PlannedRun]:
+    """Every run of a compare, in the order the folder lists them: arm, learning rate, seed."""
+    runs = []
     for label, arm in arms.items():
         for lr in lr_grid or [None]:
             for k in range(seeds):
                 values = {"seed": seed + k, "name": f"{label}-s{seed + k}"}
+                typed = [*overrides, *arm.overrides]  # the order they were applied
                 if lr is not None:
                     lr_text = f"{lr:g}".replace("+", "")  # 1e+30 -> 1e30: a run name
                     values.update({"train.lr": lr, "name": f"{label}-lr{lr_text}-s{seed + k}"})
-                source = f"compare arm '{arm.text}'"
-                configs[(label, lr, k)] = arm.config.updated(values, source=source)
-    return configs
+                    typed.append(f"train.lr={lr!r}")
+                cfg = arm.config.updated(values, source=f"compare arm '{arm.text}'")
+                runs.append(PlannedRun(label, lr, seed + k, values["name"], cfg, tuple(typed)))
+    return runs
 
 
-def _record_lr(meta: dict, label: str, candidates: dict[float, list[dict]], choose: bool) -> None:
-    """Record the learning rates one arm has run, each with its score; once every rate has
-    run (choose), make the best one's runs the arm's runs (ties: the first rate of the grid).
-    An arm interrupted before its last rate has candidates and no choice."""
-    scores = {lr: _lr_score(summaries) for lr, summaries in candidates.items()}
-    meta["lr_candidates"][label] = [
-        {"lr": lr, "final_val_loss": None if math.isinf(scores[lr]) else scores[lr],
-         "statuses": [s["status"] for s in summaries],
-         "runs": [Path(s["run_dir"]).name for s in summaries]}
-        for lr, summaries in candidates.items()
-    ]  # fmt: skip
-    if choose:
-        best = min(scores, key=scores.get)  # the first of equal scores
-        meta["lr_chosen"][label] = best
-        meta["runs"][label] = [Path(s["run_dir"]).name for s in candidates[best]]
+def _check_setups(runs: list[PlannedRun]) -> None:
+    """Every mistake (a missing corpus, sizes too big) before any run starts: the first run of
+    each arm is set up (its seed and learning rate change nothing that could fail)."""
+    seen = set()
+    for run in runs:
+        if run.label not in seen:
+            seen.add(run.label)
+            prepare(run.config)
 
 
-# ---------------------------------------------------------------------------------------------
-# Reading a compare folder back and aggregating across seeds
-# ---------------------------------------------------------------------------------------------
-def is_compare_dir(path) -> bool:
-    return (Path(path) / "compare.json").is_file()
+def _execute(root: Path, meta: dict, planned: list[PlannedRun], jobs, on_start, on_run_done,
+             should_stop, argv) -> dict:  # fmt: skip
+    """Run the planned runs not finished yet in worker processes, recording each in
+    compare.json as it reports; then compare.json, compare.csv and the plots from the folders."""
+    _refresh(root, meta)  # a resume finds some finished
+    states = Counter(e["status"] for e in meta["plan"])
+    where = root.resolve()  # workers may have another working directory
+    todo = [Job(e["run"], run.config.updated({"log.runs_dir": str(where)}), where / e["run"],
+                run.overrides)
+            for run, e in zip(planned, meta["plan"]) if e["status"] not in FINISHED]  # fmt: skip
+    shown = {e["run"]: (r.label if r.lr is None else f"{r.label} lr={r.lr:g}", r.seed)
+             for r, e in zip(planned, meta["plan"])}  # fmt: skip
+    write_json(root / "compare.json", meta)
 
+    def on_result(job: Job, result: dict) -> None:
+        _refresh(root, meta)
+        write_json(root / "compare.json", meta)
+        if on_run_done and result["status"] != "not started":
+            on_run_done(*shown[job.id], result)
 
-def _seed_mean_timesteps(tables: list[dict]) -> dict[str, np.ndarray]:
-    """Per-timestep statistics averaged across seeds (all seeds share T)."""
-    out = {"t": tables[0]["t"]}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns (no theory) stay NaN
-        for k in tables[0]:
-            if k != "t":
-                out[k] = np.nanmean(np.stack([tb[k] for tb in tables]), axis=0)
-    return out
-
-
-def _run_record(run_dir: Path) -> dict:
-    summary = read_summary(run_dir)
-    ts_rows = read_csv(run_dir / "timesteps.csv")
-    steps = sorted({r["step"] for r in ts_rows})
-    step0 = timesteps_at(ts_rows, steps[0]) if steps else None
-    last = timesteps_at(ts_rows, steps[-1]) if steps else None
-    metrics = read_csv(run_dir / "metrics.csv")
-    summary["saturation_T"] = float(step0["saturation"][-1]) if step0 is not None else None
-    return {"summary": summary, "step0": step0, "last": last, "last_step": steps[-1] if steps else None,
-            "metrics": metrics}  # fmt: skip
-
-
-def load_compare(root) -> dict:
-    """Everything the compare report shows, rebuilt from the compare folder's run folders
-    (the loss ladder from each run's metrics.csv, so that older compare folders show it too)."""
-    import json
-
-    root = Path(root)
-    meta = json.loads((root / "compare.json").read_text(encoding="utf-8"))
-    meta.pop("results", None)  # written from this report: rebuilt, never read back
-    report = {"dir": str(root), "meta": meta, "inits": {}, "rungs": []}
-    for spec, label in zip(meta["inits"], meta["labels"]):
-        runs = [root / name for name in meta["runs"].get(label, []) if is_run_dir(root / name)]
-        if not runs:
-            continue
-        records = [_run_record(r) for r in runs]
-        if not report["inits"]:  # every init is measured against the same levels
-            report["rungs"] = _summary_rungs(records[0]["summary"])
-        report["inits"][label] = aggregate(spec, records, report["rungs"])
-    _speedups(report)
-    first = next(iter(report["inits"].values()), None)
-    report["task"] = first["runs"][0]["summary"] if first else {}
+    n = worker_count(jobs, len(todo))
+    if on_start:
+        on_start({"total": len(planned), "todo": len(todo), "jobs": n, "states": dict(states)})
+    try:
+        if todo:
+            with LocalExecutor(n, blas_threads=1) as backend:
+                run_jobs(backend, todo, on_result=on_result, should_stop=should_stop, argv=argv)
+    finally:
+        _refresh(root, meta)
+        meta["status"] = _overall(meta["plan"])
+        meta["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        write_json(root / "compare.json", meta)
+        report = load_compare(root)
+        if report["inits"]:
+            write_compare_outputs(root, report)
     return report
 
 
-def ladder_rungs(
-    chance: float | None, target: float | None, target_acc: float | None = None
-) -> list[dict]:
-    """The levels a compare reports steps to: the LADDER's fractions of chance that lie above
-    the target loss, then the target loss (kind "loss": read on the smoothed training loss),
-    then the target accuracy when there is one (kind "acc": read on the validation accuracy at
-    the evaluation steps). Each: rung (a column-safe key), kind, fraction (None for a target),
-    text."""
-    rungs = []
-    for f in LADDER if chance else ():
-        if target is None or f * chance > target:
-            rungs.append({"rung": f"chance{round(100 * f)}", "kind": "loss", "fraction": f,
-                          "text": f"{f:.0%} of chance"})  # fmt: skip
-    if target is not None:
-        rungs.append({"rung": "target", "kind": "loss", "fraction": None, "text": "the target"})
-    if target_acc is not None:
-        rungs.append({"rung": "target_acc", "kind": "acc", "fraction": None,
-                      "text": "the target accuracy"})  # fmt: skip
-    return rungs
+def _refresh(root: Path, meta: dict) -> None:
+    """Each planned run's status from its folder (``run_state``; 'not started' without one),
+    then the runs the report shows: each arm's runs with numbers in the plan's order (seed by
+    seed), whatever order they ended in; with --lr-grid, each arm's candidates so far, and its
+    choice once every candidate has ended."""
+    for entry in meta["plan"]:
+        entry["status"] = run_state(root / entry["run"]) or "not started"
+    meta["runs"] = {}
+    if "lr_grid" not in meta:
+        for e in meta["plan"]:
+            if e["status"] in REPORTED:
+                meta["runs"].setdefault(e["label"], []).append(e["run"])
+        return
+    meta["lr_candidates"], meta["lr_chosen"] = {}, {}
+    for label in meta["labels"]:
+        _record_lr(root, meta, label, [e for e in meta["plan"] if e["label"] == label])
 
 
-def _summary_rungs(summary: dict) -> list[dict]:
-    """The ladder of a run's summary: its chance, target loss and (newer runs) target accuracy."""
-    return ladder_rungs(
-        summary.get("chance"), summary.get("target_loss"), summary.get("target_acc")
-    )
+def _record_lr(root: Path, meta: dict, label: str, mine: list[dict]) -> None:
+    """Record the learning rates one arm has run, each with its runs, their statuses and its
+    score; once every run of the arm has ended, make the best rate's runs the arm's runs (ties:
+    the first rate of the grid). An arm with a candidate still to run has no choice."""
+    candidates = {}
+    for lr in meta["lr_grid"]:
+        ran = [e for e in mine if e["lr"] == lr and e["status"] not in ("not started", "running")]
+        if ran:
+            candidates[lr] = ran
+    if not candidates:
+        return
+    scores = {lr: _lr_score(root, ran) for lr, ran in candidates.items()}
+    meta["lr_candidates"][label] = [
+        {"lr": lr, "final_val_loss": None if math.isinf(scores[lr]) else scores[lr],
+         "statuses": [e["status"] for e in ran], "runs": [e["run"] for e in ran]}
+        for lr, ran in candidates.items()
+    ]  # fmt: skip
+    if all(e["status"] in ENDED for e in mine):
+        best = min(scores, key=scores.get)  # the first of equal scores
+        meta["lr_chosen"][label] = best
+        meta["runs"][label] = [e["run"] for e in candidates[best] if e["status"] in REPORTED]
 
 
-def aggregate(spec: str, records: list[dict], rungs: list[dict] | None = None) -> dict:
-    """Mean ± population std across seeds of the summary columns, seed-mean per-timestep
-    tables, and the loss ladder (steps to each rung, censored; `ladder`). `rungs`: those of
-    `ladder_rungs`, by default from the first seed's chance and target."""
-    summaries = [r["summary"] for r in records]
-    agg = {"spec": spec, "runs": records, "n": len(records)}
-    first = summaries[0]  # every seed of an arm draws with the same schemes
-    agg["resolved"] = describe(first.get("init", {}), first.get("spectral_radius_target"))
-    for col in SUMMARY_COLUMNS:
-        agg[col] = mean_std(s.get(col) for s in summaries)
-    agg["status"] = [s["status"] for s in summaries]
-    agg["diverged_at"] = [s.get("diverged_at") for s in summaries if s["status"] == "diverged"]
-    agg["diverged_tensor"] = [
-        s.get("diverged_tensor") for s in summaries if s["status"] == "diverged"
-    ]
-    agg["step0"] = _seed_mean_timesteps([r["step0"] for r in records if r["step0"] is not None])
-    # the last table: the latest statistics step of any seed, averaged over the seeds that got
-    # there (a seed that diverged or stopped earlier has no numbers for that step)
-    with_last = [r for r in records if r["last"] is not None]
-    agg["last_step"] = max((r["last_step"] for r in with_last), default=None)
-    lasts = [r["last"] for r in with_last if r["last_step"] == agg["last_step"]]
-    agg["last"] = _seed_mean_timesteps(lasts) if lasts else None
-    agg["last_n"] = len(lasts)
-    agg["loss_curve"] = _loss_band(records)
-    if rungs is None:
-        rungs = _summary_rungs(first)
-    agg["ladder"] = [_rung(rung, records) for rung in rungs]
-    return agg
+def _lr_score(root: Path, ran: list[dict]) -> float:
+    """Mean final validation loss over the seeds of one (arm, lr); inf unless all completed."""
+    if any(e["status"] != "completed" for e in ran):
+        return math.inf
+    losses = [read_summary(root / e["run"]).get("final_val_loss") for e in ran]
+    if any(v is None or not math.isfinite(v) for v in losses):
+        return math.inf
+    return sum(losses) / len(losses)
 
 
-def _level(rung: dict, summary: dict) -> float | None:
-    """A rung's level for one run: its target accuracy, its target loss, or a fraction of its
-    chance."""
-    if rung["kind"] == "acc":
-        return summary.get("target_acc")
-    if rung["fraction"] is None:
-        return summary.get("target_loss")
-    return rung["fraction"] * summary["chance"]
-
-
-def _first_step(rung: dict, rows: list[dict], level: float) -> int | None:
-    """One run's first step at a level: the smoothed training loss at or below a loss level;
-    the validation accuracy of an evaluation step at or above an accuracy level."""
-    steps = [r["step"] for r in rows]
-    if rung["kind"] == "acc":
-        return first_step_at_or_above(steps, [r.get("val_acc") for r in rows], level)
-    (step,) = first_steps_at_or_below(steps, [r["loss"] for r in rows], [level])
-    return step
-
-
-def _rung(rung: dict, records: list[dict]) -> dict:
-    """One level across the seeds of an init: each seed's first step there (`_first_step`), or
-    the step it was censored at (its last row of metrics.csv: the end, the interruption, or the
-    step it diverged at); how many got there; the Kaplan-Meier median (None: fewer than half
-    got there, the median is unknown). `level`: the first seed's (every arm runs to the same
-    targets)."""
-    steps, arrived = [], []
-    for rec in records:
-        rows = rec["metrics"]
-        step = _first_step(rung, rows, _level(rung, rec["summary"]))
-        arrived.append(step is not None)
-        steps.append(step if step is not None else (rows[-1]["step"] if rows else 0))
-    return {**rung, "level": _level(rung, records[0]["summary"]), "steps": steps,
-            "arrived": arrived, "reached": sum(arrived), "n": len(records),
-            "median": km_median(steps, arrived), "speedup": None}  # fmt: skip
-
-
-def _loss_band(records: list[dict]) -> dict:
-    """Validation loss (mean ± population std across seeds) at the evaluated steps; train loss
-    if none."""
-    key = (
-        "val_loss"
-        if any(r.get("val_loss") is not None for rec in records for r in rec["metrics"])
-        else "loss"
-    )
-    by_step: dict[int, list[float]] = {}
-    for rec in records:
-        for r in rec["metrics"]:
-            if r.get(key) is not None and math.isfinite(float(r[key])):
-                by_step.setdefault(r["step"], []).append(float(r[key]))
-    steps = sorted(by_step)
-    stats = [mean_std(by_step[s]) for s in steps]
-    return {"step": np.array(steps), "mean": np.array([m for m, _, _ in stats]),
-            "std": np.array([sd for _, sd, _ in stats]), "kind": key}  # fmt: skip
-
-
-def _speedups(report: dict) -> None:
-    """At each rung, each init's speed-up: the median steps of the slowest init that has a
-    median, over its own. Only between medians: an init without one (fewer than half its seeds
-    got there) has no speed-up and none is taken against it, and a rung where fewer than two
-    inits have a median has none at all. Never a bound from the run length."""
-    aggs = list(report["inits"].values())
-    for i in range(len(report["rungs"])):
-        medians = [a["ladder"][i]["median"] for a in aggs]
-        known = [m for m in medians if m is not None]
-        for agg, m in zip(aggs, medians):
-            ok = len(known) >= 2 and m is not None and m > 0
-            agg["ladder"][i]["speedup"] = max(known) / m if ok else None
-
-
-# ---------------------------------------------------------------------------------------------
-# Files of a compare folder: compare.csv and the overlay plots
-# ---------------------------------------------------------------------------------------------
-def compare_rows(report: dict) -> list[dict]:
-    rows = []
-    for label, agg in report["inits"].items():
-        row = {"init": label, "spec": agg["spec"], "seeds": agg["n"],
-               "completed": agg["status"].count("completed"),
-               "diverged": agg["status"].count("diverged")}  # fmt: skip
-        for rung in agg["ladder"]:  # level, seeds that got there, censored median, speed-up
-            key = rung["rung"]
-            row[f"level_{key}"], row[f"reached_{key}"] = rung["level"], rung["reached"]
-            row[f"steps_to_{key}_median"], row[f"speedup_{key}"] = rung["median"], rung["speedup"]
-        row.update(_arm_columns(report.get("meta", {}), label))
-        for key, text in agg["resolved"].items():  # what the arm resolved to, per matrix
-            row[f"init_{key}"] = text
-        for col in SUMMARY_COLUMNS:
-            mean, std, _ = agg[col]
-            row[f"{col}_mean"], row[f"{col}_std"] = mean, std
-        rows.append(row)
-    return rows
-
-
-def compare_results(report: dict) -> dict:
-    """The ladder of every init for compare.json: per rung its kind and level (under the key
-    "loss" or "acc", which says what it is), each seed's step (first there, or censored there),
-    how many got there, the median and the speed-up."""
-    keep = ("rung", "kind", "text", "reached", "n", "median", "speedup", "steps", "arrived")
-    return {
-        "rule": "steps to a loss level: the first step whose EMA (0.9) of the training loss is "
-        "at or below it; steps to the accuracy level (rung target_acc, train.target_acc): the "
-        "first evaluation step whose validation accuracy (top-1, not smoothed) is at or above "
-        "it; a seed that never got there is censored at its last step (a diverged one at its "
-        "divergence step); median: Kaplan-Meier, null when fewer than half got there; speedup: "
-        "the slowest median over this one, only between medians",
-        "inits": {
-            label: [{**{k: rung[k] for k in keep}, rung["kind"]: rung["level"]}
-                    for rung in agg["ladder"]]
-            for label, agg in report["inits"].items()
-        },
-    }  # fmt: skip
-
-
-def _arm_columns(meta: dict, label: str) -> dict:
-    """compare.csv's columns of what an arm set: its overrides, and the learning rate the grid
-    chose (when there was one)."""
-    out = {"overrides": shlex.join(meta.get("arm_overrides", {}).get(label, []))}  # as typed
-    if "lr_chosen" in meta:
-        out["lr_chosen"] = meta["lr_chosen"].get(label)
-    return out
-
-
-def write_compare_outputs(root: Path, report: dict) -> None:
-    from ..report import plots
-    from .reports import write_compare_report
-    from .runs import write_csv
-
-    rows = compare_rows(report)
-    if rows:
-        write_csv(root / "compare.csv", rows)
-    write_json(root / "compare.json", {**report["meta"], "results": compare_results(report)})
-    pdir = root / "plots"
-    pdir.mkdir(exist_ok=True)
-    n = max((a["n"] for a in report["inits"].values()), default=1)
-    over = f", mean over {n} seeds" if n > 1 else ""
-    for col in ("act_var", "grad_var", "jac_sq"):
-        curves = {}
-        for label, agg in report["inits"].items():
-            ts = agg["step0"]
-            curve = {"t": ts["t"], "value": ts[col]}
-            theory = ts.get(f"theory_{col}")  # act_var and jac_sq have one
-            if theory is not None and np.isfinite(theory).any():
-                curve["theory"] = theory
-            seeds = [r["step0"][col] for r in agg["runs"] if r["step0"] is not None]
-            if len(seeds) > 1:  # the spread across seeds, beside their mean
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN t stays NaN
-                    curve["band"] = (np.nanmin(seeds, axis=0), np.nanmax(seeds, axis=0))
-            curves[label] = curve
-        plots.compare_timesteps(curves, col, pdir / f"{col}_step0.png",
-                                title=f"{col} at step 0{over}",
-                                band_text=f"band: min to max over {n} seeds")  # fmt: skip
-    task = report.get("task", {})
-    bands = {k: a["loss_curve"] for k, a in report["inits"].items()}
-    kind = "training" if any(b["kind"] == "loss" for b in bands.values()) else "validation"
-    plots.compare_loss(bands, pdir / "loss.png",
-                       chance=task.get("chance"), target=task.get("target_loss"),
-                       title=f"{kind} loss, mean ± population std across seeds")  # fmt: skip
-    # one validation sequence unit by unit, the first seed of each arm (the same sequence in all)
-    units = {label: load_units(root / names[0] / UNITS_NPZ)
-             for label, names in report["meta"]["runs"].items() if names}  # fmt: skip
-    units = {label: u for label, u in units.items() if u}
-    if units:
-        plots.unit_heatmaps(units, pdir / "units.png",
-                            title="the first validation sequence unit by unit, the first seed of "
-                                  "each arm; one colour scale per quantity")  # fmt: skip
-    write_compare_report(root, report)  # report.html, from the files just written
+def _overall(plan: list[dict]) -> str:
+    """completed when every run completed or diverged; failed when every run ended and some
+    failed; interrupted while any run is unfinished (interrupted, never started, killed)."""
+    states = {e["status"] for e in plan}
+    if states <= set(FINISHED):
+        return "completed"
+    return "failed" if states <= set(ENDED) else "interrupted"

@@ -23,36 +23,22 @@ import contextlib
 import hashlib
 import itertools
 import json
-import math
-import multiprocessing
 import os
 import re
-import signal
-import socket
 import time
-import uuid
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor
-from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from ..core.names import closest
 from ..core.tasks import sequence_length
 from ..errors import RnnInitError
-from ..fileio import atomic_write_text
-from .config import NAME_RE, NAME_RULE, Config, apply_overrides, dump_config, load_config, validate
-from .lock import RunLocked, live_holder
-from .runs import effective_status, read_summary, write_json
+from .config import NAME_RE, NAME_RULE, Config, apply_overrides, load_config, validate
+from .runs import write_json
+from .workers import FINISHED, Job, make_executor, run_jobs, run_state, worker_count
 
 SWEEP_KEYS = ("name", "base", "grid", "zip", "seeds")
-EXECUTORS = ("local", "dask")
-STOP_GRACE = 120.0  # seconds a stopping sweep waits for its running runs to report back
-FINISHED = ("completed", "diverged")  # a run in one of these states is never run again by resume
-BLAS_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-             "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -372,19 +358,6 @@ def select_shard(runs: list[SweepRun], index: int, count: int) -> list[SweepRun]
 # ---------------------------------------------------------------------------------------------
 # What to run: fresh runs, and what resume skips.
 # ---------------------------------------------------------------------------------------------
-def run_state(run_dir: Path) -> str | None:
-    """None when the run has no summary yet, else its status ('stale' when its process is gone);
-    'running' while a live process holds the folder's lock, whatever its summary says yet."""
-    if live_holder(run_dir) is not None:
-        return "running"
-    if not (run_dir / "summary.json").is_file():
-        return None
-    try:
-        return effective_status(read_summary(run_dir))
-    except RnnInitError:
-        return "unreadable"
-
-
 @dataclass
 class Work:
     todo: list[SweepRun]
@@ -435,253 +408,6 @@ def write_plan(sweep: Sweep) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# One run, inside a worker process (local) or a Dask worker.
-# ---------------------------------------------------------------------------------------------
-_WORKER: dict[str, Any] = {"stop": None, "busy": False, "signals": 0}
-
-
-def _init_worker(stop_event) -> None:
-    """A local worker: SIGINT/SIGTERM ask every run to stop after its step; a second one while
-    a run is going stops it at once (what Ctrl-C on a terminal does to the whole group)."""
-    _WORKER["stop"] = stop_event
-
-    def on_signal(signum, frame):
-        _WORKER["signals"] += 1
-        stop_event.set()
-        if _WORKER["signals"] > 1 and _WORKER["busy"]:
-            raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-
-
-def _dask_should_stop(event_name: str):
-    """Ask the scheduler's stop event at most once a second (each ask is a round trip)."""
-    from distributed import Event
-
-    event, last = Event(event_name), {"t": -math.inf, "set": False}
-
-    def should_stop() -> bool:
-        now = time.monotonic()
-        if now - last["t"] >= 1.0:
-            try:
-                last["t"], last["set"] = now, event.is_set()
-            except Exception:  # the scheduler or this worker is going away: stop cleanly
-                last["set"] = True
-        return last["set"]
-
-    return should_stop
-
-
-def can_continue(run_dir: Path) -> bool:
-    """True for a run folder that an interrupt or a kill left with a checkpoint to go on from."""
-    if not (run_dir / "checkpoint.npz").is_file():
-        return False
-    try:
-        return effective_status(read_summary(run_dir)) in ("interrupted", "stale")
-    except RnnInitError:
-        return False
-
-
-def execute_run(run_id: str, config: dict, run_dir: str, overrides=(), argv=None, stop=None):
-    """Train one run of a sweep into run_dir and return a small result; never raises.
-
-    A run that fails (a missing task.path, a bug) still leaves config.yaml and a summary.json
-    saying failed, with the error on one line, so that summarize and resume see it.
-    """
-    from .training import resume, train
-
-    if stop is not None:
-        should_stop = _dask_should_stop(stop)
-    else:
-        event = _WORKER["stop"]
-        should_stop = event.is_set if event is not None else (lambda: False)
-    if should_stop():  # queued before a stop request: leave the folder alone
-        return {"run_id": run_id, "status": "not started"}
-    t0 = time.time()
-    _WORKER["busy"] = True
-    try:
-        if can_continue(Path(run_dir)):  # interrupted or killed: go on from its checkpoint
-            summary = resume(run_dir, argv=argv, should_stop=should_stop)
-        else:
-            summary = train(config, run_dir=run_dir, argv=argv, overrides=list(overrides),
-                            should_stop=should_stop)  # fmt: skip
-        keys = ("status", "steps_done", "steps", "final_loss", "final_val_loss", "diverged_at",
-                "seconds")  # fmt: skip
-        return {"run_id": run_id, **{k: summary.get(k) for k in keys}}
-    except KeyboardInterrupt:
-        return {"run_id": run_id, "status": "interrupted"}
-    except RunLocked as e:  # another process writes it now: leave its folder alone
-        return {"run_id": run_id, "status": "running elsewhere", "error": one_line(e)}
-    except Exception as e:
-        error = one_line(e)
-        _record_failure(Path(run_dir), config, run_id, error, t0)
-        return {"run_id": run_id, "status": "failed", "error": error}
-    finally:
-        _WORKER["busy"] = False
-
-
-def one_line(e: BaseException) -> str:
-    text = " ".join(str(e).split())
-    return text if isinstance(e, RnnInitError) else f"{type(e).__name__}: {text}".rstrip(": ")
-
-
-def _record_failure(run_dir: Path, config: dict, run_id: str, error: str, t0: float) -> None:
-    """config.yaml and a failed summary.json, unless train already wrote this attempt's."""
-    with contextlib.suppress(OSError):
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if not (run_dir / "config.yaml").is_file():
-            atomic_write_text(run_dir / "config.yaml", dump_config(config))
-        try:
-            old = read_summary(run_dir)
-        except RnnInitError:
-            old = {}
-        if old.get("status") == "failed" and old.get("updated", 0) >= t0:
-            return
-        write_json(run_dir / "summary.json", {
-            "status": "failed", "error": error, "run_id": run_id, "run_dir": str(run_dir),
-            "name": config.name, "seed": config.seed, "steps": config.train.steps,
-            "steps_done": 0, "pid": os.getpid(), "host": socket.gethostname(),
-            "updated": time.time()})  # fmt: skip
-
-
-# ---------------------------------------------------------------------------------------------
-# Executors: a pool of local processes, or a Dask cluster.
-# ---------------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def blas_environment(threads: int):
-    """Set the BLAS thread variables for processes started inside the block, then restore.
-
-    Workers are spawned (not forked), so each starts a fresh interpreter that reads these before
-    it loads NumPy; the parent's own NumPy, loaded already, is not affected.
-    """
-    saved = {k: os.environ.get(k) for k in BLAS_VARS}
-    os.environ.update({k: str(threads) for k in BLAS_VARS})
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-@contextlib.contextmanager
-def _sigint_ignored():
-    """Processes started inside the block ignore SIGINT (an ignored signal stays ignored across
-    exec): Ctrl-C on a terminal reaches the whole process group, and Dask workers that receive
-    it shut down, losing their runs. This process asks them to stop through an Event instead."""
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-class LocalExecutor:
-    """`jobs` spawned worker processes, each with `blas_threads` BLAS threads."""
-
-    def __init__(self, jobs: int, blas_threads: int = 1):
-        self.slots, self.blas_threads = jobs, blas_threads
-        self.label = f"{jobs} local worker process{'es' if jobs > 1 else ''}"
-
-    def __enter__(self):
-        ctx = multiprocessing.get_context("spawn")
-        self.stop_event = ctx.Event()
-        self._env = blas_environment(self.blas_threads)
-        self._env.__enter__()  # for the pool's whole life: it may start a worker at any submit
-        self.pool = ProcessPoolExecutor(self.slots, mp_context=ctx, initializer=_init_worker,
-                                        initargs=(self.stop_event,))  # fmt: skip
-        return self
-
-    def submit(self, run: SweepRun, run_dir: Path, argv):
-        return self.pool.submit(execute_run, run.id, run.config, str(run_dir), run.overrides,
-                                argv)  # fmt: skip
-
-    def wait(self, futures, timeout: float):
-        return wait_futures(futures, timeout=timeout, return_when=FIRST_COMPLETED)[0]
-
-    def stop(self) -> None:
-        self.stop_event.set()
-
-    def __exit__(self, kind, value, tb):
-        try:
-            if kind is not None:  # a hard stop: running runs see the event; drop the queue
-                self.stop_event.set()
-            self.pool.shutdown(wait=kind is None, cancel_futures=kind is not None)
-        finally:
-            self._env.__exit__(None, None, None)
-
-
-class DaskExecutor:
-    """Runs as tasks on a dask.distributed cluster; a LocalCluster of processes when no address.
-
-    Results land in the run folders, so workers and this process must see the same filesystem
-    at the same path (a shared filesystem; runs_dir is made absolute here).
-    """
-
-    def __init__(self, scheduler: str | None, jobs: int, blas_threads: int = 1):
-        self.scheduler, self.jobs, self.blas_threads = scheduler, jobs, blas_threads
-        self.cluster = self.client = None
-
-    def __enter__(self):
-        import logging
-
-        try:
-            from distributed import Client, Event, LocalCluster
-        except ImportError:
-            raise RnnInitError("--executor dask: dask.distributed is not installed; "
-                               "pip install 'rnninit[dask]'") from None  # fmt: skip
-        try:
-            if self.scheduler:
-                self.client = Client(self.scheduler, timeout="20s")
-            else:
-                env = {k: str(self.blas_threads) for k in BLAS_VARS}
-                with blas_environment(self.blas_threads), _sigint_ignored():
-                    self.cluster = LocalCluster(n_workers=self.jobs, threads_per_worker=1,
-                                                processes=True, dashboard_address=None,
-                                                silence_logs=logging.ERROR, env=env)  # fmt: skip
-                self.client = Client(self.cluster)
-        except OSError as e:  # includes timeouts: no scheduler at that address
-            self.__exit__(None, None, None)
-            where = f"--scheduler {self.scheduler}" if self.scheduler else "LocalCluster"
-            raise RnnInitError(f"{where}: cannot connect: {one_line(e)}") from None
-        workers = self.client.scheduler_info().get("workers", {}).values()
-        self.slots = max(sum(w.get("nthreads", 1) for w in workers), 1)
-        self.label = (f"Dask at {self.scheduler}" if self.scheduler else "a Dask LocalCluster") + (
-            f" ({len(workers)} workers, {self.slots} threads)")  # fmt: skip
-        self.stop_name = f"rnninit-stop-{uuid.uuid4().hex}"
-        self.event = Event(self.stop_name, client=self.client)
-        return self
-
-    def submit(self, run: SweepRun, run_dir: Path, argv):
-        return self.client.submit(execute_run, run.id, run.config, str(run_dir), run.overrides,
-                                  argv, self.stop_name, key=f"rnninit-{run.id}-{uuid.uuid4().hex[:6]}",
-                                  pure=False)  # fmt: skip
-
-    def wait(self, futures, timeout: float):
-        deadline = time.monotonic() + timeout
-        while True:
-            done = {f for f in futures if f.done()}
-            if done or time.monotonic() >= deadline:
-                return done
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        self.event.set()
-
-    def __exit__(self, kind, value, tb):
-        if kind is not None and self.client is not None:
-            with contextlib.suppress(Exception):
-                self.event.set()
-        for thing in (self.client, self.cluster):
-            if thing is not None:
-                with contextlib.suppress(Exception):
-                    thing.close()
-
-
-# ---------------------------------------------------------------------------------------------
 # Running a sweep.
 # ---------------------------------------------------------------------------------------------
 class SweepReporter:
@@ -719,45 +445,36 @@ def run_sweep(
         {"status": completed | interrupted, "results": {run id: result}, "counts", "seconds",
         "startup" (of those seconds, the time to start the workers), "executor"}; a result has status, error (when failed), final_loss, seconds, ...
     """
-    if executor not in EXECUTORS:
-        raise RnnInitError(f"--executor: expected one of {', '.join(EXECUTORS)}, got '{executor}'")
-    jobs = max(1, min(jobs or os.cpu_count() or 1, max(len(todo), 1)))
-    reporter, should_stop = reporter or SweepReporter(), should_stop or (lambda: False)
+    jobs = worker_count(jobs, len(todo))
+    backend = make_executor(executor, jobs, scheduler, blas_threads)
+    reporter = reporter or SweepReporter()
     write_plan(sweep)
     root = sweep.root.resolve()  # workers may have another working directory
+    runs = {run.id: run for run in todo}
     results: dict[str, dict] = {}
     counts = {k: 0 for k in ("done", "completed", "diverged", "failed", "interrupted", "running",
                              "running elsewhere")}  # fmt: skip
-    counts["total"], status, t0 = len(todo), "completed", time.perf_counter()
-    deadline = math.inf  # once stopping: when to stop waiting for runs that do not report
-    backend = LocalExecutor(jobs, blas_threads) if executor == "local" else DaskExecutor(
-        scheduler, jobs, blas_threads)  # fmt: skip
+    counts["total"], t0 = len(todo), time.perf_counter()
+
+    def on_result(job: Job, res: dict) -> None:
+        results[job.id] = res
+        if res["status"] in counts:
+            counts[res["status"]] += 1
+        if res["status"] != "not started":
+            counts["done"] += 1
+        counts["running"] = min(backend.slots, len(todo) - len(results))
+        reporter.run_done(runs[job.id], res, dict(counts))
+
     with backend:
         startup = time.perf_counter() - t0  # workers (or the cluster) up
         reporter.start({"total": len(todo), "slots": backend.slots, "executor": backend.label,
                         "root": str(sweep.root)})  # fmt: skip
-        pending = {backend.submit(run, root / run.id, argv): run for run in todo}
-        counts["running"] = min(backend.slots, len(pending))
-        while pending:
-            for fut in backend.wait(list(pending), 0.25):
-                run = pending.pop(fut)
-                res = results[run.id] = _outcome(fut, run)
-                key = res["status"] if res["status"] in counts else None
-                if key:
-                    counts[key] += 1
-                if res["status"] != "not started":
-                    counts["done"] += 1
-                counts["running"] = min(backend.slots, len(pending))
-                reporter.run_done(run, res, dict(counts))
-            if status != "interrupted" and should_stop():
-                status, deadline = "interrupted", time.monotonic() + STOP_GRACE
-                backend.stop()
-            if status == "interrupted" and pending and time.monotonic() > deadline:
-                for fut, run in pending.items():  # lost with their workers: the folders say
-                    fut.cancel()
-                    results[run.id] = {"run_id": run.id, "status": "not started"}
-                break
-    if counts["interrupted"] or any(r["status"] == "not started" for r in results.values()):
+        counts["running"] = min(backend.slots, len(todo))
+        stopped = run_jobs(backend, [Job(r.id, r.config, root / r.id, r.overrides) for r in todo],
+                           on_result=on_result, should_stop=should_stop, argv=argv)  # fmt: skip
+    status = "completed"
+    if stopped or counts["interrupted"] or any(r["status"] == "not started"
+                                               for r in results.values()):  # fmt: skip
         status = "interrupted"
     write_outputs(sweep)
     outcome = {"status": status, "results": results, "counts": counts, "root": str(sweep.root),
@@ -788,14 +505,3 @@ def write_outputs(sweep: Sweep) -> None:
         with contextlib.suppress(RnnInitError):  # e.g. no run finished yet
             plot_final_loss(report, numeric[0], sweep.root / "plots" / name)
     write_sweep_report(sweep.root)  # report.html, from the files just written
-
-
-def _outcome(fut, run: SweepRun) -> dict:
-    """The worker's result, or a failed one when the worker itself died or was lost."""
-    try:
-        if fut.cancelled():
-            return {"run_id": run.id, "status": "not started"}
-        return fut.result()
-    except Exception as e:  # BrokenProcessPool (a killed worker), KilledWorker, an import error
-        return {"run_id": run.id, "status": "failed",
-                "error": f"no worker could run it: {one_line(e)}"}  # fmt: skip

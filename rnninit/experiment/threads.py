@@ -6,8 +6,8 @@ A second BLAS thread pays only when the products are large: the recurrent produc
 a shared machine a thread that waits for a busy core stalls every product. The rule is
 measured, not guessed: ``benchmarks/bench_threads.py`` times one BPTT step at 1 and at N
 threads over a grid of sizes (its table is in benchmarks/README.md). ``train.threads``
-overrides the policy. The count never exceeds what the process's BLAS has now (a sweep worker
-started with one BLAS thread stays at one) nor the CPUs the process may run on.
+overrides the policy. The count never exceeds what the process's BLAS has now (a sweep's or a
+compare's worker, started with one BLAS thread, stays at one) nor the CPUs the process may run on.
 """
 
 from __future__ import annotations

@@ -414,6 +414,35 @@ def report_parts(report: dict) -> dict[str, list]:
             "folder": [folder]}  # fmt: skip
 
 
+class CompareProgress:
+    """compare's progress: what will run, then one line per run as it ends (in the order runs
+    end; the same lines for any number of worker processes), keeping failed runs' errors."""
+
+    def __init__(self, console: Console):
+        self.console, self.n, self.total, self.errors = console, 0, 0, []
+
+    def start(self, info: dict) -> None:
+        self.total, jobs = info["todo"], info["jobs"]
+        done = info["total"] - info["todo"]
+        kept = f"; {done} finished before, kept" if done else ""
+        self.console.print(f"{info['todo']} of {info['total']} runs to run on {jobs} worker "
+                           f"process{'es' if jobs > 1 else ''}{kept}", markup=False)  # fmt: skip
+
+    def run_done(self, label: str, seed: int, result: dict) -> None:
+        self.n += 1
+        status = result["status"]
+        if status == "diverged":
+            status += f" at step {result['diverged_at']}"
+        elif status in ("failed", "running elsewhere"):
+            if status == "failed":
+                self.errors.append(f"{label} seed {seed}: {result.get('error')}")
+            status += f": {result.get('error')}"
+        seconds = result.get("seconds")
+        took = f", {seconds:.1f} s" if seconds is not None else ""
+        self.console.print(f"[{self.n}/{self.total}] {label} seed {seed}: {status}, val loss "
+                           f"{fmt(result.get('final_val_loss'))}{took}", markup=False)  # fmt: skip
+
+
 def print_report(console: Console, report: dict) -> None:
     """The whole compare report, in reading order."""
     for part in report_parts(report).values():

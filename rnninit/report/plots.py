@@ -655,7 +655,9 @@ def _finish(fig, path, title: str, handles, below: bool = False) -> None:
         fig.suptitle(title)
     if handles:
         where = (
-            {"loc": "outside lower center", "ncols": 2} if below else {"loc": "outside right center"}
+            {"loc": "outside lower center", "ncols": 2}
+            if below
+            else {"loc": "outside right center"}
         )
         fig.legend(handles=handles, fontsize=8, frameon=False, **where)
     _save(fig, path)
