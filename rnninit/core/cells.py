@@ -24,7 +24,16 @@ from collections.abc import Callable
 import numpy as np
 
 from ..errors import RnnInitError
-from .cellbase import ROLES, Cache, Cell, ParamSpec, StepJacobian
+from .cellbase import (
+    ROLES,
+    Cache,
+    Cell,
+    ParamSpec,
+    StepJacobian,
+    rows_of,
+    slope_buffer,
+    slope_chunk,
+)
 from .gated import GRUCell, LSTMCell
 from .names import suggest
 from .nonlinearities import NONLINEARITIES
@@ -42,10 +51,12 @@ class RNNJacobian(StepJacobian):
     def __init__(self, Whh: np.ndarray, cache: Cache) -> None:
         self.Whh, self.A, self.hs = Whh, cache.A, cache.hs
         self.dphi = NONLINEARITIES[cache.nonlinearity].dphi
+        self._slopes = cache.dextra.get("slopes")  # the backward pass's phi'(a_t), (T, B, H)
 
     def _slope(self, t: int, ndim: int):
-        """phi'(a_t) (B, H), or (B, 1, H) against a block of vectors; a scalar for linear."""
-        d = self.dphi(self.A[t - 1], self.hs[t])
+        """phi'(a_t) (B, H), or (B, 1, H) against a block of vectors; a scalar for linear
+        (an array of ones where the backward pass kept them)."""
+        d = self.dphi(self.A[t - 1], self.hs[t]) if self._slopes is None else self._slopes[t - 1]
         return d[:, None, :] if ndim == 3 and np.ndim(d) == 2 else d
 
     def apply(self, t: int, v: np.ndarray) -> np.ndarray:
@@ -85,12 +96,19 @@ class RNNCell(Cell):
     def backward_step(self, params, cache, dH, dA):
         A, hs, Whh = cache.A, cache.hs, params["Whh"]
         dphi = NONLINEARITIES[cache.nonlinearity].dphi
+        T = A.shape[0]
+        D = slope_buffer(cache, "slopes", A)  # phi'(a_t), a chunk of steps at a time
+        if cache.keep_slopes:
+            cache.dextra["slopes"] = D  # for the Jacobian probe
 
         def step(t: int, dnext: np.ndarray | None) -> np.ndarray:
             dh, da = dH[t], dA[t]  # views: the in-place ops below write into dH and dA
             if dnext is not None:
                 dh += dnext  # gradient into h_t from a_{t+1} = ... + h_t @ Whh.T
-            np.multiply(dh, dphi(A[t], hs[t + 1]), out=da)  # backprop through phi
+            ts = slope_chunk(t, T)
+            if ts is not None:  # phi'(a) of a few steps at once: one call for them all
+                dphi(A[ts], hs[ts.start + 1 : ts.stop + 1], D[rows_of(ts, D)])
+            np.multiply(dh, D[t % len(D)], out=da)  # backprop through phi
             return da @ Whh  # dL/dh_{t-1}
 
         return step
