@@ -402,3 +402,49 @@ def test_token_ids_out_of_range_are_refused_as_numpy_refuses_them():
         x[2, 1] = bad
         with pytest.raises(IndexError):
             bptt(params, x, y)
+
+
+def _whole_var(X):
+    """Mean and population variance of each step over the flattened rest: the two-pass formula
+    on the whole (T, n) array (mean accumulated in float64, squared deviations in X's dtype)."""
+    flat = X.reshape(X.shape[0], -1)
+    mean = flat.mean(axis=1, dtype=np.float64)
+    dev = flat - mean.astype(flat.dtype)[:, None]
+    return mean, np.einsum("ij,ij->i", dev, dev).astype(np.float64) / flat.shape[1]
+
+
+@pytest.mark.parametrize("Tn", [1, 2, 9, 17])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_statistics_walked_in_blocks_are_the_whole_arrays_numbers(monkeypatch, Tn, dtype):
+    """timestep_stats, var_over_steps and gate_stats walk their (T, ...) arrays a few steps at
+    a time; every column is, bit for bit, the same reduction over the whole array, whatever the
+    blocks: 10240 entries per step (more than einsum adds in one piece), strided arrays (a gated
+    cell's candidate block), and block sizes that would leave a lone last step."""
+    from rnninit.core import stats
+
+    rng = np.random.default_rng(Tn)
+    Bn, Hn = 64, 160
+    A = (3 * rng.standard_normal((Tn, Bn, 3 * Hn)) + 0.5).astype(dtype)
+    Z = np.tanh(A)  # gate-like values r, z, n (n a tanh gate)
+    preact, Hs = A[:, :, 2 * Hn :], np.tanh(A[:, :, :Hn])  # a strided block, a contiguous array
+    dH = (rng.standard_normal((Tn, Bn, Hn)) * 1e-3 - 2e-4).astype(dtype)
+    n = Bn * Hn
+    want = {"preact_var": _whole_var(preact)[1], "act_mean": _whole_var(Hs)[0],
+            "act_var": _whole_var(Hs)[1], "grad_var": _whole_var(dH)[1],
+            "grad_norm": np.sqrt(np.einsum("ij,ij->i", dH.reshape(Tn, -1), dH.reshape(Tn, -1))
+                                 .astype(np.float64)),
+            "saturation": np.count_nonzero(np.abs(Hs.reshape(Tn, -1)) > 0.99, axis=1) / n}  # fmt: skip
+    for k, g in enumerate("rzn"):
+        v = Z[:, :, k * Hn : (k + 1) * Hn].reshape(Tn, -1)
+        lo, hi = (-0.9, 0.9) if g == "n" else (0.05, 0.95)
+        want[f"gate_{g}_mean"] = v.mean(axis=1, dtype=np.float64)
+        want[f"gate_{g}_sat"] = np.count_nonzero((v < lo) | (v > hi), axis=1) / n
+    assert 0 < want["saturation"].max() < 1 and 0 < want["gate_z_sat"].max() < 1  # not vacuous
+    for block in (stats.STAT_BLOCK, 3 * n, 2 * n, 1):  # one block; 3, 2 steps (a lone last one)
+        monkeypatch.setattr(stats, "STAT_BLOCK", block)
+        got = {**stats.timestep_stats(preact, Hs, dH, "tanh"),
+               **stats.gate_stats(Z, ("r", "z", "n"), ("n",))}  # fmt: skip
+        assert got.keys() == want.keys()
+        for c in want:
+            assert got[c].dtype == np.float64 and np.array_equal(got[c], want[c]), (block, c)
+        np.testing.assert_array_equal(stats.var_over_steps(dH), want["grad_var"])

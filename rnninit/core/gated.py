@@ -168,7 +168,8 @@ class LSTMJacobian(StepJacobian):
         out = np.empty_like(u)
         da = np.empty((*u.shape[:-1], 4 * H), dtype=u.dtype)
         f = self.Z[t - 1][:, H : 2 * H]
-        out[..., H:] = _lstm_back(D[t - 1], K[t - 1], f, u[..., :H], u[..., H:], da)
+        # [dL/dh_{t-1}, dL/dc_{t-1}]: the c part written straight into out, then the h part
+        _lstm_back(D[t - 1], K[t - 1], f, u[..., :H], u[..., H:], da, dc_prev=out[..., H:])
         np.matmul(da, self.Whh, out=out[..., :H])
         return out
 
