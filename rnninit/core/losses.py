@@ -20,10 +20,9 @@ def _xent(out, y):
     p = np.exp(z)
     s = p.sum(axis=-1, keepdims=True)
     p /= s  # softmax
-    rows = np.arange(y.size)
-    z_y = z.reshape(y.size, -1)[rows, y.reshape(-1)].reshape(y.shape)
-    loss = np.log(s[..., 0]) - z_y  # -log softmax(o)[y]
-    p.reshape(y.size, -1)[rows, y.reshape(-1)] -= 1.0  # d/do of -log softmax = p - onehot(y)
+    at_y = np.arange(0, z.size, z.shape[-1]) + y.reshape(-1)  # o_t[y_t] in the flat (T*B*O,)
+    loss = np.log(s[..., 0]) - z.reshape(-1)[at_y].reshape(y.shape)  # -log softmax(o)[y]
+    p.reshape(-1)[at_y] -= 1.0  # d/do of -log softmax = p - onehot(y)
     return loss, p
 
 
@@ -53,15 +52,16 @@ def loss_and_dout(out, y, mask=None, loss: str = "xent"):
     if loss == "mse":
         y = np.asarray(y, dtype=out.dtype)
     per_pos, dout = LOSSES[loss](out, y)
-    if mask is None:
-        w = np.full(per_pos.shape, 1.0 / per_pos.size, dtype=out.dtype)
+    if mask is None:  # the same weight 1 / (T B) everywhere: a scalar, the same products
+        w = out.dtype.type(1.0 / per_pos.size)
+        dout *= w
     else:
         mask = np.asarray(mask, dtype=out.dtype)
         total = mask.sum()
         if not total > 0:
             raise ValueError("mask must have a positive sum")
         w = mask / total
-    dout *= w[..., None]
+        dout *= w[..., None]
     return float(np.sum(w * per_pos)), dout
 
 
