@@ -176,13 +176,13 @@ def make_floor(params, x, y, loss, cell="rnn"):
             A = np.take(WxhT, x, axis=0)  # (T, B, G*H) input gather
         else:
             A = (X @ Wxh.T).reshape(T, B, -1)  # input projection
-        for t in range(T):
-            np.matmul(hs[t], WhhT, out=A[t])  # recurrence forward (values not chained)
+        for t in range(T):  # np.dot, as the engine's vanilla cell: ~0.25 us less per call than
+            np.dot(hs[t], WhhT, out=A[t])  # matmul, the same numbers; recurrence forward
         out = hflat @ Why.T  # all outputs
         dHo = dout2 @ Why  # output gradient
         D = np.empty_like(hs[1:])
         for t in range(T - 1, -1, -1):
-            np.matmul(dA[t], Whh, out=D[t])  # recurrence backward
+            np.dot(dA[t], Whh, out=D[t])  # recurrence backward
         dWhh = dAflat.T @ hs[:-1].reshape(T * B, H)
         dWhy = dout2.T @ hflat
         dWxh = dAflat.T @ X

@@ -106,14 +106,19 @@ class Cache:
         return empty_from(self.ws, name, shape, dtype)
 
 
-def slope_chunk(t: int, T: int) -> slice | None:
-    """The steps whose local derivatives the backward step t (going T-1..0) computes first: the
-    chunk lo..t (lo = t - t % SLOPE_CHUNK) when t is the chunk's last step, else None. A chunk
-    costs the NumPy calls of one step and is still in cache when its steps read it; measured,
-    all T at once and one step at a time were each up to 8% slower in float32 (even in float64)."""
-    if t == T - 1 or t % SLOPE_CHUNK == SLOPE_CHUNK - 1:
-        return slice(t - t % SLOPE_CHUNK, t + 1)
-    return None
+def slope_chunks(T: int, buffer: np.ndarray) -> dict[int, tuple[slice, slice]]:
+    """The backward steps (going T-1..0) that first compute the local derivatives of a chunk:
+    step t -> (the chunk's steps lo..t, their rows in ``buffer``, a ``slope_buffer``), for each
+    t that is the last step of its chunk (lo = t - t % SLOPE_CHUNK). A chunk costs the NumPy
+    calls of one step and is still in cache when its steps read it; measured, all T at once and
+    one step at a time were each up to 8% slower in float32 (even in float64). Built once per
+    pass, so that a step only looks itself up."""
+    out = {}
+    for t in (T - 1, *range(SLOPE_CHUNK - 1, T - 1, SLOPE_CHUNK)):
+        lo = t - t % SLOPE_CHUNK
+        rows = lo % len(buffer)
+        out[t] = slice(lo, t + 1), slice(rows, rows + t + 1 - lo)
+    return out
 
 
 def slope_buffer(cache: Cache, name: str, like: np.ndarray) -> np.ndarray:
@@ -124,12 +129,6 @@ def slope_buffer(cache: Cache, name: str, like: np.ndarray) -> np.ndarray:
     if cache.keep_slopes:
         return cache.empty(name, like.shape, like.dtype)
     return cache.empty(f"{name}_chunk", (SLOPE_CHUNK, *like.shape[1:]), like.dtype)
-
-
-def rows_of(ts: slice, buffer: np.ndarray) -> slice:
-    """The rows of ``slope_buffer`` that hold the steps ts of one ``slope_chunk``."""
-    lo = ts.start % len(buffer)
-    return slice(lo, lo + ts.stop - ts.start)
 
 
 class StepJacobian(ABC):

@@ -115,7 +115,10 @@ def forward(
     T, B = np.shape(x)[:2]
     A = empty_from(ws, "A", (T, B, Wxh.shape[0]), dtype)  # (T, B, G*H)
     if _token_ids(x):  # one-hot inputs: gather rows of Wxh^T + bh instead of multiplying
-        _gather(np.ascontiguousarray(Wxh.T) + bh, x, A)  # as adding bh after the product
+        if x.size < Wxh.shape[1]:  # fewer positions than tokens: the columns, then + bh
+            np.add(Wxh.T[x], bh, out=A)  # (a small array: indexing checks the ids itself)
+        else:  # the table Wxh^T + bh once, then rows of it: the same sums
+            _gather(np.ascontiguousarray(Wxh.T) + bh, x, A)
     else:
         x = np.asarray(x, dtype=dtype)
         np.matmul(x.reshape(T * B, -1), Wxh.T, out=A.reshape(T * B, -1))  # all steps at once
@@ -189,7 +192,7 @@ def backward(params: dict, cache: Cache, dout: np.ndarray, keep_slopes: bool = T
     dout2 = dout.reshape(T * B, -1)  # (T*B, O)
     hflat = hs[1:].reshape(T * B, H)
     dWhy = dout2.T @ hflat  # (O, H): o_t = h_t Why^T + by, summed over t and b
-    dby = dout2.sum(axis=0)  # (O,)
+    dby = np.add.reduce(dout2, axis=0)  # (O,): dout2.sum(axis=0) without its Python wrapper
     dH = cache.empty("dH", (T, B, H), hs.dtype)  # dL/dh_t from o_t; a_{t+1}'s share added below
     np.matmul(dout2, Why, out=dH.reshape(T * B, H))
     dA, dh0 = backprop_through_time(params, cache, dH)
@@ -197,7 +200,7 @@ def backward(params: dict, cache: Cache, dout: np.ndarray, keep_slopes: bool = T
     dR = cell.recurrent_grad(cache, dA)  # dA itself for the vanilla cell
     dRflat = dAflat if dR is dA else dR.reshape(T * B, -1)
     dWhh = dRflat.T @ hs[:-1].reshape(T * B, H)  # a_t = ... + h_{t-1} Whh^T; h_0 included
-    dbh = dAflat.sum(axis=0)  # a_t = ... + bh
+    dbh = np.add.reduce(dAflat, axis=0)  # a_t = ... + bh
     dWxh = _input_grad(x, dAflat, Wxh.shape[1])  # a_t = x_t Wxh^T + ...
     grads = {
         cell.input_weight: dWxh,

@@ -30,7 +30,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..errors import RnnInitError
-from .cellbase import Cache, Cell, ParamSpec, StepJacobian, rows_of, slope_buffer, slope_chunk
+from .cellbase import Cache, Cell, ParamSpec, StepJacobian, slope_buffer, slope_chunks
 from .stats import gate_stats, var_over_steps
 
 
@@ -246,16 +246,16 @@ class LSTMCell(GatedCell):
         dC = cache.dextra["dC"] = cache.empty("dC", tcs.shape, tcs.dtype)  # dL/dc_t (T, B, H)
         carry = np.empty((B, H), dtype=tcs.dtype)  # dL/dc_t through c_{t+1}, kept between steps
         dnext = np.empty((B, H), dtype=tcs.dtype)  # dL/dh_{t-1} through a_t
+        chunks, n = slope_chunks(T, D), len(D)
 
         def step(t: int, dh_next: np.ndarray | None) -> np.ndarray:
             dh = dH[t]  # a view: dL/dh_t collects the gradient through a_{t+1}
             if dh_next is not None:
                 dh += dh_next
-            ts = slope_chunk(t, T)
-            if ts is not None:  # a few steps' local derivatives at once: few calls, in cache
-                rows = rows_of(ts, D)
+            if t in chunks:  # a few steps' local derivatives at once: few calls, in cache
+                ts, rows = chunks[t]
                 _lstm_slopes(Zs[ts], cs[ts], tcs[ts], D[rows], K[rows])
-            j, f = t % len(D), Zs[t, :, H : 2 * H]
+            j, f = t % n, Zs[t, :, H : 2 * H]
             _lstm_back(D[j], K[j], f, dh, None if t == T - 1 else carry, dA[t], dC[t], carry)
             if t == 0:
                 cache.dextra["dc0"] = carry
@@ -407,15 +407,16 @@ class GRUCell(GatedCell):
         dR = cache.dextra["dR"] = cache.empty("dR", dA.shape, dA.dtype)  # dL/d(h Whh^T) (T, B, 3H)
         rec = np.empty((B, H), dtype=hns.dtype)  # dL/dh_{t-1} through h_{t-1} Whh^T
         direct = np.empty((B, H), dtype=hns.dtype)  # dL/dh_{t-1} through h_t = ... + z h_{t-1}
+        chunks, n = slope_chunks(T, P), len(P)
 
         def step(t: int, dh_next: np.ndarray | None) -> np.ndarray:
             dh = dH[t]  # a view: dL/dh_t collects the gradient through step t + 1
             if dh_next is not None:
                 dh += dh_next
-            ts = slope_chunk(t, T)
-            if ts is not None:  # a few steps' local derivatives at once: few calls, in cache
-                _gru_slopes(Zs[ts], hns[ts], hs[ts], P[rows_of(ts, P)])
-            dnext = _gru_back(P[t % len(P)], Zs[t], dh, dA[t], dR[t], direct)
+            if t in chunks:  # a few steps' local derivatives at once: few calls, in cache
+                ts, rows = chunks[t]
+                _gru_slopes(Zs[ts], hns[ts], hs[ts], P[rows])
+            dnext = _gru_back(P[t % n], Zs[t], dh, dA[t], dR[t], direct)
             dnext += np.matmul(dR[t], Whh, out=rec)
             return dnext  # dL/dh_{t-1} through step t
 

@@ -16,9 +16,9 @@ import numpy as np
 
 def _xent(out, y):
     """Softmax cross-entropy with integer targets; returns (loss (T,B), dloss/dout (T,B,O))."""
-    z = out - out.max(axis=-1, keepdims=True)  # (T, B, O), shifted for stability
+    z = out - np.maximum.reduce(out, axis=-1, keepdims=True)  # (T, B, O), shifted for stability
     p = np.exp(z)
-    s = p.sum(axis=-1, keepdims=True)
+    s = np.add.reduce(p, axis=-1, keepdims=True)  # p.sum(...) without its Python wrapper
     p /= s  # softmax
     at_y = np.arange(0, z.size, z.shape[-1]) + y.reshape(-1)  # o_t[y_t] in the flat (T*B*O,)
     loss = np.log(s[..., 0]) - z.reshape(-1)[at_y].reshape(y.shape)  # -log softmax(o)[y]
@@ -62,7 +62,7 @@ def loss_and_dout(out, y, mask=None, loss: str = "xent"):
             raise ValueError("mask must have a positive sum")
         w = mask / total
         dout *= w[..., None]
-    return float(np.sum(w * per_pos)), dout
+    return float(np.add.reduce(w * per_pos, axis=None)), dout  # np.sum's own reduction
 
 
 def masked_mean_loss(out, y, mask=None, loss: str = "xent") -> float:
