@@ -284,3 +284,167 @@ def test_the_probe_changes_nothing_else_and_is_reproducible():
     again = bptt(params, x, y, mask=mask, h0=h0)  # no generator: a fixed seed
     assert np.array_equal(again.timesteps["jac_sq"], bptt(params, x, y, mask=mask, h0=h0)
                           .timesteps["jac_sq"])  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# The workspace: bptt reuses its (T, B, ...) arrays from call to call; nothing it returns is one
+# ---------------------------------------------------------------------------------------------
+WS_CASES = [("rnn", "tanh", True), ("rnn", "relu", False), ("lstm", "tanh", True),
+            ("gru", "tanh", False)]  # (cell, nonlinearity, token ids)  # fmt: skip
+
+
+def _ws_problem(cell, tokens, seed, dtype=np.float64, Tn=11):
+    """A cell's parameters and one batch (B = 3), token ids or floats, with h0 (and c0)."""
+    from rnninit.core.cells import get_cell
+
+    rng = np.random.default_rng(seed)
+    p = {s.name: (0.8 * rng.standard_normal(s.shape)).astype(dtype)
+         for s in get_cell(cell).param_specs(I, H, O)}  # fmt: skip
+    x = rng.integers(0, I, size=(Tn, B)) if tokens else rng.standard_normal((Tn, B, I))
+    x = x if tokens else x.astype(dtype)
+    kw = {"h0": rng.standard_normal((B, H)).astype(dtype), "y": rng.integers(0, O, size=(Tn, B))}
+    if cell == "lstm":
+        kw["c0"] = rng.standard_normal((B, H)).astype(dtype)
+    return p, x, kw
+
+
+def _held(res) -> dict:
+    """Every array a BPTTResult holds, by name."""
+    out = {f"grad {k}": v for k, v in res.grads.items()}
+    out.update({"dh0": res.dh0, "hT": res.hT, "dc0": res.dc0})
+    out.update({f"ts {k}": v for k, v in (res.timesteps or {}).items()})
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _assert_same(a, b):
+    assert a.loss == b.loss
+    ha, hb = _held(a), _held(b)
+    assert ha.keys() == hb.keys()
+    for k in ha:
+        assert ha[k].dtype == hb[k].dtype and np.array_equal(ha[k], hb[k], equal_nan=True), k
+
+
+def _fresh_bptt(monkeypatch, *args, **kwargs):
+    """bptt with every array new, as before the workspace: a new, empty Workspace per call."""
+    from rnninit.core import engine
+    from rnninit.core.cellbase import Workspace
+
+    with monkeypatch.context() as m:
+        m.setattr(engine, "_workspace", Workspace)
+        return engine.bptt(*args, **kwargs)
+
+
+@pytest.mark.parametrize("cell,nonlin,tokens", WS_CASES)
+@pytest.mark.parametrize("stats", [False, True])
+def test_workspace_results_are_the_fresh_arrays_numbers_and_stay_the_callers(
+    monkeypatch, cell, nonlin, tokens, stats
+):
+    """Two calls in a row on batches of one shape: each gives the numbers of a pass on fresh
+    arrays, bit for bit, and the second leaves the first's results as they were, sharing no
+    memory with them or with the workspace; even with every workspace array poisoned (NaN)
+    between calls, which a value left over and read would show."""
+    from rnninit.core import engine
+
+    runs = []
+    for seed in (1, 2):
+        p, x, kw = _ws_problem(cell, tokens, seed, dtype=np.float32 if seed == 2 else np.float64)
+        y = kw.pop("y")
+        args = (p, x, y)
+        kw.update(nonlinearity=nonlin, cell=cell, stats=stats)
+        res = bptt(*args, **kw)
+        runs.append((res, {k: v.copy() for k, v in _held(res).items()}))
+        _assert_same(res, _fresh_bptt(monkeypatch, *args, **kw))
+        for arr in engine._workspace()._arrays.values():
+            arr.fill(np.nan)
+        _assert_same(bptt(*args, **kw), res)  # the poisoned arrays were all written before read
+        p2, x2, kw2 = _ws_problem(cell, tokens, seed + 10, dtype=next(iter(p.values())).dtype)
+        y2 = kw2.pop("y")
+        bptt(p2, x2, y2, **{**kw, **kw2})  # another batch of the same shape
+        for k, v in _held(res).items():
+            assert np.array_equal(v, runs[-1][1][k], equal_nan=True), f"{k} was overwritten"
+    held = [a for res, _ in runs for a in _held(res).values()]
+    kept = list(engine._workspace()._arrays.values())
+    assert kept  # the workspace is in use: the check below is not vacuous
+    for i, a in enumerate(held):
+        assert not any(np.shares_memory(a, w) for w in kept)
+        assert not any(np.shares_memory(a, b) for b in held[i + 1 :])
+
+
+def test_each_thread_has_its_own_workspace():
+    import threading
+
+    from rnninit.core import engine
+
+    p, x, kw = _ws_problem("gru", True, 3)
+    y = kw.pop("y")
+    mine = bptt(p, x, y, cell="gru", **kw)
+    seen = {}
+
+    def other():
+        seen["ws"] = engine._workspace()
+        seen["res"] = bptt(p, x, y, cell="gru", **kw)
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    thread.join()
+    assert seen["ws"] is not engine._workspace()
+    _assert_same(seen["res"], mine)
+
+
+def test_token_ids_out_of_range_are_refused_as_numpy_refuses_them():
+    """The input gather writes into the workspace without numpy's own bounds check; it checks
+    first, and an id outside the vocabulary raises numpy's IndexError as before."""
+    rng = np.random.default_rng(5)
+    params = make_params(rng)
+    y = rng.integers(0, O, size=(T, B))
+    for bad in (I, -I - 1):
+        x = rng.integers(0, I, size=(T, B))
+        x[2, 1] = bad
+        with pytest.raises(IndexError):
+            bptt(params, x, y)
+
+
+def _whole_var(X):
+    """Mean and population variance of each step over the flattened rest: the two-pass formula
+    on the whole (T, n) array (mean accumulated in float64, squared deviations in X's dtype)."""
+    flat = X.reshape(X.shape[0], -1)
+    mean = flat.mean(axis=1, dtype=np.float64)
+    dev = flat - mean.astype(flat.dtype)[:, None]
+    return mean, np.einsum("ij,ij->i", dev, dev).astype(np.float64) / flat.shape[1]
+
+
+@pytest.mark.parametrize("Tn", [1, 2, 9, 17])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_statistics_walked_in_blocks_are_the_whole_arrays_numbers(monkeypatch, Tn, dtype):
+    """timestep_stats, var_over_steps and gate_stats walk their (T, ...) arrays a few steps at
+    a time; every column is, bit for bit, the same reduction over the whole array, whatever the
+    blocks: 10240 entries per step (more than einsum adds in one piece), strided arrays (a gated
+    cell's candidate block), and block sizes that would leave a lone last step."""
+    from rnninit.core import stats
+
+    rng = np.random.default_rng(Tn)
+    Bn, Hn = 64, 160
+    A = (3 * rng.standard_normal((Tn, Bn, 3 * Hn)) + 0.5).astype(dtype)
+    Z = np.tanh(A)  # gate-like values r, z, n (n a tanh gate)
+    preact, Hs = A[:, :, 2 * Hn :], np.tanh(A[:, :, :Hn])  # a strided block, a contiguous array
+    dH = (rng.standard_normal((Tn, Bn, Hn)) * 1e-3 - 2e-4).astype(dtype)
+    n = Bn * Hn
+    want = {"preact_var": _whole_var(preact)[1], "act_mean": _whole_var(Hs)[0],
+            "act_var": _whole_var(Hs)[1], "grad_var": _whole_var(dH)[1],
+            "grad_norm": np.sqrt(np.einsum("ij,ij->i", dH.reshape(Tn, -1), dH.reshape(Tn, -1))
+                                 .astype(np.float64)),
+            "saturation": np.count_nonzero(np.abs(Hs.reshape(Tn, -1)) > 0.99, axis=1) / n}  # fmt: skip
+    for k, g in enumerate("rzn"):
+        v = Z[:, :, k * Hn : (k + 1) * Hn].reshape(Tn, -1)
+        lo, hi = (-0.9, 0.9) if g == "n" else (0.05, 0.95)
+        want[f"gate_{g}_mean"] = v.mean(axis=1, dtype=np.float64)
+        want[f"gate_{g}_sat"] = np.count_nonzero((v < lo) | (v > hi), axis=1) / n
+    assert 0 < want["saturation"].max() < 1 and 0 < want["gate_z_sat"].max() < 1  # not vacuous
+    for block in (stats.STAT_BLOCK, 3 * n, 2 * n, 1):  # one block; 3, 2 steps (a lone last one)
+        monkeypatch.setattr(stats, "STAT_BLOCK", block)
+        got = {**stats.timestep_stats(preact, Hs, dH, "tanh"),
+               **stats.gate_stats(Z, ("r", "z", "n"), ("n",))}  # fmt: skip
+        assert got.keys() == want.keys()
+        for c in want:
+            assert got[c].dtype == np.float64 and np.array_equal(got[c], want[c]), (block, c)
+        np.testing.assert_array_equal(stats.var_over_steps(dH), want["grad_var"])

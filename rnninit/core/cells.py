@@ -24,7 +24,15 @@ from collections.abc import Callable
 import numpy as np
 
 from ..errors import RnnInitError
-from .cellbase import ROLES, Cache, Cell, ParamSpec, StepJacobian
+from .cellbase import (
+    ROLES,
+    Cache,
+    Cell,
+    ParamSpec,
+    StepJacobian,
+    slope_buffer,
+    slope_chunks,
+)
 from .gated import GRUCell, LSTMCell
 from .names import suggest
 from .nonlinearities import NONLINEARITIES
@@ -42,10 +50,12 @@ class RNNJacobian(StepJacobian):
     def __init__(self, Whh: np.ndarray, cache: Cache) -> None:
         self.Whh, self.A, self.hs = Whh, cache.A, cache.hs
         self.dphi = NONLINEARITIES[cache.nonlinearity].dphi
+        self._slopes = cache.dextra.get("slopes")  # the backward pass's phi'(a_t), (T, B, H)
 
     def _slope(self, t: int, ndim: int):
-        """phi'(a_t) (B, H), or (B, 1, H) against a block of vectors; a scalar for linear."""
-        d = self.dphi(self.A[t - 1], self.hs[t])
+        """phi'(a_t) (B, H), or (B, 1, H) against a block of vectors; a scalar for linear
+        (an array of ones where the backward pass kept them)."""
+        d = self.dphi(self.A[t - 1], self.hs[t]) if self._slopes is None else self._slopes[t - 1]
         return d[:, None, :] if ndim == 3 and np.ndim(d) == 2 else d
 
     def apply(self, t: int, v: np.ndarray) -> np.ndarray:
@@ -74,10 +84,12 @@ class RNNCell(Cell):
     def forward_step(self, params: dict, cache: Cache) -> Callable[[int], None]:
         A, hs, WhhT = cache.A, cache.hs, params["Whh"].T
         phi = NONLINEARITIES[cache.nonlinearity].phi
+        R = np.empty(hs.shape[1:], hs.dtype)  # h_t Whh^T (B, H)
 
         def step(t: int) -> None:
             a = A[t]  # a view: the in-place ops below write into A
-            a += hs[t] @ WhhT  # a_{t+1} = (x_{t+1} Wxh^T + bh) + h_t Whh^T
+            # np.dot: the same BLAS product as matmul (the same numbers), ~0.25 us less per call
+            a += np.dot(hs[t], WhhT, out=R)  # a_{t+1} = (x_{t+1} Wxh^T + bh) + h_t Whh^T
             phi(a, hs[t + 1])  # h_{t+1} = phi(a_{t+1})
 
         return step
@@ -85,13 +97,20 @@ class RNNCell(Cell):
     def backward_step(self, params, cache, dH, dA):
         A, hs, Whh = cache.A, cache.hs, params["Whh"]
         dphi = NONLINEARITIES[cache.nonlinearity].dphi
+        D = slope_buffer(cache, "slopes", A)  # phi'(a_t), a chunk of steps at a time
+        if cache.keep_slopes:
+            cache.dextra["slopes"] = D  # for the Jacobian probe
+        chunks, n = slope_chunks(A.shape[0], D), len(D)
 
         def step(t: int, dnext: np.ndarray | None) -> np.ndarray:
             dh, da = dH[t], dA[t]  # views: the in-place ops below write into dH and dA
             if dnext is not None:
                 dh += dnext  # gradient into h_t from a_{t+1} = ... + h_t @ Whh.T
-            np.multiply(dh, dphi(A[t], hs[t + 1]), out=da)  # backprop through phi
-            return da @ Whh  # dL/dh_{t-1}
+            if t in chunks:  # phi'(a) of a few steps at once: one call for them all
+                ts, rows = chunks[t]
+                dphi(A[ts], hs[ts.start + 1 : ts.stop + 1], D[rows])
+            np.multiply(dh, D[t % n], out=da)  # backprop through phi
+            return np.dot(da, Whh)  # dL/dh_{t-1} (np.dot: see forward_step)
 
         return step
 

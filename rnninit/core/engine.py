@@ -15,14 +15,20 @@ over the stacked T*B rows; only the cell's step (for the vanilla cell the recurr
 Statistics (DESIGN section 3) are computed after the loops, vectorised over T; only ``jac_sq``
 needs one more backward loop over t (from a random unit probe, with no loss injected), and only
 when statistics are collected.
+
+``bptt`` takes its (T, B, ...) arrays from a Workspace kept per thread (``cellbase.Workspace``),
+so that a training loop does not fault the same memory in again at every step; nothing it
+returns is one of them. ``forward`` and ``backward`` called on their own use fresh arrays.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 
+from .cellbase import Workspace, empty_from
 from .cells import Cache, Cell, get_cell
 from .losses import LOSS_FORMULAS, LOSSES, loss_and_dout, masked_mean_loss
 from .nonlinearities import NONLINEARITIES, Nonlinearity
@@ -47,6 +53,15 @@ __all__ = [
 PARAM_NAMES = get_cell("rnn").param_names  # ("Wxh", "Whh", "Why", "bh", "by"): the vanilla cell's
 PROBE_SEED = 0  # the Jacobian probe's seed when the caller passes no generator
 SCATTER_MAX = 2**16  # dWxh for token ids: a scatter-add up to this many entries of dA, else a loop
+_LOCAL = threading.local()  # .ws: this thread's Workspace for bptt (one per thread: no sharing)
+
+
+def _workspace() -> Workspace:
+    """The calling thread's Workspace, made on first use."""
+    ws = getattr(_LOCAL, "ws", None)
+    if ws is None:
+        ws = _LOCAL.ws = Workspace()
+    return ws
 
 
 @dataclass
@@ -78,10 +93,13 @@ def forward(
     nonlinearity: str = "tanh",
     cell: str | Cell = "rnn",
     c0=None,
+    *,
+    ws: Workspace | None = None,
 ) -> Cache:
     """Run the cell over all T steps. x: (T, B) int token ids or (T, B, I) floats.
 
     h0, c0: (B, H) initial states or None (zeros); c0 only for a cell with a cell state (lstm).
+    ws: where the cache's arrays come from (``bptt``'s own); None: fresh arrays.
     Returns the ``Cache``: ``A`` (T, B, G*H) pre-activations, ``hs`` (T+1, B, H) h_0..h_T,
     ``out`` (T, B, O) outputs, and the cell's own arrays in ``extra``.
 
@@ -94,25 +112,42 @@ def forward(
     Why, by = params[cell.output_weight], params[cell.output_bias]
     dtype = params[cell.recurrent_weight].dtype
     H = Why.shape[1]
+    T, B = np.shape(x)[:2]
+    A = empty_from(ws, "A", (T, B, Wxh.shape[0]), dtype)  # (T, B, G*H)
     if _token_ids(x):  # one-hot inputs: gather rows of Wxh^T + bh instead of multiplying
-        T, B = x.shape
-        A = np.take(np.ascontiguousarray(Wxh.T) + bh, x, axis=0)  # (T, B, G*H): as adding bh after
+        if x.size < Wxh.shape[1]:  # fewer positions than tokens: the columns, then + bh
+            np.add(Wxh.T[x], bh, out=A)  # (a small array: indexing checks the ids itself)
+        else:  # the table Wxh^T + bh once, then rows of it: the same sums
+            _gather(np.ascontiguousarray(Wxh.T) + bh, x, A)
     else:
         x = np.asarray(x, dtype=dtype)
-        T, B, I = x.shape
-        A = (x.reshape(T * B, I) @ Wxh.T).reshape(T, B, -1)  # all input projections at once
+        np.matmul(x.reshape(T * B, -1), Wxh.T, out=A.reshape(T * B, -1))  # all steps at once
         A += bh
-    hs = np.empty((T + 1, B, H), dtype=dtype)
+    hs = empty_from(ws, "hs", (T + 1, B, H), dtype)
     hs[0] = 0.0 if h0 is None else h0
-    cache = Cache(x=x, A=A, hs=hs, out=None, cell=cell, nonlinearity=nonlinearity)
+    cache = Cache(x=x, A=A, hs=hs, out=None, cell=cell, nonlinearity=nonlinearity, ws=ws)
     cell.init_state(cache, c0)
     step = cell.forward_step(params, cache)
     for t in range(T):  # the recurrence: the only sequential part
         step(t)
-    out = (hs[1:].reshape(T * B, H) @ Why.T).reshape(T, B, -1)  # all outputs at once
+    out = empty_from(ws, "out", (T, B, Why.shape[0]), dtype)
+    np.matmul(hs[1:].reshape(T * B, H), Why.T, out=out.reshape(T * B, -1))  # all outputs at once
     out += by
     cache.out = out
     return cache
+
+
+def _gather(table: np.ndarray, ids: np.ndarray, out: np.ndarray) -> None:
+    """out[t, b] = table[ids[t, b]]: the rows of (I, n) for (T, B) token ids, into out (T, B, n).
+
+    ``take`` into a given array with its default mode (``raise``) fills a temporary of the whole
+    result first; mode ``wrap`` writes straight into out, and is the same for ids in [-I, I)
+    (negative ones count from the end, as numpy's indexing does), so the others are refused
+    first, with numpy's own error."""
+    I = table.shape[0]
+    if ids.size and not (-I <= ids.min() and ids.max() < I):
+        np.take(table, ids, axis=0)  # raises IndexError, naming the bad id
+    np.take(table, ids, axis=0, out=out, mode="wrap")
 
 
 def _input_grad(x: np.ndarray, dAflat: np.ndarray, I: int) -> np.ndarray:
@@ -157,14 +192,15 @@ def backward(params: dict, cache: Cache, dout: np.ndarray, keep_slopes: bool = T
     dout2 = dout.reshape(T * B, -1)  # (T*B, O)
     hflat = hs[1:].reshape(T * B, H)
     dWhy = dout2.T @ hflat  # (O, H): o_t = h_t Why^T + by, summed over t and b
-    dby = dout2.sum(axis=0)  # (O,)
-    dH = (dout2 @ Why).reshape(T, B, H)  # dL/dh_t from o_t; a_{t+1}'s share is added below
+    dby = np.add.reduce(dout2, axis=0)  # (O,): dout2.sum(axis=0) without its Python wrapper
+    dH = cache.empty("dH", (T, B, H), hs.dtype)  # dL/dh_t from o_t; a_{t+1}'s share added below
+    np.matmul(dout2, Why, out=dH.reshape(T * B, H))
     dA, dh0 = backprop_through_time(params, cache, dH)
     dAflat = dA.reshape(T * B, -1)
     dR = cell.recurrent_grad(cache, dA)  # dA itself for the vanilla cell
     dRflat = dAflat if dR is dA else dR.reshape(T * B, -1)
     dWhh = dRflat.T @ hs[:-1].reshape(T * B, H)  # a_t = ... + h_{t-1} Whh^T; h_0 included
-    dbh = dAflat.sum(axis=0)  # a_t = ... + bh
+    dbh = np.add.reduce(dAflat, axis=0)  # a_t = ... + bh
     dWxh = _input_grad(x, dAflat, Wxh.shape[1])  # a_t = x_t Wxh^T + ...
     grads = {
         cell.input_weight: dWxh,
@@ -181,7 +217,7 @@ def backprop_through_time(params: dict, cache: Cache, dH: np.ndarray):
     """The backward recurrence, the cell's step for t = T-1..0. dH (T, B, H) holds dL/dh_t
     through the outputs and receives the share through a_{t+1}, so that it ends as the total
     dL/dh_t. Returns (dA, dh0): dL/dA (T, B, G*H) and dL/dh_0 (B, H)."""
-    dA = np.empty_like(cache.A)
+    dA = cache.empty("dA", cache.A.shape, cache.A.dtype)
     step = cache.cell.backward_step(params, cache, dH, dA)
     dnext = None
     for t in range(cache.A.shape[0] - 1, -1, -1):
@@ -227,7 +263,7 @@ def bptt(
         and a gated cell's ``Cell.stat_columns``: gate_<g>_mean, gate_<g>_sat, and for the lstm
         cell_var, cell_grad_var; each (T,)) and ``dc0`` (lstm; None otherwise).
     """
-    cache = forward(params, x, h0=h0, nonlinearity=nonlinearity, cell=cell, c0=c0)
+    cache = forward(params, x, h0=h0, nonlinearity=nonlinearity, cell=cell, c0=c0, ws=_workspace())
     L, dout = loss_and_dout(cache.out, y, mask, loss)
     grads, dH, dh0 = backward(params, cache, dout, keep_slopes=stats)  # the probe reuses them
     ts = None

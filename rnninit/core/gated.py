@@ -30,7 +30,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..errors import RnnInitError
-from .cellbase import Cache, Cell, ParamSpec, StepJacobian
+from .cellbase import Cache, Cell, ParamSpec, StepJacobian, slope_buffer, slope_chunks
 from .stats import gate_stats, var_over_steps
 
 
@@ -53,33 +53,6 @@ def _rows(arr: np.ndarray, ndim: int) -> np.ndarray:
 def _blocks(arr: np.ndarray, k: int, H: int) -> np.ndarray:
     """The first k blocks of H columns of (..., G*H) as a (..., k, H) view (written through)."""
     return arr[..., : k * H].reshape(*arr.shape[:-1], k, H)
-
-
-SLOPE_CHUNK = 8  # backward steps whose local derivatives are computed together
-
-
-def _slope_chunk(t: int, T: int) -> slice | None:
-    """The steps whose local derivatives the backward step t (going T-1..0) computes first: the
-    chunk lo..t (lo = t - t % SLOPE_CHUNK) when t is the chunk's last step, else None. A chunk
-    costs the NumPy calls of one step and is still in cache when its steps read it; measured,
-    all T at once and one step at a time were each up to 8% slower in float32 (even in float64)."""
-    if t == T - 1 or t % SLOPE_CHUNK == SLOPE_CHUNK - 1:
-        return slice(t - t % SLOPE_CHUNK, t + 1)
-    return None
-
-
-def _slope_buffer(like: np.ndarray, keep: bool) -> np.ndarray:
-    """Where a backward pass writes local derivatives shaped like ``like`` (T, B, n): every
-    step's, kept for the Jacobian probe, or one chunk's (SLOPE_CHUNK, B, n), reused chunk after
-    chunk when no probe follows (no fresh (T, B, n) array: measured 5-10% faster for the LSTM).
-    Step s is row s % len(buffer) either way."""
-    return np.empty_like(like) if keep else np.empty((SLOPE_CHUNK, *like.shape[1:]), like.dtype)
-
-
-def _rows_of(ts: slice, buffer: np.ndarray) -> slice:
-    """The rows of ``_slope_buffer`` that hold the steps ts of one ``_slope_chunk``."""
-    lo = ts.start % len(buffer)
-    return slice(lo, lo + ts.stop - ts.start)
 
 
 class GatedCell(Cell):
@@ -110,7 +83,7 @@ class GatedCell(Cell):
             )
 
     def _gate_array(self, cache: Cache) -> np.ndarray:
-        gates = np.empty_like(cache.A)  # (T, B, G*H)
+        gates = cache.empty("gates", cache.A.shape, cache.A.dtype)  # (T, B, G*H)
         cache.extra["gates"] = gates
         return gates
 
@@ -195,7 +168,8 @@ class LSTMJacobian(StepJacobian):
         out = np.empty_like(u)
         da = np.empty((*u.shape[:-1], 4 * H), dtype=u.dtype)
         f = self.Z[t - 1][:, H : 2 * H]
-        out[..., H:] = _lstm_back(D[t - 1], K[t - 1], f, u[..., :H], u[..., H:], da)
+        # [dL/dh_{t-1}, dL/dc_{t-1}]: the c part written straight into out, then the h part
+        _lstm_back(D[t - 1], K[t - 1], f, u[..., :H], u[..., H:], da, dc_prev=out[..., H:])
         np.matmul(da, self.Whh, out=out[..., :H])
         return out
 
@@ -231,10 +205,10 @@ class LSTMCell(GatedCell):
 
     def init_state(self, cache: Cache, c0=None) -> None:
         T, B, H = cache.A.shape[0], cache.hs.shape[1], cache.hs.shape[2]
-        cs = np.empty((T + 1, B, H), dtype=cache.hs.dtype)
+        cs = cache.empty("cs", (T + 1, B, H), cache.hs.dtype)
         cs[0] = 0.0 if c0 is None else c0
         cache.extra["cs"] = cs
-        cache.extra["tcs"] = np.empty((T, B, H), dtype=cache.hs.dtype)
+        cache.extra["tcs"] = cache.empty("tcs", (T, B, H), cache.hs.dtype)
 
     def forward_step(self, params: dict, cache: Cache) -> Callable[[int], None]:
         A, hs = cache.A, cache.hs  # A: sigmoid columns halved (projection_weights)
@@ -266,22 +240,22 @@ class LSTMCell(GatedCell):
         Whh = params["Whh"]
         cs, tcs, Zs = cache.extra["cs"], cache.extra["tcs"], cache.extra["gates"]
         T, B, H = tcs.shape
-        D, K = _slope_buffer(Zs, cache.keep_slopes), _slope_buffer(tcs, cache.keep_slopes)
+        D, K = slope_buffer(cache, "slopes_D", Zs), slope_buffer(cache, "slopes_K", tcs)
         if cache.keep_slopes:
             cache.dextra["slopes"] = D, K  # for the Jacobian probe
-        dC = cache.dextra["dC"] = np.empty_like(tcs)  # (T, B, H): dL/dc_t, for the statistics
+        dC = cache.dextra["dC"] = cache.empty("dC", tcs.shape, tcs.dtype)  # dL/dc_t (T, B, H)
         carry = np.empty((B, H), dtype=tcs.dtype)  # dL/dc_t through c_{t+1}, kept between steps
         dnext = np.empty((B, H), dtype=tcs.dtype)  # dL/dh_{t-1} through a_t
+        chunks, n = slope_chunks(T, D), len(D)
 
         def step(t: int, dh_next: np.ndarray | None) -> np.ndarray:
             dh = dH[t]  # a view: dL/dh_t collects the gradient through a_{t+1}
             if dh_next is not None:
                 dh += dh_next
-            ts = _slope_chunk(t, T)
-            if ts is not None:  # a few steps' local derivatives at once: few calls, in cache
-                rows = _rows_of(ts, D)
+            if t in chunks:  # a few steps' local derivatives at once: few calls, in cache
+                ts, rows = chunks[t]
                 _lstm_slopes(Zs[ts], cs[ts], tcs[ts], D[rows], K[rows])
-            j, f = t % len(D), Zs[t, :, H : 2 * H]
+            j, f = t % n, Zs[t, :, H : 2 * H]
             _lstm_back(D[j], K[j], f, dh, None if t == T - 1 else carry, dA[t], dC[t], carry)
             if t == 0:
                 cache.dextra["dc0"] = carry
@@ -393,7 +367,7 @@ class GRUCell(GatedCell):
         W_rz, W_n = np.ascontiguousarray(WhhT[:, : 2 * H]), np.ascontiguousarray(WhhT[:, 2 * H :])
         bhn = np.tile(params["bhn"], (B, 1))  # (B, H): one flat loop (see _gate_affine)
         Zs = self._gate_array(cache)
-        hns = cache.extra["hn"] = np.empty((T, B, H), dtype=hs.dtype)
+        hns = cache.extra["hn"] = cache.empty("hn", (T, B, H), hs.dtype)
         # r, z and n are worked out in contiguous rows, then copied into A[t] and the gate row:
         # operations on the blocks of a (B, 3H) row loop row by row, and the copies cost less
         # than the operations on blocks they replace (measured 10-15% faster)
@@ -427,21 +401,22 @@ class GRUCell(GatedCell):
         hs, Whh = cache.hs, params["Whh"]
         Zs, hns = cache.extra["gates"], cache.extra["hn"]
         T, B, H = hns.shape
-        P = _slope_buffer(Zs, cache.keep_slopes)  # the local derivatives
+        P = slope_buffer(cache, "slopes_P", Zs)  # the local derivatives
         if cache.keep_slopes:
             cache.dextra["slopes"] = P  # for the Jacobian probe
-        dR = cache.dextra["dR"] = np.empty_like(dA)  # dL/d(h_{t-1} Whh^T), (T, B, 3H)
+        dR = cache.dextra["dR"] = cache.empty("dR", dA.shape, dA.dtype)  # dL/d(h Whh^T) (T, B, 3H)
         rec = np.empty((B, H), dtype=hns.dtype)  # dL/dh_{t-1} through h_{t-1} Whh^T
         direct = np.empty((B, H), dtype=hns.dtype)  # dL/dh_{t-1} through h_t = ... + z h_{t-1}
+        chunks, n = slope_chunks(T, P), len(P)
 
         def step(t: int, dh_next: np.ndarray | None) -> np.ndarray:
             dh = dH[t]  # a view: dL/dh_t collects the gradient through step t + 1
             if dh_next is not None:
                 dh += dh_next
-            ts = _slope_chunk(t, T)
-            if ts is not None:  # a few steps' local derivatives at once: few calls, in cache
-                _gru_slopes(Zs[ts], hns[ts], hs[ts], P[_rows_of(ts, P)])
-            dnext = _gru_back(P[t % len(P)], Zs[t], dh, dA[t], dR[t], direct)
+            if t in chunks:  # a few steps' local derivatives at once: few calls, in cache
+                ts, rows = chunks[t]
+                _gru_slopes(Zs[ts], hns[ts], hs[ts], P[rows])
+            dnext = _gru_back(P[t % n], Zs[t], dh, dA[t], dR[t], direct)
             dnext += np.matmul(dR[t], Whh, out=rec)
             return dnext  # dL/dh_{t-1} through step t
 

@@ -16,14 +16,13 @@ import numpy as np
 
 def _xent(out, y):
     """Softmax cross-entropy with integer targets; returns (loss (T,B), dloss/dout (T,B,O))."""
-    z = out - out.max(axis=-1, keepdims=True)  # (T, B, O), shifted for stability
+    z = out - np.maximum.reduce(out, axis=-1, keepdims=True)  # (T, B, O), shifted for stability
     p = np.exp(z)
-    s = p.sum(axis=-1, keepdims=True)
+    s = np.add.reduce(p, axis=-1, keepdims=True)  # p.sum(...) without its Python wrapper
     p /= s  # softmax
-    rows = np.arange(y.size)
-    z_y = z.reshape(y.size, -1)[rows, y.reshape(-1)].reshape(y.shape)
-    loss = np.log(s[..., 0]) - z_y  # -log softmax(o)[y]
-    p.reshape(y.size, -1)[rows, y.reshape(-1)] -= 1.0  # d/do of -log softmax = p - onehot(y)
+    at_y = np.arange(0, z.size, z.shape[-1]) + y.reshape(-1)  # o_t[y_t] in the flat (T*B*O,)
+    loss = np.log(s[..., 0]) - z.reshape(-1)[at_y].reshape(y.shape)  # -log softmax(o)[y]
+    p.reshape(-1)[at_y] -= 1.0  # d/do of -log softmax = p - onehot(y)
     return loss, p
 
 
@@ -53,16 +52,17 @@ def loss_and_dout(out, y, mask=None, loss: str = "xent"):
     if loss == "mse":
         y = np.asarray(y, dtype=out.dtype)
     per_pos, dout = LOSSES[loss](out, y)
-    if mask is None:
-        w = np.full(per_pos.shape, 1.0 / per_pos.size, dtype=out.dtype)
+    if mask is None:  # the same weight 1 / (T B) everywhere: a scalar, the same products
+        w = out.dtype.type(1.0 / per_pos.size)
+        dout *= w
     else:
         mask = np.asarray(mask, dtype=out.dtype)
         total = mask.sum()
         if not total > 0:
             raise ValueError("mask must have a positive sum")
         w = mask / total
-    dout *= w[..., None]
-    return float(np.sum(w * per_pos)), dout
+        dout *= w[..., None]
+    return float(np.add.reduce(w * per_pos, axis=None)), dout  # np.sum's own reduction
 
 
 def masked_mean_loss(out, y, mask=None, loss: str = "xent") -> float:

@@ -41,8 +41,9 @@ class Nonlinearity:
         name: the registry key.
         formula: phi and phi' as text.
         phi: ``phi(a, out)`` writes h = phi(a) into ``out`` (same shape).
-        dphi: ``dphi(a, h) -> phi'(a)`` from the stored a and h = phi(a) (an array, or a scalar
-            where phi' is constant).
+        dphi: ``dphi(a, h, out=None) -> phi'(a)`` from the stored a and h = phi(a): an array (a
+            new one, or ``out``, a float array of a's shape, filled), or without ``out`` a scalar
+            where phi' is constant.
         gain: the factor on a weight's std that keeps the signal's scale through phi.
         moments: ``moments(q) -> (E[phi^2], Var[phi], E[phi'^2])`` of phi(sqrt(q) z), z ~ N(0, 1),
             elementwise over an array q (a moment that does not depend on q may come back as a
@@ -64,11 +65,8 @@ class Nonlinearity:
     saturation: Saturation | None = None
 
 
-# --- phi: written into `out`, so that the engine's loop allocates nothing ----------------------
-
-
-def _tanh(a, out):
-    np.tanh(a, out=out)
+# --- phi: written into `out`, so that the engine's loop allocates nothing (tanh: np.tanh itself,
+# whose second argument is out: no Python call in between) --------------------------------------
 
 
 def _relu(a, out):
@@ -77,6 +75,24 @@ def _relu(a, out):
 
 def _linear(a, out):
     out[...] = a
+
+
+# --- phi': a new array (or a scalar), or written into `out` (the engine's slope buffers) -------
+
+
+def _tanh_slope(a, h, out=None):
+    return np.subtract(1.0, np.multiply(h, h, out=out), out=out)  # 1 - h^2
+
+
+def _relu_slope(a, h, out=None):
+    return np.greater(a, 0, out=out)  # [a > 0]: bool, or 1.0 / 0.0 in a float `out`
+
+
+def _linear_slope(a, h, out=None):
+    if out is None:
+        return 1.0
+    out[...] = 1.0
+    return out
 
 
 # --- Gaussian moments: q -> (E[phi^2], Var[phi], E[phi'^2]) for phi(sqrt(q) z) -------------------
@@ -112,17 +128,17 @@ def _linear_moments(q: float) -> tuple[float, float, float]:
 
 NONLINEARITIES: dict[str, Nonlinearity] = {
     "tanh": Nonlinearity(
-        "tanh", "h = tanh(a), phi' = 1 - h^2", _tanh, lambda a, h: 1.0 - h * h,
+        "tanh", "h = tanh(a), phi' = 1 - h^2", np.tanh, _tanh_slope,
         gain=5 / 3, moments=_tanh_moments, theory_kind="saturating",
         saturation=Saturation(lambda h: np.abs(h) > 0.99, "|h| > 0.99", "tanh units saturated"),
     ),
     "relu": Nonlinearity(
-        "relu", "h = max(a, 0), phi' = [a > 0]", _relu, lambda a, h: a > 0,
+        "relu", "h = max(a, 0), phi' = [a > 0]", _relu, _relu_slope,
         gain=math.sqrt(2), moments=_relu_moments, theory_kind="homogeneous",
         saturation=Saturation(lambda h: h == 0, "h = 0", "relu units dead"),
     ),
     "linear": Nonlinearity(
-        "linear", "h = a, phi' = 1", _linear, lambda a, h: 1.0,
+        "linear", "h = a, phi' = 1", _linear, _linear_slope,
         gain=1.0, moments=_linear_moments, theory_kind="homogeneous",
     ),
 }  # fmt: skip

@@ -22,20 +22,72 @@ PARAM_COLUMNS = ("weight_mean", "weight_var", "grad_var", "grad_norm")
 RESCALE_BAND = (1e-12, 1e12)  # jac_sq's probes are rescaled when their mean square leaves it
 
 
-def var_over_steps(X: np.ndarray) -> np.ndarray:
-    """Var over all axes but the first of a (T, ...) array, ddof = 0.
+STAT_BLOCK = 2**17  # entries per block of rows in which the statistics walk a (T, ...) array
 
-    Two passes: the mean is accumulated in float64, the squared deviations in the data's own
-    dtype (a float64 copy of a float32 activation tensor would cost more than the step).
+
+class _Rows:
+    """Walks (T, ...) arrays with n entries per step a block of rows (steps) at a time.
+
+    Each statistic is the NumPy reduction it always was, applied per row, so the numbers do not
+    depend on the blocks; but a block is read from memory once and is still in cache for the
+    passes after the first, and no temporary is as large as a whole array. No block has a single
+    row unless T = 1: einsum adds the entries of a lone row of more than 8192 in another order
+    than the same row among others.
     """
-    flat = X.reshape(X.shape[0], -1)
-    mean = flat.mean(axis=1, dtype=np.float64)
-    dev = flat - mean.astype(flat.dtype)[:, None]
-    return np.einsum("ij,ij->i", dev, dev).astype(np.float64) / flat.shape[1]
+
+    def __init__(self, T: int, n: int, dtype) -> None:
+        k = max(2, STAT_BLOCK // max(n, 1))
+        starts = list(range(0, T, k))
+        if len(starts) > 1 and T - starts[-1] == 1:
+            starts.pop()  # the last block takes the lone row
+        self.blocks = [slice(lo, hi) for lo, hi in zip(starts, [*starts[1:], T])]
+        rows = max(b.stop - b.start for b in self.blocks) if self.blocks else 0
+        self.n = n
+        self._copy = np.empty((rows, n), dtype)  # a strided block, made contiguous
+        self._dev = np.empty((rows, n), dtype)  # deviations from the mean
+
+    def rows(self, block: np.ndarray) -> np.ndarray:
+        """The block (k, ...) as (k, n): a view of a contiguous block, else a copy."""
+        k = block.shape[0]
+        if block.flags.c_contiguous:
+            return block.reshape(k, self.n)
+        out = self._copy[:k]
+        np.copyto(out.reshape(block.shape), block)
+        return out
+
+    def mean(self, x: np.ndarray) -> np.ndarray:
+        """Per row of x (k, n): the mean, accumulated in float64 (``x.mean(axis=1,
+        dtype=np.float64)``: the same sum and division, without its Python wrapper)."""
+        mean = np.add.reduce(x, axis=1, dtype=np.float64)
+        mean /= self.n
+        return mean
+
+    def mean_ssd(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per row of x (k, n): the mean, accumulated in float64, and the sum of the squared
+        deviations from it in x's own dtype (a float64 copy of a float32 activation tensor
+        would cost more than the step): the two passes of a population variance."""
+        mean = self.mean(x)
+        dev = self._dev[: x.shape[0]]
+        np.subtract(x, mean.astype(x.dtype)[:, None], out=dev)
+        return mean, np.einsum("ij,ij->i", dev, dev)
 
 
-def _sum_sq(flat: np.ndarray) -> np.ndarray:
-    return np.einsum("ij,ij->i", flat, flat).astype(np.float64)
+def _count_rows(mask: np.ndarray):
+    """The True entries of each row of a (k, n) bool array: one ``count_nonzero`` per row where
+    rows are long (its whole-array path; at n >= 2048 several times faster than a count over
+    the axis), one count over the axis where they are short. Counts are exact either way."""
+    if mask.shape[1] >= 2048:
+        return [np.count_nonzero(row) for row in mask]
+    return np.count_nonzero(mask, axis=1)
+
+
+def var_over_steps(X: np.ndarray) -> np.ndarray:
+    """Var over all axes but the first of a (T, ...) array, ddof = 0 (``_Rows.mean_ssd``)."""
+    T = X.shape[0]
+    walk, var = _Rows(T, X[0].size, X.dtype), np.empty(T)
+    for ts in walk.blocks:
+        var[ts] = walk.mean_ssd(walk.rows(X[ts]))[1]
+    return var / walk.n
 
 
 def timestep_stats(A, Hs, dH, nonlinearity: str) -> dict[str, np.ndarray]:
@@ -45,25 +97,26 @@ def timestep_stats(A, Hs, dH, nonlinearity: str) -> dict[str, np.ndarray]:
     the cell's ``stat_arrays``); dH: (T, B, H) the total gradient dL/dh_t (from o_t and from
     a_{t+1}). ``saturation`` is the share of units the nonlinearity's saturation rule marks
     (tanh: |h| > 0.99; relu: h = 0), 0 where it has none (linear).
-    Returns a dict of (T,) float64 arrays.
+    Returns a dict of (T,) float64 arrays; one pass over the three arrays, block by block.
     """
     T = A.shape[0]
-    hflat = Hs.reshape(T, -1)
-    n = hflat.shape[1]
+    walk = _Rows(T, A[0].size, A.dtype)
     rule = NONLINEARITIES[nonlinearity].saturation
-    if rule is None:
-        saturation = np.zeros(T)
-    else:
-        saturation = np.count_nonzero(rule.mask(hflat), axis=1) / n
-    dflat = dH.reshape(T, -1)
-    return {
-        "preact_var": var_over_steps(A),
-        "act_mean": hflat.mean(axis=1, dtype=np.float64),
-        "act_var": var_over_steps(Hs),
-        "grad_var": var_over_steps(dH),
-        "grad_norm": np.sqrt(_sum_sq(dflat)),
-        "saturation": saturation.astype(np.float64),
-    }
+    names = ("preact_var", "act_mean", "act_var", "grad_var", "grad_norm", "saturation")
+    out = {c: np.zeros(T) for c in names}
+    for ts in walk.blocks:
+        out["preact_var"][ts] = walk.mean_ssd(walk.rows(A[ts]))[1]
+        h = walk.rows(Hs[ts])
+        out["act_mean"][ts], out["act_var"][ts] = walk.mean_ssd(h)
+        if rule is not None:
+            out["saturation"][ts] = _count_rows(rule.mask(h))
+        d = walk.rows(dH[ts])
+        out["grad_var"][ts] = walk.mean_ssd(d)[1]
+        out["grad_norm"][ts] = np.einsum("ij,ij->i", d, d)  # sum of squares
+    for c in ("preact_var", "act_var", "grad_var", "saturation"):
+        out[c] /= walk.n
+    out["grad_norm"] = np.sqrt(out["grad_norm"])
+    return out
 
 
 def gate_stats(Z: np.ndarray, gates: tuple[str, ...], tanh_gates: tuple[str, ...] = ()) -> dict:
@@ -78,14 +131,17 @@ def gate_stats(Z: np.ndarray, gates: tuple[str, ...], tanh_gates: tuple[str, ...
     """
     T, G = Z.shape[0], len(gates)
     Zb = Z.reshape(T, Z.shape[1], G, -1)  # (T, B, G, H)
-    n = Zb.shape[1] * Zb.shape[3]
+    walk = _Rows(T, Zb.shape[1] * Zb.shape[3], Z.dtype)
     lo, hi = GATE_SAT_BAND
-    out = {}
-    for k, g in enumerate(gates):
-        v = Zb[:, :, k, :].reshape(T, -1)  # (T, B*H)
-        lo_k, hi_k = (2 * lo - 1, 2 * hi - 1) if g in tanh_gates else (lo, hi)
-        out[f"gate_{g}_mean"] = v.mean(axis=1, dtype=np.float64)
-        out[f"gate_{g}_sat"] = np.count_nonzero((v < lo_k) | (v > hi_k), axis=1) / n
+    out = {f"gate_{g}_{s}": np.empty(T) for g in gates for s in ("mean", "sat")}
+    for ts in walk.blocks:
+        for k, g in enumerate(gates):
+            v = walk.rows(Zb[ts, :, k, :])  # (rows, B*H)
+            lo_k, hi_k = (2 * lo - 1, 2 * hi - 1) if g in tanh_gates else (lo, hi)
+            out[f"gate_{g}_mean"][ts] = walk.mean(v)
+            out[f"gate_{g}_sat"][ts] = _count_rows((v < lo_k) | (v > hi_k))
+    for g in gates:
+        out[f"gate_{g}_sat"] /= walk.n
     return out
 
 
@@ -109,20 +165,22 @@ def jac_sq(jac, u: np.ndarray, T: int) -> np.ndarray:
     every unit saturated) or the value is below float64's range.
     """
     B = u.shape[0]
-    sq = np.empty(T)
-    sq[T - 1] = 1.0  # J(T, T) = I and ||u_b|| = 1
-    v, log_scale = u, 0.0  # J(T, t)^T u = exp(log_scale) * v
+    n2s, logs = [], []  # per t = T-1..1: mean ||v_b||^2 and log_scale, J(T, t)^T u = e^log_scale v
+    v, log_scale = u, 0.0
     with np.errstate(over="ignore", under="ignore"):
         for t in range(T, 1, -1):
             v = jac.apply_T(t, v)  # J(T, t-1)^T u = J_t^T J(T, t)^T u
             n2 = float(np.vdot(v, v)) / B
-            sq[t - 2] = n2 * np.exp(2.0 * log_scale)
+            n2s.append(n2)
+            logs.append(log_scale)
             if 0.0 < n2 < math.inf and not RESCALE_BAND[0] < n2 < RESCALE_BAND[1]:
                 # rescale the probes, never the result: float32 keeps its range (and stays off
                 # subnormal numbers, which are slow) however far J(T, t) shrinks or grows
                 scale = math.sqrt(n2)
                 v = v * v.dtype.type(1.0 / scale)
                 log_scale += math.log(scale)
+    sq = np.ones(T)  # J(T, T) = I and ||u_b|| = 1: jac_sq_T = 1
+    sq[-2::-1] = np.array(n2s) * np.exp(2.0 * np.array(logs))  # t = T-1..1, after the loop
     return sq
 
 
