@@ -8,7 +8,6 @@ that varies would be pooled unseen, so it is refused rather than averaged over.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,14 @@ from pathlib import Path
 from ..core.names import suggest
 from ..core.stats import mean_std
 from ..errors import RnnInitError
-from .summarize import FINISHED, _same, _sort_key, check_keys, loss_column, target_median
+from .summarize import (
+    FINISHED,
+    _same,
+    check_varied,
+    loss_column,
+    sorted_values,
+    target_median,
+)
 
 
 @dataclass(frozen=True)
@@ -66,12 +72,8 @@ def check_metric(metric: str) -> Metric:
 def place_keys(report: dict, keys: list[str]) -> str | None:
     """The panel key: the one varied key besides the two axes and the seed (None if none).
     Refuses an axis key that is not varied, and a fourth varied key (it would be pooled)."""
-    records, varied = report["records"], report["varied"]
-    check_keys(records, keys, "--plot")
-    for key in keys:
-        if key not in varied:
-            raise RnnInitError(f"--plot: {key}: takes one value in these runs; varied keys: "
-                               f"{', '.join(varied) or 'none'}")  # fmt: skip
+    varied = report["varied"]
+    check_varied(report, keys, "--plot")
     rest = [k for k in varied if k not in keys and k != "seed"]
     if len(rest) > 1:
         raise RnnInitError(f"--plot: {len(rest) + 2} keys vary besides the seed "
@@ -101,8 +103,8 @@ def map_data(report: dict, keys: list[str], metric: str = "final_loss") -> dict:
     if not finished:
         raise RnnInitError("--plot: no run has finished (completed or diverged) yet")
     x_key, y_key = keys
-    xs, ys = _values(finished, x_key), _values(finished, y_key)
-    panels = _values(finished, panel_key) if panel_key else [None]
+    xs, ys = sorted_values(finished, x_key), sorted_values(finished, y_key)
+    panels = sorted_values(finished, panel_key) if panel_key else [None]
     cells: dict[tuple, list[dict]] = {}
     for r in finished:
         at = tuple(_same(r["values"].get(k)) if k else "null" for k in (panel_key, y_key, x_key))
@@ -144,12 +146,6 @@ def _panel(metric, loss, cells, panel_key, value, xs, ys) -> dict:
     fields = ("value", "text", "n", "hatched", "empty")
     return {"title": f"{panel_key} = {_fmt(value)}" if panel_key else "",
             **{f: [[c[f] for c in row] for row in rows] for f in fields}}  # fmt: skip
-
-
-def _values(records: list[dict], key: str) -> list:
-    """The distinct values of `key` among the records, in sorted order (numbers numerically)."""
-    seen = {_same(r["values"].get(key)) for r in records}
-    return [json.loads(t) for t in sorted(seen, key=lambda t: _sort_key(json.loads(t)))]
 
 
 def _fmt(value) -> str:

@@ -189,6 +189,22 @@ def check_keys(records: list[dict], keys: list[str], option: str) -> None:
                                f"{suggest(key, known)}")  # fmt: skip
 
 
+def check_varied(report: dict, keys: list[str], option: str) -> None:
+    """Each of `keys` is a config key of these runs (check_keys) that takes more than one value
+    among them: a plot along a key that does not vary has nothing to draw along it."""
+    check_keys(report["records"], keys, option)
+    for key in keys:
+        if key not in report["varied"]:
+            raise RnnInitError(f"{option}: {key}: takes one value in these runs; varied keys: "
+                               f"{', '.join(report['varied']) or 'none'}")  # fmt: skip
+
+
+def sorted_values(records: list[dict], key: str) -> list:
+    """The distinct values of `key` among the records, in sorted order (numbers numerically)."""
+    seen = {_same(r["values"].get(key)) for r in records}
+    return [json.loads(t) for t in sorted(seen, key=lambda t: _sort_key(json.loads(t)))]
+
+
 def loss_column(finished: list[dict]) -> str:
     """The loss a plot of these runs draws: the validation loss if every one has it, else the
     training loss (one column for all, so that no two points mix them)."""
@@ -276,15 +292,11 @@ def plot_final_loss(report: dict, key: str, path) -> Path:
     check_keys(records, [key], "--plot")
     if key == "init":
         raise RnnInitError("--plot: init: the plot draws a line per init; name another key")
-    if key not in report["varied"]:
-        raise RnnInitError(f"--plot: {key}: takes one value in these runs; varied keys: "
-                           f"{', '.join(report['varied']) or 'none'}")  # fmt: skip
+    check_varied(report, [key], "--plot")
     finished = [r for r in records if r["status"] in FINISHED]
     metric = loss_column(finished)
-    xs = sorted(
-        {_same(r["values"].get(key)) for r in finished}, key=lambda t: _sort_key(json.loads(t))
-    )
-    xvals = [json.loads(t) for t in xs]
+    xvals = sorted_values(finished, key)
+    xs = [_same(v) for v in xvals]
     numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in xvals)
     fig = Figure(figsize=(7.0, 4.5), dpi=110)
     FigureCanvasAgg(fig)
