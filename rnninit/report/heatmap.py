@@ -50,7 +50,9 @@ def metric_heatmap(data: Mapping, path: str | os.PathLike) -> None:
     nx, ny = len(data["x"]), len(data["y"])
     width = PANEL_SIZE[0] * max(1.0, nx / 4)
     height = PANEL_SIZE[1] * max(1.0, ny / 4)
-    fig, axes = plots._figure((width * len(panels) + 1.2, height + 1.0), ncols=len(panels))
+    fig, axes = plots._figure(
+        (width * len(panels) + 1.2, height + 1.0), ncols=len(panels), layout="constrained"
+    )  # a colour bar beside the panels
     image = None
     for ax, panel, value in zip(axes, panels, values):
         ax.grid(False)
