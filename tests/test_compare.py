@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from rnninit.cli.app import app
 from rnninit.cli.run_cmds import split_compare_args
 from rnninit.experiment.compare import compare, init_label
-from rnninit.experiment.compare_folder import aggregate, load_compare
+from rnninit.experiment.compare_folder import aggregate, load_compare, write_compare_outputs
 from rnninit.experiment.config import load_config
 from rnninit.experiment.runs import read_csv
 from rnninit.report.compare_view import side_by_side, sparklines, verdict
@@ -188,18 +188,34 @@ def test_a_spec_with_a_comma_keeps_compare_csv_rectangular(base):
     assert list(frame["seeds"]) == [1, 1]
 
 
-def test_the_loss_plot_and_the_summary_say_which_std(base, monkeypatch):
+def test_the_workers_draw_the_figures_that_this_process_would(base):
+    """compare's overlay plots are drawn by its worker processes; drawn again here, one after
+    another, every PNG comes out byte for byte the same, and report.html inlines them."""
+    import base64
+
+    report = compare(base.updated({"train.steps": 2}), ["xavier", "uniform"], seeds=2)
+    root = Path(report["dir"])
+    names = ["act_var_step0.png", "grad_var_step0.png", "jac_sq_step0.png", "loss.png",
+             "units.png"]  # fmt: skip
+    assert sorted(p.name for p in (root / "plots").glob("*.png")) == sorted(names)
+    by_workers = {n: (root / "plots" / n).read_bytes() for n in names}
+    page = (root / "report.html").read_text(encoding="utf-8")
+    assert all(base64.b64encode(png).decode() in page for png in by_workers.values())
+    for n in names:
+        (root / "plots" / n).unlink()
+    write_compare_outputs(root, report)
+    assert {n: (root / "plots" / n).read_bytes() for n in names} == by_workers
+
+
+def test_the_loss_plot_and_the_summary_say_which_std(base):
     from rnninit.core.stats import mean_std
+    from rnninit.experiment.compare_folder import _plot_calls
     from rnninit.report import compare_view, plots
 
-    titles, real = [], plots.compare_loss
-
-    def spy(curves, path, **kwargs):
-        titles.append(kwargs["title"])
-        real(curves, path, **kwargs)
-
-    monkeypatch.setattr(plots, "compare_loss", spy)
     report = compare(base.updated({"train.steps": 2}), ["xavier"], seeds=2)
+    # the plots are drawn in the worker processes: ask for the calls they were given
+    titles = [kw["title"] for fn, _, kw in _plot_calls(Path(report["dir"]), report)
+              if fn is plots.compare_loss]  # fmt: skip
     assert titles == ["validation loss, mean ± population std across seeds"]
     assert "mean ± population std (ddof 0) over 2 seeds" in compare_view.summary(report).caption
     agg = report["inits"]["xavier"]
@@ -542,6 +558,7 @@ def test_the_jac_sq_plot_draws_the_csv_values_and_the_theory(base, monkeypatch):
 
     monkeypatch.setattr(plots, "_save", spy)
     report = compare(base, ["xavier", "uniform"], seeds=1)
+    write_compare_outputs(Path(report["dir"]), report)  # drawn here, where the spy sees them
     solid = [ln for ln in drawn["jac_sq_step0.png"] if ln[2] == "-"]
     dashed = [ln for ln in drawn["jac_sq_step0.png"] if ln[2] == "--"]
     assert len(solid) == 2 and len(dashed) == 1  # uniform has no theory
@@ -615,6 +632,7 @@ def test_the_step0_plots_shade_each_arms_spread_across_seeds(base, monkeypatch):
 
     monkeypatch.setattr(plots, "_save", spy)
     report = compare(base, ["xavier", "small"], seeds=2)
+    write_compare_outputs(Path(report["dir"]), report)  # drawn here, where the spy sees them
     # and the unit-by-unit heatmaps: one row per arm (its first seed), init and end
     assert sorted(drawn["units.png images"]) == sorted(
         f"{arm}: {what}, step {step}" for arm in ("xavier", "small")

@@ -291,6 +291,18 @@ def test_workers_get_one_blas_thread_and_the_parent_keeps_its_environment(monkey
     assert os.environ["OPENBLAS_NUM_THREADS"] == "7" and "MKL_NUM_THREADS" not in os.environ
 
 
+def _fail(text):
+    raise ValueError(text)
+
+
+def test_call_all_runs_plain_calls_in_the_workers_in_order_and_raises_their_errors():
+    with LocalExecutor(2, blas_threads=1) as ex:
+        got = ex.call_all([(divmod, (7, 2), {}), (os.getpid, (), {}), (int, ("ff",), {"base": 16})])
+        with pytest.raises(ValueError, match="drawn wrong"):
+            ex.call_all([(os.getpid, (), {}), (_fail, ("drawn wrong",), {})])
+    assert got[0] == (3, 1) and got[2] == 255 and got[1] != os.getpid()
+
+
 def _wait_for(cond, proc, timeout=60.0):
     deadline = time.time() + timeout
     while time.time() < deadline:

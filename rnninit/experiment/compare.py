@@ -318,18 +318,30 @@ def _execute(root: Path, meta: dict, planned: list[PlannedRun], jobs, on_start, 
     n = worker_count(jobs, len(todo))
     if on_start:
         on_start({"total": len(planned), "todo": len(todo), "jobs": n, "states": dict(states)})
+    report = None
     try:
         if todo:
             with LocalExecutor(n, blas_threads=1) as backend:
-                run_jobs(backend, todo, on_result=on_result, should_stop=should_stop, argv=argv)
+                stopped = run_jobs(backend, todo, on_result=on_result, should_stop=should_stop,
+                                   argv=argv)  # fmt: skip
+                if not stopped:  # the workers draw the overlay plots while they are there
+                    report = _conclude(root, meta, backend.call_all)
     finally:
-        _refresh(root, meta)
-        meta["status"] = _overall(meta["plan"])
-        meta["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-        write_json(root / "compare.json", meta)
-        report = load_compare(root)
-        if report["inits"]:
-            write_compare_outputs(root, report)
+        if report is None:  # no run to do, a stop, or an error on the way: drawn here
+            report = _conclude(root, meta, None)
+    return report
+
+
+def _conclude(root: Path, meta: dict, draw) -> dict:
+    """compare.json's last word on the runs, then the report and the files made from it
+    (write_compare_outputs, whose plots `draw` draws). Returns the report."""
+    _refresh(root, meta)
+    meta["status"] = _overall(meta["plan"])
+    meta["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    write_json(root / "compare.json", meta)
+    report = load_compare(root)
+    if report["inits"]:
+        write_compare_outputs(root, report, draw)
     return report
 
 

@@ -273,8 +273,14 @@ def _arm_columns(meta: dict, label: str) -> dict:
     return out
 
 
-def write_compare_outputs(root: Path, report: dict) -> None:
-    from ..report import plots
+def write_compare_outputs(root: Path, report: dict, draw=None) -> None:
+    """compare.csv, compare.json's results, the overlay plots and report.html, from `report`.
+
+    draw: runs a list of plot calls, each (function, args, kwargs), and returns once every
+    figure is written, raising what a call raised: a worker pool's ``call_all``, so that the
+    figures are drawn in parallel by processes that have matplotlib loaded already. None: here,
+    one after another. The figures are the same either way; report.html comes after them.
+    """
     from .reports import write_compare_report
     from .runs import write_csv
 
@@ -282,8 +288,31 @@ def write_compare_outputs(root: Path, report: dict) -> None:
     if rows:
         write_csv(root / "compare.csv", rows)
     write_json(root / "compare.json", {**report["meta"], "results": compare_results(report)})
-    pdir = root / "plots"
-    pdir.mkdir(exist_ok=True)
+    (root / "plots").mkdir(exist_ok=True)
+    (draw or _draw_here)(_plot_calls(root, report))
+    write_compare_report(root, report)  # report.html, from the files just written
+
+
+def _draw_here(calls) -> None:
+    for function, args, kwargs in calls:
+        function(*args, **kwargs)
+
+
+def _plot_calls(root: Path, report: dict) -> list[tuple]:
+    """The compare's overlay plots as calls (function, args, kwargs) of rnninit.report.plots,
+    on plain data (picklable: a worker process may draw them)."""
+    from ..report import plots
+
+    pdir, calls = root / "plots", []
+    # one validation sequence unit by unit, the first seed of each arm (the same sequence in
+    # all); the slowest figure first, so that in a pool the others fill in beside it
+    units = {label: load_units(root / names[0] / UNITS_NPZ)
+             for label, names in report["meta"]["runs"].items() if names}  # fmt: skip
+    units = {label: u for label, u in units.items() if u}
+    if units:
+        calls.append((plots.unit_heatmaps, (units, pdir / "units.png"),
+                      {"title": "the first validation sequence unit by unit, the first seed of "
+                                "each arm; one colour scale per quantity"}))  # fmt: skip
     n = max((a["n"] for a in report["inits"].values()), default=1)
     over = f", mean over {n} seeds" if n > 1 else ""
     for col in ("act_var", "grad_var", "jac_sq"):
@@ -300,21 +329,13 @@ def write_compare_outputs(root: Path, report: dict) -> None:
                     warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN t stays NaN
                     curve["band"] = (np.nanmin(seeds, axis=0), np.nanmax(seeds, axis=0))
             curves[label] = curve
-        plots.compare_timesteps(curves, col, pdir / f"{col}_step0.png",
-                                title=f"{col} at step 0{over}",
-                                band_text=f"band: min to max over {n} seeds")  # fmt: skip
+        calls.append((plots.compare_timesteps, (curves, col, pdir / f"{col}_step0.png"),
+                      {"title": f"{col} at step 0{over}",
+                       "band_text": f"band: min to max over {n} seeds"}))  # fmt: skip
     task = report.get("task", {})
     bands = {k: a["loss_curve"] for k, a in report["inits"].items()}
     kind = "training" if any(b["kind"] == "loss" for b in bands.values()) else "validation"
-    plots.compare_loss(bands, pdir / "loss.png",
-                       chance=task.get("chance"), target=task.get("target_loss"),
-                       title=f"{kind} loss, mean ± population std across seeds")  # fmt: skip
-    # one validation sequence unit by unit, the first seed of each arm (the same sequence in all)
-    units = {label: load_units(root / names[0] / UNITS_NPZ)
-             for label, names in report["meta"]["runs"].items() if names}  # fmt: skip
-    units = {label: u for label, u in units.items() if u}
-    if units:
-        plots.unit_heatmaps(units, pdir / "units.png",
-                            title="the first validation sequence unit by unit, the first seed of "
-                                  "each arm; one colour scale per quantity")  # fmt: skip
-    write_compare_report(root, report)  # report.html, from the files just written
+    calls.append((plots.compare_loss, (bands, pdir / "loss.png"),
+                  {"chance": task.get("chance"), "target": task.get("target_loss"),
+                   "title": f"{kind} loss, mean ± population std across seeds"}))  # fmt: skip
+    return calls

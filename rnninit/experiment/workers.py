@@ -258,6 +258,13 @@ class LocalExecutor:
     def wait(self, futures, timeout: float):
         return wait_futures(futures, timeout=timeout, return_when=FIRST_COMPLETED)[0]
 
+    def call_all(self, calls) -> list:
+        """Run plain calls, each (function, args, kwargs) of picklable things, in the workers
+        at once; return their results in order, raising the first failed call's exception."""
+        with _sigint_deferred():
+            futures = [self.pool.submit(fn, *args, **kwargs) for fn, args, kwargs in calls]
+        return [f.result() for f in futures]
+
     def stop(self) -> None:
         self.stop_event.set()
 
