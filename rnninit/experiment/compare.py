@@ -211,7 +211,15 @@ def compare(
     if lr_grid is not None:
         _check_lr_grid(arms, overrides or [])
     planned = _plan(arms, base.seed, seeds, lr_grid, overrides or [])
-    _check_setups(planned)
+    with LocalExecutor(worker_count(jobs, len(planned)), blas_threads=1) as backend:
+        backend.start()  # the workers load Python and NumPy while the setups are checked here
+        _check_setups(planned)
+        return _start(base, arms, planned, seeds, lr_grid, overrides, argv,
+                      (backend, on_start, on_run_done, should_stop))  # fmt: skip
+
+
+def _start(base: Config, arms, planned, seeds, lr_grid, overrides, argv, running) -> dict:
+    """compare's folder and compare.json, then its runs (``_execute`` with ``running``)."""
     root = create_run_dir(base.log.runs_dir, f"compare-{base.name}")
     meta = {"inits": [arm.text for arm in arms.values()], "labels": list(arms), "seeds": seeds,
             "argv": argv, "resolved": {k: resolved_record(a.init, a.config.model.cell) for k, a in arms.items()},
@@ -225,7 +233,7 @@ def compare(
         meta.update(lr_grid=list(lr_grid), lr_candidates={}, lr_chosen={})
     with hold(root):  # the compare's own files, until every run has reported
         atomic_write_text(root / "config.yaml", dump_config(absolute_paths(base)))
-        return _execute(root, meta, planned, jobs, on_start, on_run_done, should_stop, argv)
+        return _execute(root, meta, planned, *running, argv)
 
 
 def resume_compare(
@@ -262,10 +270,15 @@ def resume_compare(
             raise RnnInitError(f"{root}: compare.json's plan does not match its arms and "
                                "config.yaml; was the folder edited?")  # fmt: skip
         _refresh(root, meta)
-        _check_setups([r for r, e in zip(planned, meta["plan"]) if e["status"] not in FINISHED])
-        meta["resumed"] = [*meta.get("resumed", []), time.strftime("%Y-%m-%dT%H:%M:%S")]
-        meta["status"] = "running"
-        return _execute(root, meta, planned, jobs, on_start, on_run_done, should_stop, argv)
+        todo = [r for r, e in zip(planned, meta["plan"]) if e["status"] not in FINISHED]
+        with LocalExecutor(worker_count(jobs, len(todo)), blas_threads=1) as backend:
+            if todo:
+                backend.start()  # as in compare: they start while the setups are checked
+            _check_setups(todo)
+            meta["resumed"] = [*meta.get("resumed", []), time.strftime("%Y-%m-%dT%H:%M:%S")]
+            meta["status"] = "running"
+            return _execute(root, meta, planned, backend, on_start, on_run_done, should_stop,
+                            argv)  # fmt: skip
 
 
 def _plan(arms: dict[str, Arm], seed: int, seeds: int, lr_grid, overrides) -> list[PlannedRun]:
@@ -295,10 +308,11 @@ def _check_setups(runs: list[PlannedRun]) -> None:
             prepare(run.config)
 
 
-def _execute(root: Path, meta: dict, planned: list[PlannedRun], jobs, on_start, on_run_done,
-             should_stop, argv) -> dict:  # fmt: skip
-    """Run the planned runs not finished yet in worker processes, recording each in
-    compare.json as it reports; then compare.json, compare.csv and the plots from the folders."""
+def _execute(root: Path, meta: dict, planned: list[PlannedRun], backend: LocalExecutor,
+             on_start, on_run_done, should_stop, argv) -> dict:  # fmt: skip
+    """Run the planned runs not finished yet in the workers of `backend` (entered, not yet
+    left), recording each in compare.json as it reports; then compare.json, compare.csv and the
+    plots from the folders."""
     _refresh(root, meta)  # a resume finds some finished
     states = Counter(e["status"] for e in meta["plan"])
     where = root.resolve()  # workers may have another working directory
@@ -315,17 +329,19 @@ def _execute(root: Path, meta: dict, planned: list[PlannedRun], jobs, on_start, 
         if on_run_done and result["status"] != "not started":
             on_run_done(*shown[job.id], result)
 
-    n = worker_count(jobs, len(todo))
     if on_start:
-        on_start({"total": len(planned), "todo": len(todo), "jobs": n, "states": dict(states)})
+        on_start({"total": len(planned), "todo": len(todo), "jobs": backend.slots,
+                  "states": dict(states)})  # fmt: skip
     report = None
     try:
         if todo:
-            with LocalExecutor(n, blas_threads=1) as backend:
-                stopped = run_jobs(backend, todo, on_result=on_result, should_stop=should_stop,
-                                   argv=argv)  # fmt: skip
-                if not stopped:  # the workers draw the overlay plots while they are there
-                    report = _conclude(root, meta, backend.call_all)
+            stopped = run_jobs(backend, todo, on_result=on_result, should_stop=should_stop,
+                               argv=argv)  # fmt: skip
+            if not stopped:  # the workers draw the overlay plots while they are there
+                report = _conclude(root, meta, backend.call_all)
+    except BaseException:
+        backend.stop()  # running runs stop after their step, before the folder is read below
+        raise
     finally:
         if report is None:  # no run to do, a stop, or an error on the way: drawn here
             report = _conclude(root, meta, None)

@@ -250,6 +250,13 @@ class LocalExecutor:
                                         initargs=(self.stop_event,))  # fmt: skip
         return self
 
+    def start(self) -> None:
+        """Start every worker now rather than at the first submits, so that they load Python
+        and NumPy while the caller does its own work."""
+        with _sigint_deferred():
+            for _ in range(self.slots):  # each submit while no worker is idle starts one
+                self.pool.submit(os.getpid)
+
     def submit(self, job: Job, argv):
         with _sigint_deferred():  # the pool starts a worker here while it has fewer than `jobs`
             return self.pool.submit(execute_run, job.id, job.config, str(job.run_dir),
@@ -272,7 +279,9 @@ class LocalExecutor:
         try:
             if kind is not None:  # a hard stop: running runs see the event; drop the queue
                 self.stop_event.set()
-            self.pool.shutdown(wait=kind is None, cancel_futures=kind is not None)
+            # and wait for the workers to end: one still starting (start()) reads the event's
+            # semaphore, which this process's exit would remove under it (a traceback)
+            self.pool.shutdown(wait=True, cancel_futures=kind is not None)
         finally:
             self._env.__exit__(None, None, None)
 
