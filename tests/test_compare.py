@@ -551,7 +551,7 @@ def test_the_jac_sq_plot_draws_the_csv_values_and_the_theory(base, monkeypatch):
 
     drawn, real = {}, plots._save
 
-    def spy(fig, path):  # the lines of each figure, just before it is saved and cleared
+    def spy(fig, path):  # the lines of each figure, just before it is saved
         lines = [(ln.get_xdata(), ln.get_ydata(), ln.get_linestyle()) for ln in fig.axes[0].lines]
         drawn[Path(path).name] = lines
         real(fig, path)

@@ -229,7 +229,7 @@ def test_the_png_gets_ordinary_permissions(tmp_path):
 
 
 def _drawn(monkeypatch):
-    """The figures the writers build, captured just before they are saved and cleared."""
+    """The figures the writers build, captured just before they are saved."""
     drawn, real = [], plots._save
 
     def spy(fig, path):
