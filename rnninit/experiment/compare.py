@@ -214,13 +214,16 @@ def compare(
     with LocalExecutor(worker_count(jobs, len(planned)), blas_threads=1) as backend:
         backend.start()  # the workers load Python and NumPy while the setups are checked here
         _check_setups(planned)
-        return _start(base, arms, planned, seeds, lr_grid, overrides, argv,
-                      (backend, on_start, on_run_done, should_stop))  # fmt: skip
+        root = create_run_dir(base.log.runs_dir, f"compare-{base.name}")
+        meta = _new_meta(base, arms, planned, seeds, lr_grid, overrides, argv)
+        with hold(root):  # the compare's own files, until every run has reported
+            atomic_write_text(root / "config.yaml", dump_config(absolute_paths(base)))
+            return _execute(root, meta, planned, backend, on_start, on_run_done, should_stop,
+                            argv)  # fmt: skip
 
 
-def _start(base: Config, arms, planned, seeds, lr_grid, overrides, argv, running) -> dict:
-    """compare's folder and compare.json, then its runs (``_execute`` with ``running``)."""
-    root = create_run_dir(base.log.runs_dir, f"compare-{base.name}")
+def _new_meta(base: Config, arms, planned, seeds, lr_grid, overrides, argv) -> dict:
+    """A new compare's compare.json: its arms, seeds and plan, every run not started."""
     meta = {"inits": [arm.text for arm in arms.values()], "labels": list(arms), "seeds": seeds,
             "argv": argv, "resolved": {k: resolved_record(a.init, a.config.model.cell) for k, a in arms.items()},
             "arm_overrides": {k: a.overrides for k, a in arms.items()},
@@ -231,9 +234,7 @@ def _start(base: Config, arms, planned, seeds, lr_grid, overrides, argv, running
                       "status": "not started"} for r in planned]}  # fmt: skip
     if lr_grid is not None:
         meta.update(lr_grid=list(lr_grid), lr_candidates={}, lr_chosen={})
-    with hold(root):  # the compare's own files, until every run has reported
-        atomic_write_text(root / "config.yaml", dump_config(absolute_paths(base)))
-        return _execute(root, meta, planned, *running, argv)
+    return meta
 
 
 def resume_compare(
